@@ -1,0 +1,258 @@
+"""The shared machinery of every pseudo-spectral solver: validation, time loop, rhs, grid.
+
+An equation is a subclass that states two things (as in exponax): its linear
+Fourier symbol ``L`` (``linear_symbol``) and its nonlinear tendency ``N``
+(``nonlinear``), for ``u_t = L u + N(u)`` on a periodic box. Everything else,
+time stepping (``ETDRKStepper``), batching, output times, divergence checks and
+argument checking, lives here once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import torch
+
+from solvers.errors import SolverDivergedError
+from solvers.etdrk import ETDRKStepper
+from solvers.spectral import dealias_mask, derivative_wavenumbers, fft_axes, spectral_grid, squared_wavenumber
+
+_REAL_TO_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+#: in long stretches without output times the state is checked this often (steps)
+DIVERGENCE_CHECK_INTERVAL = 100
+
+
+def _positive_number(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def nonnegative_coefficient(name: str, value: float) -> float:
+    """Check an equation coefficient that must be finite and >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def finite_coefficient(name: str, value: float) -> float:
+    """Check an equation coefficient that must be a finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+class SpectralSolver:
+    """Base class of the periodic pseudo-spectral solvers for ``u_t = L u + N(u)``.
+
+    Args:
+        n: grid points per axis (even, >= 4).
+        length: side of the periodic box ``[0, length)^d``.
+        dt: time step, in the equation's time units.
+        order: ETDRK scheme order, 1-4 (default 4, Cox-Matthews ETDRK4).
+        dealias: fraction of modes kept in nonlinear products (default 2/3,
+            the 2/3 rule); ``None`` or 1.0 disables dealiasing.
+        dtype: ``torch.float64`` or ``torch.float32``; default float64 on CPU and
+            float32 on CUDA.
+        device: where the state lives (default CPU).
+
+    Subclasses set ``ndim`` and implement ``linear_symbol`` and ``nonlinear``
+    (and may override ``prepare_nonlinear`` to precompute its constants).
+    """
+
+    ndim: int = 1
+
+    def __init__(
+        self,
+        n: int,
+        length: float,
+        dt: float,
+        *,
+        order: int = 4,
+        dealias: float | None = 2.0 / 3.0,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 4 or n % 2:
+            raise ValueError(f"n (grid points per axis) must be an even integer >= 4, got {n!r}")
+        if order not in (1, 2, 3, 4) or isinstance(order, bool):
+            raise ValueError(f"order must be 1, 2, 3 or 4 (ETDRK scheme order), got {order!r}")
+        self.n = n
+        self.length = _positive_number("length", length)
+        self.dt = _positive_number("dt", dt)
+        self.order = order
+        try:
+            self.device = torch.device("cpu" if device is None else device)
+        except (RuntimeError, TypeError) as error:
+            raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from error
+        if dtype is None:
+            dtype = torch.float64 if self.device.type == "cpu" else torch.float32
+        if dtype not in _REAL_TO_COMPLEX:
+            raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+        self.dtype = dtype
+        self.complex_dtype = _REAL_TO_COMPLEX[dtype]
+        fraction = 1.0 if dealias is None else _positive_number("dealias", dealias)
+        self.dealias = fraction
+        self.grid_shape = (n,) * self.ndim
+        self.axes = fft_axes(self.ndim)
+        # float64 spectral constants on the CPU, for subclasses to build their terms from
+        self.wavenumbers = spectral_grid(n, self.length, self.ndim)
+        self.derivative_wavenumbers = derivative_wavenumbers(n, self.length, self.ndim)
+        self.squared_wavenumber = squared_wavenumber(n, self.length, self.ndim)
+        self.mask = dealias_mask(n, self.ndim, fraction)
+        self.prepare_nonlinear()
+        symbol = self.linear_symbol()
+        self._linear = self.constant(symbol)
+        self.stepper = ETDRKStepper(symbol, self.nonlinear, self.dt, order, self.complex_dtype, self.device)
+
+    # --- what each equation provides -------------------------------------------------
+    def linear_symbol(self) -> torch.Tensor:
+        """``L`` per Fourier mode, float64 or complex128, shape of the rfftn grid."""
+        raise NotImplementedError
+
+    def prepare_nonlinear(self) -> None:
+        """Precompute the constants that ``nonlinear`` needs (called once)."""
+
+    def nonlinear(self, u_hat: torch.Tensor) -> torch.Tensor:
+        """``N(u)`` in Fourier space for a spectral state ``(batch, *spectral)``."""
+        raise NotImplementedError
+
+    # --- helpers for subclasses -------------------------------------------------------
+    def constant(self, value: torch.Tensor) -> torch.Tensor:
+        """Cast a float64/complex128 constant to the working dtype and device, once."""
+        dtype = self.complex_dtype if value.is_complex() else self.dtype
+        return value.to(device=self.device, dtype=dtype)
+
+    def to_spectral(self, u: torch.Tensor) -> torch.Tensor:
+        return torch.fft.rfftn(u, dim=self.axes)
+
+    def to_physical(self, u_hat: torch.Tensor) -> torch.Tensor:
+        return torch.fft.irfftn(u_hat, s=self.grid_shape, dim=self.axes)
+
+    # --- public API ------------------------------------------------------------------
+    @property
+    def coordinates(self) -> tuple[torch.Tensor, ...]:
+        """One 1D coordinate tensor ``x_j = j * length / n`` per axis."""
+        x = torch.arange(self.n, dtype=self.dtype, device=self.device) * (self.length / self.n)
+        return (x,) * self.ndim
+
+    @property
+    def grid(self) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Grid coordinates: ``x`` of shape ``(n,)`` in 1D; ``(x, y)`` each ``(n, n)`` in 2D
+        (``indexing="ij"``: axis -2 is x, axis -1 is y)."""
+        if self.ndim == 1:
+            return self.coordinates[0]
+        return torch.meshgrid(*self.coordinates, indexing="ij")
+
+    def check_state(self, u: torch.Tensor, name: str = "u") -> None:
+        """Raise a clear error unless ``u`` is a ``(batch, *grid)`` tensor of this solver's dtype and device."""
+        if not isinstance(u, torch.Tensor):
+            raise TypeError(
+                f"{name} must be a torch.Tensor of shape (batch, {self._grid_text()}), got {type(u).__name__}"
+            )
+        expected = self.grid_shape
+        if u.dim() != self.ndim + 1 or tuple(u.shape[1:]) != expected:
+            hint = " (add a batch axis with u[None])" if tuple(u.shape) == expected else ""
+            raise ValueError(
+                f"{name} must have shape (batch, {self._grid_text()}) for this {type(self).__name__}, "
+                f"got {tuple(u.shape)}{hint}"
+            )
+        if u.dtype != self.dtype:
+            raise TypeError(
+                f"{name} has dtype {u.dtype} but this solver computes in {self.dtype}; "
+                f"convert with {name}.to({self.dtype}) or build the solver with dtype={u.dtype}"
+            )
+        if u.device != self.device and not (u.device.type == self.device.type and self.device.index is None):
+            raise ValueError(
+                f"{name} is on {u.device} but this solver is on {self.device}; move it with {name}.to('{self.device}')"
+            )
+
+    def rhs(self, u: torch.Tensor) -> torch.Tensor:
+        """The time derivative ``u_t = L u + N(u)`` evaluated spectrally, shape ``(batch, *grid)``."""
+        self.check_state(u)
+        u_hat = self.to_spectral(u)
+        return self.to_physical(self._linear * u_hat + self.nonlinear(u_hat))
+
+    def step(self, u: torch.Tensor, steps: int = 1) -> torch.Tensor:
+        """Advance a batch ``(batch, *grid)`` by ``steps * dt``; returns the same shape."""
+        self.check_state(u)
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+        if steps == 0:
+            return u
+        return self.to_physical(self._advance(self.to_spectral(u), steps, start_step=0))
+
+    def solve(self, u0: torch.Tensor, times: Sequence[float] | torch.Tensor) -> torch.Tensor:
+        """States at each of ``times`` starting from ``u0`` at time 0.
+
+        Args:
+            u0: initial states ``(batch, *grid)``.
+            times: increasing times starting at 0, each a multiple of ``dt``
+                (within 1e-6 of a step).
+
+        Returns:
+            ``(batch, len(times), *grid)``; entry 0 is ``u0`` itself.
+
+        Raises:
+            SolverDivergedError: when a state becomes non-finite.
+        """
+        self.check_state(u0, "u0")
+        step_counts = self.steps_at(times)
+        frames = [u0]
+        u_hat = self.to_spectral(u0)
+        for previous, current in itertools.pairwise(step_counts):
+            u_hat = self._advance(u_hat, current - previous, start_step=previous)
+            frames.append(self.to_physical(u_hat))
+        return torch.stack(frames, dim=1)
+
+    def steps_at(self, times: Sequence[float] | torch.Tensor) -> list[int]:
+        """Step indices of ``times``; raises ValueError unless they are valid output times."""
+        values = times.detach().cpu().double().tolist() if isinstance(times, torch.Tensor) else list(times)
+        if len(values) == 0 or any(isinstance(t, (list, tuple)) for t in values):
+            raise ValueError("times must be a non-empty 1D sequence of times starting at 0")
+        try:
+            values = [float(t) for t in values]
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"times must be numbers, got {times!r}") from error
+        if not all(math.isfinite(t) for t in values):
+            raise ValueError("times must be finite")
+        ratios = [t / self.dt for t in values]
+        steps = [round(r) for r in ratios]
+        if steps[0] != 0 or abs(ratios[0]) > 1e-6:
+            raise ValueError(f"times must start at 0, got times[0] = {values[0]!r}")
+        for t, r, s in zip(values, ratios, steps):
+            if abs(r - s) > 1e-6 * max(1.0, abs(r)):
+                raise ValueError(f"every time must be a multiple of dt = {self.dt:g}; {t!r} is {r:.6g} steps")
+        if any(b <= a for a, b in itertools.pairwise(steps)):
+            raise ValueError(f"times must be strictly increasing (in whole steps of dt = {self.dt:g}), got {values}")
+        return steps
+
+    # --- internals ---------------------------------------------------------------------
+    def _advance(self, u_hat: torch.Tensor, steps: int, start_step: int) -> torch.Tensor:
+        done = 0
+        while done < steps:
+            chunk = min(DIVERGENCE_CHECK_INTERVAL, steps - done)
+            for _ in range(chunk):
+                u_hat = self.stepper(u_hat)
+            done += chunk
+            self._check_finite(u_hat, (start_step + done) * self.dt)
+        return u_hat
+
+    def _check_finite(self, u_hat: torch.Tensor, time: float) -> None:
+        finite = torch.isfinite(torch.view_as_real(u_hat.detach())).flatten(1).all(dim=1)
+        if not bool(finite.all()):
+            raise SolverDivergedError(time, torch.nonzero(~finite).flatten().tolist())
+
+    def _grid_text(self) -> str:
+        return ", ".join(str(s) for s in self.grid_shape)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(n={self.n}, length={self.length:g}, dt={self.dt:g}, "
+            f"{self._coefficient_text()}order={self.order}, dtype={self.dtype}, device='{self.device}')"
+        )
+
+    def _coefficient_text(self) -> str:
+        return ""

@@ -1,0 +1,170 @@
+"""The solver interface: rhs, batching, precision, autograd, grid, and the errors for bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import solvers
+
+
+def test_rhs_of_burgers_kdv_and_ks_match_hand_derivatives():
+    x = solvers.Burgers1D(n=32, length=1.0).grid
+    k = 2 * math.pi
+    u = torch.sin(k * x)[None]
+    burgers = solvers.Burgers1D(n=32, length=1.0, nu=0.3)
+    expected = -u * k * torch.cos(k * x) - 0.3 * k**2 * u
+    assert torch.allclose(burgers.rhs(u), expected, atol=1e-12)
+    kdv = solvers.KdV1D(n=32, length=1.0, alpha=2.0, beta=0.5)
+    expected = -2.0 * u * k * torch.cos(k * x) + 0.5 * k**3 * torch.cos(k * x)
+    assert torch.allclose(kdv.rhs(u), expected, atol=1e-10)
+    ks = solvers.KuramotoSivashinsky1D(n=32, length=1.0)
+    expected = -u * k * torch.cos(k * x) + k**2 * u - k**4 * u
+    assert torch.allclose(ks.rhs(u), expected, atol=1e-9)
+
+
+def test_navier_stokes_rhs_and_velocity_match_hand_derivatives():
+    nu, mu = 0.01, 0.1
+    probe = solvers.NavierStokes2D(n=16)
+    x, y = probe.grid
+    forcing = torch.cos(2 * math.pi * y)
+    solver = solvers.NavierStokes2D(n=16, nu=nu, mu=mu, forcing=forcing)
+    w = (torch.sin(2 * math.pi * x) + torch.cos(4 * math.pi * y))[None]
+    velocity = solver.velocity(w)
+    assert torch.allclose(velocity[0, 0], -torch.sin(4 * math.pi * y) / (4 * math.pi), atol=1e-13)
+    assert torch.allclose(velocity[0, 1], -torch.cos(2 * math.pi * x) / (2 * math.pi), atol=1e-13)
+    advection = 1.5 * torch.cos(2 * math.pi * x) * torch.sin(4 * math.pi * y)
+    laplacian = -4 * math.pi**2 * torch.sin(2 * math.pi * x) - 16 * math.pi**2 * torch.cos(4 * math.pi * y)
+    expected = -advection + nu * laplacian - mu * w[0] + forcing
+    assert torch.allclose(solver.rhs(w)[0], expected, atol=1e-12)
+
+
+def test_grid_points_exclude_the_end_point():
+    x = solvers.Burgers1D(n=8, length=2.0).grid
+    assert torch.allclose(x, torch.arange(8, dtype=torch.float64) * 0.25)
+    gx, gy = solvers.NavierStokes2D(n=8, length=1.0).grid
+    assert gx.shape == (8, 8) and torch.equal(gx[:, 0], gy[0, :])
+    assert torch.all(gx[1] > gx[0])  # axis -2 is x
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: solvers.Burgers1D(n=64, nu=0.01, dt=1e-3),
+        lambda: solvers.KdV1D(n=64, length=40.0, dt=1e-3),
+        lambda: solvers.KuramotoSivashinsky1D(n=64, length=22.0, dt=0.05),
+        lambda: solvers.NavierStokes2D(n=16, nu=1e-3, dt=1e-2),
+    ],
+)
+def test_batch_entries_evolve_independently(make):
+    solver = make()
+    u0 = torch.randn(3, *solver.grid_shape, dtype=torch.float64)
+    together = solver.step(u0, 20)
+    for i in range(3):
+        assert torch.allclose(solver.step(u0[i : i + 1], 20)[0], together[i], atol=1e-13)
+
+
+def test_float32_agrees_with_float64_to_float32_accuracy():
+    for cls, kwargs in [
+        (solvers.KuramotoSivashinsky1D, dict(n=64, length=22.0, dt=0.05)),
+        (solvers.NavierStokes2D, dict(n=32, nu=1e-3, dt=1e-2)),
+        (solvers.KdV1D, dict(n=64, length=40.0, dt=1e-3)),
+    ]:
+        double = cls(dtype=torch.float64, **kwargs)
+        single = cls(dtype=torch.float32, **kwargs)
+        u0 = torch.randn(2, *double.grid_shape, dtype=torch.float64)
+        u0 = double.step(u0, 5)  # smooth it
+        reference = double.step(u0, 40)
+        result = single.step(u0.float(), 40)
+        assert result.dtype == torch.float32
+        assert float((result.double() - reference).norm() / reference.norm()) < 1e-5, cls.__name__
+
+
+def test_gradients_flow_through_solve():
+    solver = solvers.Burgers1D(n=8, length=1.0, dt=0.01, nu=0.1)
+    u0 = (0.3 * torch.randn(2, 8, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda u: solver.solve(u, [0.0, 0.02, 0.05])[:, 1:], (u0,))
+    ns = solvers.NavierStokes2D(n=8, dt=0.01, nu=0.01)
+    w0 = torch.randn(1, 8, 8, dtype=torch.float64).requires_grad_()
+    assert torch.autograd.gradcheck(lambda w: ns.step(w, 2), (w0,))
+
+
+def test_solve_returns_the_initial_state_first_and_matches_step():
+    solver = solvers.KuramotoSivashinsky1D(n=32, length=22.0, dt=0.1)
+    u0 = torch.randn(2, 32, dtype=torch.float64)
+    out = solver.solve(u0, torch.tensor([0.0, 0.3, 1.0]))
+    assert out.shape == (2, 3, 32)
+    assert torch.equal(out[:, 0], u0)
+    assert torch.allclose(out[:, 2], solver.step(u0, 10), atol=1e-12)
+
+
+def test_step_zero_returns_the_input():
+    solver = solvers.Burgers1D(n=16)
+    u0 = torch.randn(1, 16, dtype=torch.float64)
+    assert solver.step(u0, 0) is u0
+
+
+def test_divergence_names_time_and_batch_entries():
+    solver = solvers.Burgers1D(n=16, dt=0.01)
+    u0 = torch.zeros(3, 16, dtype=torch.float64)
+    u0[1, 3] = float("nan")
+    with pytest.raises(solvers.SolverDivergedError, match=r"batch entries \[1\]") as info:
+        solver.solve(u0, [0.0, 0.05])
+    assert info.value.batch_indices == [1] and info.value.time == pytest.approx(0.05)
+
+
+def test_a_real_blow_up_is_reported():
+    # inviscid Burgers with an explicit-size step on a steep wave blows up
+    solver = solvers.Burgers1D(n=32, nu=0.0, dt=0.5, order=1)
+    u0 = 50 * torch.sin(2 * math.pi * solver.grid)[None]
+    with pytest.raises(solvers.SolverDivergedError):
+        solver.step(u0, 300)
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "message"),
+    [
+        (lambda: solvers.Burgers1D(n=31), ValueError, "even integer >= 4"),
+        (lambda: solvers.Burgers1D(n=2), ValueError, "even integer >= 4"),
+        (lambda: solvers.Burgers1D(n=16.0), ValueError, "even integer >= 4"),
+        (lambda: solvers.Burgers1D(dt=0.0), ValueError, "dt must be a finite number > 0"),
+        (lambda: solvers.Burgers1D(dt=float("nan")), ValueError, "dt must be"),
+        (lambda: solvers.Burgers1D(length=-1.0), ValueError, "length must be"),
+        (lambda: solvers.Burgers1D(nu=-0.1), ValueError, "nu must be a finite number >= 0"),
+        (lambda: solvers.KdV1D(alpha=float("inf")), ValueError, "alpha must be a finite number"),
+        (lambda: solvers.Burgers1D(dtype=torch.float16), TypeError, "float32 or torch.float64"),
+        (lambda: solvers.Burgers1D(device="gpu"), ValueError, "device must be"),
+        (lambda: solvers.Burgers1D(order=5), ValueError, "order must be 1, 2, 3 or 4"),
+        (lambda: solvers.Burgers1D(dealias=0.0), ValueError, "dealias"),
+        (lambda: solvers.NavierStokes2D(n=8, forcing=torch.zeros(4, 4)), ValueError, r"forcing must be an \(8, 8\)"),
+    ],
+)
+def test_bad_construction_arguments_raise_clear_errors(build, error, message):
+    with pytest.raises(error, match=message):
+        build()
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda s: s.step(torch.zeros(16, dtype=torch.float64)), ValueError, r"add a batch axis"),
+        (lambda s: s.step(torch.zeros(2, 8, dtype=torch.float64)), ValueError, r"shape \(batch, 16\)"),
+        (lambda s: s.step(torch.zeros(2, 16, dtype=torch.float32)), TypeError, "dtype torch.float32"),
+        (lambda s: s.step([0.0] * 16), TypeError, "must be a torch.Tensor"),
+        (lambda s: s.step(torch.zeros(1, 16, dtype=torch.float64), -1), ValueError, "steps must be"),
+        (lambda s: s.solve(torch.zeros(1, 16, dtype=torch.float64), [0.1, 0.2]), ValueError, "start at 0"),
+        (lambda s: s.solve(torch.zeros(1, 16, dtype=torch.float64), [0.0, 0.015]), ValueError, "multiple of dt"),
+        (lambda s: s.solve(torch.zeros(1, 16, dtype=torch.float64), [0.0, 0.02, 0.01]), ValueError, "increasing"),
+        (lambda s: s.solve(torch.zeros(1, 16, dtype=torch.float64), []), ValueError, "non-empty"),
+    ],
+)
+def test_bad_call_arguments_raise_clear_errors(call, error, message):
+    with pytest.raises(error, match=message):
+        call(solvers.Burgers1D(n=16, dt=0.01))
+
+
+def test_repr_names_the_configuration():
+    text = repr(solvers.NavierStokes2D(n=16, nu=1e-4))
+    assert "NavierStokes2D(n=16" in text and "nu=0.0001" in text

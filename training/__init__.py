@@ -1,0 +1,1 @@
+"""Training: the shared trainer, objectives, metrics and the ``pdeop`` command line."""
