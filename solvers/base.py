@@ -58,8 +58,11 @@ class SpectralSolver:
             float32 on CUDA.
         device: where the state lives (default CPU).
 
-    Subclasses set ``ndim`` and implement ``linear_symbol`` and ``nonlinear``
-    (and may override ``prepare_nonlinear`` to precompute its constants).
+    Subclasses set ``ndim`` and implement ``linear_symbol`` and
+    ``nonlinear_product``; when the nonlinear term is a diagonal Fourier
+    multiplier applied to a product, ``N(u) = D * P(u)`` (``D = -i k / 2`` for
+    ``-(u^2/2)_x``), ``nonlinear_multiplier`` returns ``D`` and the stepper folds
+    it into its coefficients. ``prepare_nonlinear`` precomputes constants.
     """
 
     ndim: int = 1
@@ -104,8 +107,12 @@ class SpectralSolver:
         self.mask = dealias_mask(n, self.ndim, fraction)
         self.prepare_nonlinear()
         symbol = self.linear_symbol()
-        self._linear = self.constant(symbol)
-        self.stepper = ETDRKStepper(symbol, self.nonlinear, self.dt, order, self.complex_dtype, self.device)
+        multiplier = self.nonlinear_multiplier()
+        self._linear = symbol.to(device=self.device, dtype=self.complex_dtype)
+        self._multiplier = None if multiplier is None else multiplier.to(device=self.device, dtype=self.complex_dtype)
+        self.stepper = ETDRKStepper(
+            symbol, self.nonlinear_product, self.dt, order, self.complex_dtype, self.device, multiplier
+        )
 
     # --- what each equation provides -------------------------------------------------
     def linear_symbol(self) -> torch.Tensor:
@@ -113,11 +120,20 @@ class SpectralSolver:
         raise NotImplementedError
 
     def prepare_nonlinear(self) -> None:
-        """Precompute the constants that ``nonlinear`` needs (called once)."""
+        """Precompute the constants that ``nonlinear_product`` needs (called once)."""
+
+    def nonlinear_multiplier(self) -> torch.Tensor | None:
+        """Diagonal multiplier ``D`` of ``N(u) = D * P(u)`` (float64/complex128), or None for ``D = 1``."""
+        return None
+
+    def nonlinear_product(self, u_hat: torch.Tensor) -> torch.Tensor:
+        """``P(u)`` in Fourier space for a spectral state ``(batch, *spectral)``: ``N`` without ``D``."""
+        raise NotImplementedError
 
     def nonlinear(self, u_hat: torch.Tensor) -> torch.Tensor:
-        """``N(u)`` in Fourier space for a spectral state ``(batch, *spectral)``."""
-        raise NotImplementedError
+        """The nonlinear tendency ``N(u) = D * P(u)`` in Fourier space, ``(batch, *spectral)``."""
+        product = self.nonlinear_product(u_hat)
+        return product if self._multiplier is None else self._multiplier * product
 
     # --- helpers for subclasses -------------------------------------------------------
     def constant(self, value: torch.Tensor) -> torch.Tensor:

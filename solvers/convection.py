@@ -17,11 +17,10 @@ class Convection1D(SpectralSolver):
     ndim = 1
     convection_coefficient: float = 1.0
 
-    def prepare_nonlinear(self) -> None:
-        k = self.derivative_wavenumbers[0]
-        # -(c/2) * i k * mask folded into one multiplier, cast once
-        self._convection = self.constant(-0.5j * self.convection_coefficient * k * self.mask)
+    def nonlinear_multiplier(self) -> torch.Tensor:
+        # derivative, coefficient and dealiasing mask in one multiplier, which the stepper folds away
+        return -0.5j * self.convection_coefficient * self.derivative_wavenumbers[0] * self.mask
 
-    def nonlinear(self, u_hat: torch.Tensor) -> torch.Tensor:
+    def nonlinear_product(self, u_hat: torch.Tensor) -> torch.Tensor:
         u = torch.fft.irfft(u_hat, n=self.n)
-        return self._convection * torch.fft.rfft(u * u)
+        return torch.fft.rfft(u * u)

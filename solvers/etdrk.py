@@ -61,6 +61,10 @@ def phi_contour_means(z: torch.Tensor) -> dict[str, torch.Tensor]:
     return {name: torch.cat(parts) for name, parts in means.items()}
 
 
+#: the coefficients that multiply nonlinear terms (and so absorb a nonlinear multiplier)
+NONLINEAR_WEIGHTS = ("Q", "Q2", "Q_half", "f1", "f2x2", "f2x4", "f3")
+
+
 def etdrk_coefficients(linear_symbol: torch.Tensor, dt: float, order: int = 4) -> dict[str, torch.Tensor]:
     """Precomputed multipliers of the Cox-Matthews ETDRK scheme of ``order`` 1-4.
 
@@ -154,6 +158,10 @@ class ETDRKStepper:
         order: scheme order 1-4 (Cox-Matthews ETD1, ETD2RK, ETD3RK, ETDRK4).
         dtype: working complex dtype of the spectral state (complex64 or complex128).
         device: where the coefficients live.
+        nonlinear_multiplier: optional diagonal Fourier multiplier ``D`` (float64 or
+            complex128, spectral shape) when ``N(v) = D * P(v)``; then ``nonlinear``
+            computes only ``P`` and ``D`` is folded into the coefficients once,
+            saving a multiplication per stage (e.g. ``D = -i k / 2`` for ``-(u^2/2)_x``).
 
     The coefficients are computed once in float64/complex128 and cast to the
     working precision once, here.
@@ -167,13 +175,17 @@ class ETDRKStepper:
         order: int = 4,
         dtype: torch.dtype = torch.complex128,
         device: torch.device | str | None = None,
+        nonlinear_multiplier: torch.Tensor | None = None,
     ):
         coefficients = etdrk_coefficients(linear_symbol, dt, order)
-        real_dtype = torch.float64 if dtype == torch.complex128 else torch.float32
-        self.coefficients = {
-            name: value.to(device=device, dtype=dtype if value.is_complex() else real_dtype)
-            for name, value in coefficients.items()
-        }
+        if nonlinear_multiplier is not None:
+            multiplier = nonlinear_multiplier.to(torch.complex128)
+            for name in NONLINEAR_WEIGHTS:
+                if name in coefficients:
+                    coefficients[name] = coefficients[name] * multiplier
+        # complex even when real: torch multiplies complex by complex faster than it
+        # promotes a real factor on every call
+        self.coefficients = {name: value.to(device=device, dtype=dtype) for name, value in coefficients.items()}
         self.nonlinear = nonlinear
         self.dt = dt
         self.order = order

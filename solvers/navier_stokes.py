@@ -66,7 +66,7 @@ class NavierStokes2D(SpectralSolver):
             f = self.forcing.detach().to(device="cpu", dtype=torch.float64)
             self._forcing_hat = self.constant(torch.fft.rfft2(f))
 
-    def nonlinear(self, w_hat: torch.Tensor) -> torch.Tensor:
+    def nonlinear_product(self, w_hat: torch.Tensor) -> torch.Tensor:
         fields = torch.fft.irfft2(w_hat[:, None] * self._velocity_and_gradient, s=self.grid_shape)
         advection = fields[:, 0] * fields[:, 2] + fields[:, 1] * fields[:, 3]
         tendency = self._advection * torch.fft.rfft2(advection)

@@ -1,0 +1,200 @@
+"""Solver throughput: state-steps per second per equation, batch and precision, vs exponax.
+
+    python benchmarks/solvers.py                 # 2-core CPU sizes, a few minutes
+    python benchmarks/solvers.py --full --device cuda
+
+Prints a table and writes JSON (``--json``, default benchmarks/results/solvers.json).
+When exponax (JAX) is installed (``pip install -e '.[bench]'``) the same cases run
+through it in the same process, like for like: ETDRK4, same grid, dt, batch,
+dtype and 2/3 dealiasing, jit + vmap, timing only the time loop (final state,
+no trajectory stored). The ratio is exponax's time over ours (> 1: pdeop faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+# this file is itself named solvers.py: drop its folder from the path so that
+# `import solvers` finds the package
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import torch  # noqa: E402
+
+import solvers  # noqa: E402
+
+
+@dataclass
+class Case:
+    equation: str
+    n: int
+    batch: int
+    steps: int
+    dtype: str
+
+
+@dataclass
+class Result(Case):
+    device: str
+    pdeop_seconds: float
+    pdeop_state_steps_per_second: float
+    exponax_seconds: float | None = None
+    exponax_over_pdeop: float | None = None
+
+
+# equation -> (solver factory, exponax factory, dt, length)
+SETUPS = {
+    "burgers": dict(length=1.0, dt=1e-3, ndim=1),
+    "kdv": dict(length=40.0, dt=1e-3, ndim=1),
+    "ks": dict(length=64.0, dt=0.25, ndim=1),
+    "ns": dict(length=1.0, dt=1e-2, ndim=2),
+}
+
+
+def pdeop_solver(equation: str, n: int, dtype: torch.dtype, device: str) -> solvers.SpectralSolver:
+    setup = SETUPS[equation]
+    common = dict(n=n, length=setup["length"], dt=setup["dt"], dtype=dtype, device=device)
+    if equation == "burgers":
+        return solvers.Burgers1D(nu=0.01, **common)
+    if equation == "kdv":
+        return solvers.KdV1D(alpha=6.0, beta=1.0, **common)
+    if equation == "ks":
+        return solvers.KuramotoSivashinsky1D(**common)
+    return solvers.NavierStokes2D(nu=1e-3, **common)
+
+
+def exponax_stepper(equation: str, n: int):
+    import exponax
+
+    setup = SETUPS[equation]
+    args = (setup["ndim"], setup["length"], n, setup["dt"])
+    if equation == "burgers":
+        return exponax.stepper.Burgers(*args, diffusivity=0.01, conservative=True, order=4)
+    if equation == "kdv":
+        return exponax.stepper.KortewegDeVries(
+            *args, convection_scale=-6.0, dispersivity=1.0, hyper_diffusivity=0.0, conservative=True, order=4
+        )
+    if equation == "ks":
+        return exponax.stepper.KuramotoSivashinskyConservative(*args, order=4)
+    return exponax.stepper.NavierStokesVorticity(*args, diffusivity=1e-3, order=4)
+
+
+def initial_state(equation: str, n: int, batch: int, dtype: torch.dtype, device: str) -> torch.Tensor:
+    """A smooth random state (low modes only) so no case blows up during timing."""
+    generator = torch.Generator().manual_seed(0)
+    ndim = SETUPS[equation]["ndim"]
+    spectrum = torch.zeros(batch, *(n,) * (ndim - 1), n // 2 + 1, dtype=torch.complex128)
+    low = (slice(None),) + (slice(0, 6),) * ndim
+    spectrum[low] = torch.randn(spectrum[low].shape, dtype=torch.complex128, generator=generator)
+    u = torch.fft.irfftn(spectrum, s=(n,) * ndim, dim=tuple(range(-ndim, 0)))
+    u = u / u.flatten(1).abs().amax(1).reshape(-1, *(1,) * ndim)
+    return u.to(device=device, dtype=dtype)
+
+
+def median_seconds(run, repeats: int, synchronize=lambda: None) -> float:
+    run()
+    synchronize()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def time_pdeop(case: Case, device: str, repeats: int) -> float:
+    dtype = getattr(torch, case.dtype)
+    solver = pdeop_solver(case.equation, case.n, dtype, device)
+    u0 = initial_state(case.equation, case.n, case.batch, dtype, device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    with torch.inference_mode():
+        return median_seconds(lambda: solver.step(u0, case.steps), repeats, sync)
+
+
+def time_exponax(case: Case, repeats: int) -> float:
+    import exponax
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", case.dtype == "float64")
+    stepper = exponax_stepper(case.equation, case.n)
+    u0 = initial_state(case.equation, case.n, case.batch, torch.float64, "cpu")
+    u0 = jnp.asarray(u0.numpy()[:, None], dtype=jnp.float32 if case.dtype == "float32" else jnp.float64)
+    run = jax.jit(jax.vmap(exponax.repeat(stepper, case.steps)))
+    return median_seconds(lambda: run(u0).block_until_ready(), repeats)
+
+
+def cases(full: bool) -> list[Case]:
+    sizes = {"burgers": 256, "kdv": 256, "ks": 256, "ns": 64}
+    batches = (4, 64)
+    steps = {"burgers": 200, "kdv": 200, "ks": 200, "ns": 100}
+    if full:
+        sizes = {"burgers": 1024, "kdv": 1024, "ks": 1024, "ns": 256}
+        batches = (16, 512)
+    return [
+        Case(equation, sizes[equation], batch, steps[equation], dtype)
+        for equation in SETUPS
+        for batch in batches
+        for dtype in ("float32", "float64")
+    ]
+
+
+def main(argv: list[str] | None = None) -> list[Result]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--full", action="store_true", help="data-generation sizes for a GPU (1D N=1024, NS 256^2)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per case (median reported)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--equations", nargs="+", choices=sorted(SETUPS), default=sorted(SETUPS))
+    parser.add_argument("--no-exponax", action="store_true", help="skip the exponax comparison")
+    parser.add_argument("--json", default="benchmarks/results/solvers.json")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        import exponax  # noqa: F401
+
+        have_exponax = not args.no_exponax
+    except ImportError:
+        have_exponax = False
+        print("exponax not installed: pdeop only (pip install -e '.[bench]' for the comparison)")
+    results = []
+    header = f"{'equation':<8} {'grid':>8} {'batch':>5} {'dtype':<7} {'steps':>5} {'pdeop s':>9} {'state-steps/s':>14}"
+    header += f" {'exponax s':>10} {'exponax/pdeop':>13}" if have_exponax else ""
+    print(f"device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} torch threads")
+    print(header)
+    # float32 cases first: JAX's x64 switch is flipped once
+    ordered = sorted((c for c in cases(args.full) if c.equation in args.equations), key=lambda c: c.dtype != "float32")
+    for case in ordered:
+        seconds = time_pdeop(case, args.device, args.repeats)
+        result = Result(
+            **asdict(case),
+            device=args.device,
+            pdeop_seconds=seconds,
+            pdeop_state_steps_per_second=case.batch * case.steps / seconds,
+        )
+        if have_exponax:
+            result.exponax_seconds = time_exponax(case, args.repeats)
+            result.exponax_over_pdeop = result.exponax_seconds / seconds
+        grid = f"{case.n}" if SETUPS[case.equation]["ndim"] == 1 else f"{case.n}^2"
+        line = f"{case.equation:<8} {grid:>8} {case.batch:>5} {case.dtype:<7} {case.steps:>5} {seconds:>9.4f} "
+        line += f"{result.pdeop_state_steps_per_second:>14,.0f}"
+        if have_exponax:
+            line += f" {result.exponax_seconds:>10.4f} {result.exponax_over_pdeop:>13.2f}"
+        print(line, flush=True)
+        results.append(result)
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    print(f"wrote {path}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
