@@ -17,7 +17,7 @@ from solvers.burgers import Burgers1D
 from solvers.errors import SolverDivergedError
 from solvers.etdrk import ETDRKStepper, etdrk_coefficients
 from solvers.kdv import KdV1D
-from solvers.kuramoto_sivashinsky import KuramotoSivashinsky1D
+from solvers.kuramoto_sivashinsky import KuramotoSivashinsky1D, KuramotoSivashinsky2D
 from solvers.navier_stokes import NavierStokes2D
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "ETDRKStepper",
     "KdV1D",
     "KuramotoSivashinsky1D",
+    "KuramotoSivashinsky2D",
     "NavierStokes2D",
     "SolverDivergedError",
     "SpectralSolver",

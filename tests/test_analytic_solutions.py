@@ -83,3 +83,20 @@ def test_forced_flow_approaches_the_steady_state_from_elsewhere():
     w = solver.solve(torch.zeros_like(steady), [0.0, round(3 / (8 * math.pi**2 * nu), 2)])
     gap = (w[:, -1] - steady).abs().max() / steady.abs().max()
     assert abs(gap - math.exp(-3)) < 0.01
+
+
+def test_ks_2d_on_a_field_of_x_alone_is_the_derivative_of_the_1d_solution():
+    # for u(x, y) = U(x), the 2D gradient form reduces to U_t + U_x^2/2 + U_xx + U_xxxx = 0,
+    # whose derivative v = U_x solves the 1D conservative form
+    length, n, dt = 32 * math.pi, 64, 0.05
+    one = solvers.KuramotoSivashinsky1D(n=n, length=length, dt=dt)
+    two = solvers.KuramotoSivashinsky2D(n=n, length=length, dt=dt)
+    x, _ = two.grid
+    potential = 16 * torch.sin(x / 16) - 4 * torch.cos(x / 8)  # U with U_x = cos(x/16)(1 + sin(x/16))
+    v0 = torch.cos(one.grid / 16) * (1 + torch.sin(one.grid / 16))
+    v = one.solve(v0[None], [0.0, 10.0])[0, -1]
+    u = two.solve(potential[None], [0.0, 10.0])[0, -1]
+    k = torch.fft.rfftfreq(n, d=length / n).double() * 2 * math.pi
+    u_x = torch.fft.irfft(1j * k * torch.fft.rfft(u[:, 0]), n=n)
+    assert torch.allclose(u_x, v, atol=1e-9 * v.abs().max().item())
+    assert torch.allclose(u, u[:, :1].expand_as(u), atol=1e-12)

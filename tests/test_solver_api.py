@@ -41,6 +41,17 @@ def test_navier_stokes_rhs_and_velocity_match_hand_derivatives():
     assert torch.allclose(solver.rhs(w)[0], expected, atol=1e-12)
 
 
+def test_ks_2d_rhs_matches_hand_derivatives():
+    solver = solvers.KuramotoSivashinsky2D(n=16, length=2 * math.pi)
+    x, y = solver.grid
+    u = torch.sin(x) + torch.cos(2 * y)
+    gradient_squared = torch.cos(x) ** 2 + 4 * torch.sin(2 * y) ** 2
+    laplacian = -torch.sin(x) - 4 * torch.cos(2 * y)
+    bilaplacian = torch.sin(x) + 16 * torch.cos(2 * y)
+    expected = -gradient_squared / 2 - laplacian - bilaplacian
+    assert torch.allclose(solver.rhs(u[None])[0], expected, atol=1e-11)
+
+
 def test_grid_points_exclude_the_end_point():
     x = solvers.Burgers1D(n=8, length=2.0).grid
     assert torch.allclose(x, torch.arange(8, dtype=torch.float64) * 0.25)
@@ -56,6 +67,7 @@ def test_grid_points_exclude_the_end_point():
         lambda: solvers.KdV1D(n=64, length=40.0, dt=1e-3),
         lambda: solvers.KuramotoSivashinsky1D(n=64, length=22.0, dt=0.05),
         lambda: solvers.NavierStokes2D(n=16, nu=1e-3, dt=1e-2),
+        lambda: solvers.KuramotoSivashinsky2D(n=16, length=20.0, dt=0.05),
     ],
 )
 def test_batch_entries_evolve_independently(make):
