@@ -17,7 +17,7 @@ import torch
 
 from solvers.errors import SolverDivergedError
 from solvers.etdrk import ETDRKStepper
-from solvers.spectral import dealias_mask, derivative_wavenumbers, fft_axes, spectral_grid, squared_wavenumber
+from solvers.spectral import dealias_mask, fft_axes, spectral_grid, squared_wavenumber
 
 _REAL_TO_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 #: in long stretches without output times the state is checked this often (steps)
@@ -28,6 +28,18 @@ def _positive_number(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
+
+
+def _per_sample_or_number(name: str, value) -> float | torch.Tensor:
+    """A positive number, or a 1D float64 tensor of positive per-sample values."""
+    if isinstance(value, (list, tuple, torch.Tensor)):
+        tensor = torch.as_tensor(value, dtype=torch.float64).detach().cpu()
+        if tensor.dim() != 1 or tensor.numel() == 0:
+            raise ValueError(f"per-sample {name} must be a non-empty 1D sequence, got shape {tuple(tensor.shape)}")
+        if not bool(torch.isfinite(tensor).all()) or bool((tensor <= 0).any()):
+            raise ValueError(f"every per-sample {name} must be a finite number > 0")
+        return tensor
+    return _positive_number(name, value)
 
 
 def nonnegative_coefficient(name: str, value: float) -> float:
@@ -49,8 +61,10 @@ class SpectralSolver:
 
     Args:
         n: grid points per axis (even, >= 4).
-        length: side of the periodic box ``[0, length)^d``.
-        dt: time step, in the equation's time units.
+        length: side of the periodic box ``[0, length)^d``; or a 1D sequence of
+            per-sample sides (then the batch size is fixed to its length).
+        dt: time step, in the equation's time units; or a 1D sequence of per-sample
+            steps (then ``solve`` takes per-sample times ``(batch, len(times))``).
         order: ETDRK scheme order, 1-4 (default 4, Cox-Matthews ETDRK4).
         dealias: fraction of modes kept in nonlinear products (default 2/3,
             the 2/3 rule); ``None`` or 1.0 disables dealiasing.
@@ -83,8 +97,13 @@ class SpectralSolver:
         if order not in (1, 2, 3, 4) or isinstance(order, bool):
             raise ValueError(f"order must be 1, 2, 3 or 4 (ETDRK scheme order), got {order!r}")
         self.n = n
-        self.length = _positive_number("length", length)
-        self.dt = _positive_number("dt", dt)
+        self.length = _per_sample_or_number("length", length)
+        self.dt = _per_sample_or_number("dt", dt)
+        sizes = {v.numel() for v in (self.length, self.dt) if isinstance(v, torch.Tensor)}
+        if len(sizes) > 1:
+            raise ValueError(f"per-sample length and dt must have the same number of entries, got {sorted(sizes)}")
+        #: the batch size that per-sample lengths or steps fix, or None
+        self.batch_size = sizes.pop() if sizes else None
         self.order = order
         try:
             self.device = torch.device("cpu" if device is None else device)
@@ -102,7 +121,7 @@ class SpectralSolver:
         self.axes = fft_axes(self.ndim)
         # float64 spectral constants on the CPU, for subclasses to build their terms from
         self.wavenumbers = spectral_grid(n, self.length, self.ndim)
-        self.derivative_wavenumbers = derivative_wavenumbers(n, self.length, self.ndim)
+        self.derivative_wavenumbers = spectral_grid(n, self.length, self.ndim, zero_nyquist=True)
         self.squared_wavenumber = squared_wavenumber(n, self.length, self.ndim)
         self.mask = dealias_mask(n, self.ndim, fraction)
         self.prepare_nonlinear()
@@ -111,7 +130,7 @@ class SpectralSolver:
         self._linear = symbol.to(device=self.device, dtype=self.complex_dtype)
         self._multiplier = None if multiplier is None else multiplier.to(device=self.device, dtype=self.complex_dtype)
         self.stepper = ETDRKStepper(
-            symbol, self.nonlinear_product, self.dt, order, self.complex_dtype, self.device, multiplier
+            symbol, self.nonlinear_product, self._broadcast(self.dt), order, self.complex_dtype, self.device, multiplier
         )
 
     # --- what each equation provides -------------------------------------------------
@@ -136,6 +155,10 @@ class SpectralSolver:
         return product if self._multiplier is None else self._multiplier * product
 
     # --- helpers for subclasses -------------------------------------------------------
+    def _broadcast(self, value: float | torch.Tensor) -> float | torch.Tensor:
+        """A per-sample tensor reshaped to ``(batch, 1, ..., 1)`` against spectral arrays."""
+        return value.reshape(-1, *(1,) * self.ndim) if isinstance(value, torch.Tensor) else value
+
     def constant(self, value: torch.Tensor) -> torch.Tensor:
         """Cast a float64/complex128 constant to the working dtype and device, once."""
         dtype = self.complex_dtype if value.is_complex() else self.dtype
@@ -150,17 +173,24 @@ class SpectralSolver:
     # --- public API ------------------------------------------------------------------
     @property
     def coordinates(self) -> tuple[torch.Tensor, ...]:
-        """One 1D coordinate tensor ``x_j = j * length / n`` per axis."""
-        x = torch.arange(self.n, dtype=self.dtype, device=self.device) * (self.length / self.n)
-        return (x,) * self.ndim
+        """One coordinate tensor ``x_j = j * length / n`` per axis: ``(n,)``, or ``(batch, n)``
+        for per-sample lengths."""
+        j = torch.arange(self.n, dtype=torch.float64)
+        spacing = self.length / self.n
+        x = j * spacing[:, None] if isinstance(spacing, torch.Tensor) else j * spacing
+        return (x.to(device=self.device, dtype=self.dtype),) * self.ndim
 
     @property
     def grid(self) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """Grid coordinates: ``x`` of shape ``(n,)`` in 1D; ``(x, y)`` each ``(n, n)`` in 2D
-        (``indexing="ij"``: axis -2 is x, axis -1 is y)."""
+        (``indexing="ij"``: axis -2 is x, axis -1 is y); with per-sample lengths each
+        gains a leading batch axis."""
+        x = self.coordinates[0]
         if self.ndim == 1:
-            return self.coordinates[0]
-        return torch.meshgrid(*self.coordinates, indexing="ij")
+            return x
+        if x.dim() == 1:
+            return torch.meshgrid(x, x, indexing="ij")
+        return x[:, :, None].expand(-1, -1, self.n), x[:, None, :].expand(-1, self.n, -1)
 
     def check_state(self, u: torch.Tensor, name: str = "u") -> None:
         """Raise a clear error unless ``u`` is a ``(batch, *grid)`` tensor of this solver's dtype and device."""
@@ -174,6 +204,11 @@ class SpectralSolver:
             raise ValueError(
                 f"{name} must have shape (batch, {self._grid_text()}) for this {type(self).__name__}, "
                 f"got {tuple(u.shape)}{hint}"
+            )
+        if self.batch_size is not None and u.shape[0] != self.batch_size:
+            raise ValueError(
+                f"{name} has batch size {u.shape[0]} but this solver has per-sample lengths or steps "
+                f"for {self.batch_size} samples"
             )
         if u.dtype != self.dtype:
             raise TypeError(
@@ -224,26 +259,41 @@ class SpectralSolver:
         return torch.stack(frames, dim=1)
 
     def steps_at(self, times: Sequence[float] | torch.Tensor) -> list[int]:
-        """Step indices of ``times``; raises ValueError unless they are valid output times."""
-        values = times.detach().cpu().double().tolist() if isinstance(times, torch.Tensor) else list(times)
-        if len(values) == 0 or any(isinstance(t, (list, tuple)) for t in values):
-            raise ValueError("times must be a non-empty 1D sequence of times starting at 0")
+        """Step indices of ``times``; raises ValueError unless they are valid output times.
+
+        ``times`` is 1D, or ``(batch, len(times))`` with per-sample steps; every sample
+        must then reach its times in the same numbers of steps.
+        """
         try:
-            values = [float(t) for t in values]
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"times must be numbers, got {times!r}") from error
-        if not all(math.isfinite(t) for t in values):
+            values = torch.as_tensor(times, dtype=torch.float64).detach().cpu()
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise ValueError(f"times must be a 1D sequence of numbers starting at 0, got {times!r}") from error
+        per_sample = isinstance(self.dt, torch.Tensor)
+        if values.dim() == 1 and per_sample:
+            values = values.expand(self.batch_size, -1)
+        expected = "(batch, len(times))" if per_sample else "1D"
+        if values.dim() != (2 if per_sample else 1) or values.shape[-1] == 0:
+            raise ValueError(
+                f"times must be a non-empty {expected} sequence starting at 0, got shape {tuple(values.shape)}"
+            )
+        if not bool(torch.isfinite(values).all()):
             raise ValueError("times must be finite")
-        ratios = [t / self.dt for t in values]
-        steps = [round(r) for r in ratios]
-        if steps[0] != 0 or abs(ratios[0]) > 1e-6:
-            raise ValueError(f"times must start at 0, got times[0] = {values[0]!r}")
-        for t, r, s in zip(values, ratios, steps):
-            if abs(r - s) > 1e-6 * max(1.0, abs(r)):
-                raise ValueError(f"every time must be a multiple of dt = {self.dt:g}; {t!r} is {r:.6g} steps")
-        if any(b <= a for a, b in itertools.pairwise(steps)):
-            raise ValueError(f"times must be strictly increasing (in whole steps of dt = {self.dt:g}), got {values}")
-        return steps
+        ratios = values / (self.dt[:, None] if per_sample else self.dt)
+        steps = torch.round(ratios)
+        if bool((steps[..., 0] != 0).any()) or bool((ratios[..., 0].abs() > 1e-6).any()):
+            raise ValueError(f"times must start at 0, got times[0] = {values[..., 0].tolist()!r}")
+        off = (ratios - steps).abs() > 1e-6 * ratios.abs().clamp(min=1.0)
+        if bool(off.any()):
+            index = tuple(torch.nonzero(off)[0].tolist())
+            raise ValueError(
+                f"every time must be a multiple of dt; {values[index].item()!r} is {ratios[index].item():.6g} steps"
+            )
+        if per_sample and bool((steps != steps[:1]).any()):
+            raise ValueError("with per-sample dt every sample must reach its times in the same numbers of steps")
+        counts = [int(c) for c in (steps[0] if per_sample else steps).tolist()]
+        if any(b <= a for a, b in itertools.pairwise(counts)):
+            raise ValueError(f"times must be strictly increasing (in whole steps of dt), got {values.tolist()}")
+        return counts
 
     # --- internals ---------------------------------------------------------------------
     def _advance(self, u_hat: torch.Tensor, steps: int, start_step: int) -> torch.Tensor:
@@ -253,20 +303,25 @@ class SpectralSolver:
             for _ in range(chunk):
                 u_hat = self.stepper(u_hat)
             done += chunk
-            self._check_finite(u_hat, (start_step + done) * self.dt)
+            self._check_finite(u_hat, start_step + done)
         return u_hat
 
-    def _check_finite(self, u_hat: torch.Tensor, time: float) -> None:
+    def _check_finite(self, u_hat: torch.Tensor, step: int) -> None:
         finite = torch.isfinite(torch.view_as_real(u_hat.detach())).flatten(1).all(dim=1)
         if not bool(finite.all()):
-            raise SolverDivergedError(time, torch.nonzero(~finite).flatten().tolist())
+            entries = torch.nonzero(~finite).flatten().tolist()
+            dt = self.dt[entries[0]].item() if isinstance(self.dt, torch.Tensor) else self.dt
+            raise SolverDivergedError(step * dt, entries)
 
     def _grid_text(self) -> str:
         return ", ".join(str(s) for s in self.grid_shape)
 
     def __repr__(self) -> str:
+        def text(value):
+            return f"<{value.numel()} per-sample values>" if isinstance(value, torch.Tensor) else f"{value:g}"
+
         return (
-            f"{type(self).__name__}(n={self.n}, length={self.length:g}, dt={self.dt:g}, "
+            f"{type(self).__name__}(n={self.n}, length={text(self.length)}, dt={text(self.dt)}, "
             f"{self._coefficient_text()}order={self.order}, dtype={self.dtype}, device='{self.device}')"
         )
 

@@ -49,6 +49,7 @@ def phi_contour_means(z: torch.Tensor) -> dict[str, torch.Tensor]:
         ``phi2 = (e^z - 1 - z)/z^2`` and the Cox-Matthews ETDRK3/4 weights
         ``f1, f2, f3`` (Kassam & Trefethen 2005, eq. 2.5, divided by h).
     """
+    shape = z.shape
     z = z.to(torch.complex128).reshape(-1)
     theta = 2 * math.pi * (torch.arange(CONTOUR_POINTS, dtype=torch.float64) + 0.5) / CONTOUR_POINTS
     circle = CONTOUR_RADIUS * torch.exp(1j * theta.to(torch.complex128))
@@ -58,30 +59,32 @@ def phi_contour_means(z: torch.Tensor) -> dict[str, torch.Tensor]:
         values = _phi_functions(chunk[:, None] + circle[None, :])
         for name, value in values.items():
             means.setdefault(name, []).append(value.mean(dim=1))
-    return {name: torch.cat(parts) for name, parts in means.items()}
+    return {name: torch.cat(parts).reshape(shape) for name, parts in means.items()}
 
 
 #: the coefficients that multiply nonlinear terms (and so absorb a nonlinear multiplier)
 NONLINEAR_WEIGHTS = ("Q", "Q2", "Q_half", "f1", "f2x2", "f2x4", "f3")
 
 
-def etdrk_coefficients(linear_symbol: torch.Tensor, dt: float, order: int = 4) -> dict[str, torch.Tensor]:
+def etdrk_coefficients(
+    linear_symbol: torch.Tensor, dt: float | torch.Tensor, order: int = 4
+) -> dict[str, torch.Tensor]:
     """Precomputed multipliers of the Cox-Matthews ETDRK scheme of ``order`` 1-4.
 
     Args:
         linear_symbol: ``L`` per Fourier mode (float64 or complex128), any shape.
-        dt: time step (same time units as ``L``'s inverse).
+        dt: time step (same time units as ``L``'s inverse); a number, or a float64
+            tensor broadcastable against ``linear_symbol`` for per-sample steps.
         order: 1, 2, 3 or 4.
 
     Returns:
-        complex128 tensors shaped like ``linear_symbol`` (float64 where the symbol
-        is real, since then every coefficient is real):
+        complex128 tensors shaped like ``linear_symbol * dt`` (float64 where the
+        symbol is real, since then every coefficient is real):
         ``E = e^{L dt}`` and ``E_half = e^{L dt/2}`` and the nonlinear weights
         (already multiplied by ``dt``) that ``etdrk_step`` expects.
     """
     if order not in (1, 2, 3, 4):
         raise ValueError(f"ETDRK order must be 1, 2, 3 or 4, got {order!r}")
-    shape = linear_symbol.shape
     is_real = not linear_symbol.is_complex() or bool((linear_symbol.imag == 0).all())
     z = linear_symbol.to(torch.complex128) * dt
     full = phi_contour_means(z)
@@ -102,7 +105,6 @@ def etdrk_coefficients(linear_symbol: torch.Tensor, dt: float, order: int = 4) -
             coefficients["f2x4"] = 4 * dt * full["f2"]
         else:
             coefficients["f2x2"] = 2 * dt * full["f2"]
-    coefficients = {name: value.reshape(shape) for name, value in coefficients.items()}
     if is_real:
         coefficients = {name: value.real.contiguous() for name, value in coefficients.items()}
     return coefficients
@@ -171,7 +173,7 @@ class ETDRKStepper:
         self,
         linear_symbol: torch.Tensor,
         nonlinear: SpectralFunction,
-        dt: float,
+        dt: float | torch.Tensor,
         order: int = 4,
         dtype: torch.dtype = torch.complex128,
         device: torch.device | str | None = None,

@@ -53,7 +53,7 @@ class KuramotoSivashinsky2D(SpectralSolver):
 
     def prepare_nonlinear(self) -> None:
         kx, ky = torch.broadcast_tensors(*self.derivative_wavenumbers)
-        self._gradient = self.constant(torch.stack([1j * kx, 1j * ky]))
+        self._gradient = self.constant(torch.stack([1j * kx, 1j * ky], dim=-3))
 
     def nonlinear_multiplier(self) -> torch.Tensor:
         return -0.5 * self.mask.to(torch.float64)

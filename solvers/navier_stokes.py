@@ -52,16 +52,19 @@ class NavierStokes2D(SpectralSolver):
         return -self.nu * self.squared_wavenumber - self.mu
 
     def prepare_nonlinear(self) -> None:
-        kx, ky = torch.broadcast_tensors(*self.derivative_wavenumbers)
         k2 = self.squared_wavenumber
+        kx, ky, _ = torch.broadcast_tensors(*self.derivative_wavenumbers, k2)
         inverse_k2 = torch.where(k2 > 0, 1.0 / torch.where(k2 > 0, k2, 1.0), 0.0)
         # w_hat -> (v_x, v_y, w) in one multiply and one inverse FFT; the advection is then
         # taken in divergence form, div(v w), which needs one inverse FFT fewer than v . grad w
         # (the flow is divergence-free) and keeps the mean of w exactly
         self._velocity_and_vorticity = self.constant(
-            torch.stack([1j * ky * inverse_k2, -1j * kx * inverse_k2, torch.ones_like(k2, dtype=torch.complex128)])
+            torch.stack(
+                [1j * ky * inverse_k2, -1j * kx * inverse_k2, torch.ones_like(inverse_k2, dtype=torch.complex128)],
+                dim=-3,
+            )
         )
-        self._minus_divergence = self.constant(torch.stack([-1j * kx * self.mask, -1j * ky * self.mask]))
+        self._minus_divergence = self.constant(torch.stack([-1j * kx * self.mask, -1j * ky * self.mask], dim=-3))
         self._forcing_hat = None
         if self.forcing is not None:
             f = self.forcing.detach().to(device="cpu", dtype=torch.float64)
@@ -79,7 +82,7 @@ class NavierStokes2D(SpectralSolver):
         """Velocity ``v = (psi_y, -psi_x)`` of vorticity ``w (batch, n, n)``: ``(batch, 2, n, n)``."""
         self.check_state(w, "w")
         w_hat = self.to_spectral(w)
-        return torch.fft.irfft2(w_hat[:, None] * self._velocity_and_vorticity[:2], s=self.grid_shape)
+        return torch.fft.irfft2(w_hat[:, None] * self._velocity_and_vorticity[..., :2, :, :], s=self.grid_shape)
 
     def _coefficient_text(self) -> str:
         forced = "forced, " if self.forcing is not None else ""

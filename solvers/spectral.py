@@ -4,6 +4,9 @@ Conventions: a field on a d-dimensional periodic box ``[0, length)^d`` with ``n`
 points per axis lives on ``x_j = j * length / n``. Spectral states are real FFTs
 over the last ``d`` axes (``torch.fft.rfftn``), so the last spectral axis has
 ``n // 2 + 1`` entries.
+
+``length`` is a number, or a float64 tensor of per-sample lengths of shape
+``(batch,)``; then every wavenumber tensor gains a leading batch axis.
 """
 
 from __future__ import annotations
@@ -12,53 +15,45 @@ import math
 
 import torch
 
-
-def angular_wavenumbers(n: int, length: float, *, real: bool = False) -> torch.Tensor:
-    """Angular wavenumbers ``2 pi m / length`` (float64) of an ``n``-point FFT axis.
-
-    ``real=True`` gives the ``n // 2 + 1`` wavenumbers of the halved (rfft) axis.
-    The Nyquist mode of an even ``n`` is returned as positive ``pi n / length``;
-    odd derivatives zero it (see ``derivative_wavenumbers``).
-    """
-    integers = torch.fft.rfftfreq(n, d=1.0 / n) if real else torch.fft.fftfreq(n, d=1.0 / n)
-    return integers.to(torch.float64) * (2 * math.pi / length)
+Length = float | torch.Tensor
 
 
-def spectral_grid(n: int, length: float, ndim: int) -> list[torch.Tensor]:
-    """Broadcastable angular wavenumber tensors, one per axis, for an rfftn of ``ndim`` axes.
+def _integer_frequencies(n: int, real: bool) -> torch.Tensor:
+    return (torch.fft.rfftfreq(n, d=1.0 / n) if real else torch.fft.fftfreq(n, d=1.0 / n)).to(torch.float64)
 
-    Returns ``ndim`` float64 tensors; the i-th has shape ``n`` (or ``n // 2 + 1``
-    for the last axis) on axis i and size 1 elsewhere.
+
+def _scale(length: Length, ndim: int) -> float | torch.Tensor:
+    """``2 pi / length``, shaped ``(batch, 1, ..., 1)`` for per-sample lengths."""
+    if isinstance(length, torch.Tensor):
+        return (2 * math.pi / length.to(torch.float64)).reshape(-1, *(1,) * ndim)
+    return 2 * math.pi / length
+
+
+def spectral_grid(n: int, length: Length, ndim: int, *, zero_nyquist: bool = False) -> list[torch.Tensor]:
+    """Angular wavenumbers ``2 pi m / length`` (float64), one broadcastable tensor per axis of an rfftn.
+
+    The i-th tensor has ``n`` entries (``n // 2 + 1`` for the last axis) on axis i
+    (counted from the end) and size 1 elsewhere. The Nyquist mode of even ``n``
+    is positive; ``zero_nyquist=True`` zeroes it, as odd derivatives need: the
+    derivative of the real Nyquist cosine is a sine the grid cannot represent.
     """
     grids = []
     for axis in range(ndim):
-        k = angular_wavenumbers(n, length, real=axis == ndim - 1)
+        m = _integer_frequencies(n, real=axis == ndim - 1)
+        if zero_nyquist:
+            m[n // 2] = 0.0
         shape = [1] * ndim
-        shape[axis] = k.numel()
-        grids.append(k.reshape(shape))
+        shape[axis] = m.numel()
+        grids.append(m.reshape(shape) * _scale(length, ndim))
     return grids
 
 
-def derivative_wavenumbers(n: int, length: float, ndim: int) -> list[torch.Tensor]:
-    """Like ``spectral_grid`` but with the Nyquist mode zeroed, for odd derivatives.
-
-    An odd derivative of the real Nyquist cosine is a sine that the grid cannot
-    represent; zeroing it keeps derivatives of real fields real.
-    """
-    grids = spectral_grid(n, length, ndim)
-    if n % 2 == 0:
-        for k in grids:
-            flat = k.view(-1)
-            flat[n // 2] = 0.0
-    return grids
-
-
-def squared_wavenumber(n: int, length: float, ndim: int) -> torch.Tensor:
+def squared_wavenumber(n: int, length: Length, ndim: int) -> torch.Tensor:
     """``|k|^2`` on the rfftn grid (float64), the symbol of ``-laplacian``."""
-    total = torch.zeros(())
+    total = torch.zeros((), dtype=torch.float64)
     for k in spectral_grid(n, length, ndim):
         total = total + k**2
-    return total.to(torch.float64)
+    return total
 
 
 def dealias_mask(n: int, ndim: int, fraction: float = 2.0 / 3.0) -> torch.Tensor:
@@ -67,17 +62,14 @@ def dealias_mask(n: int, ndim: int, fraction: float = 2.0 / 3.0) -> torch.Tensor
     A mode survives when every component of its integer wavenumber satisfies
     ``|m| < fraction * n / 2`` (a square mask). With the 2/3 rule this is
     ``|m| < n / 3``, the condition under which quadratic products of kept modes
-    alias only onto discarded ones (Orszag 1971).
+    alias only onto discarded ones (Orszag 1971). ``fraction = 1`` keeps all.
     """
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"dealiasing fraction must lie in (0, 1], got {fraction}")
-    cutoff = fraction * n / 2
     keep = torch.ones((), dtype=torch.bool)
     for axis in range(ndim):
-        real = axis == ndim - 1
-        m = (torch.fft.rfftfreq(n, d=1.0 / n) if real else torch.fft.fftfreq(n, d=1.0 / n)).abs()
-        # fraction == 1 keeps every mode, Nyquist included
-        kept = m < cutoff - 1e-9 if fraction < 1.0 else torch.ones_like(m, dtype=torch.bool)
+        m = _integer_frequencies(n, real=axis == ndim - 1).abs()
+        kept = m < fraction * n / 2 - 1e-9 if fraction < 1.0 else torch.ones_like(m, dtype=torch.bool)
         shape = [1] * ndim
         shape[axis] = m.numel()
         keep = keep & kept.reshape(shape)

@@ -180,3 +180,40 @@ def test_bad_call_arguments_raise_clear_errors(call, error, message):
 def test_repr_names_the_configuration():
     text = repr(solvers.NavierStokes2D(n=16, nu=1e-4))
     assert "NavierStokes2D(n=16" in text and "nu=0.0001" in text
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs"),
+    [
+        (solvers.KuramotoSivashinsky1D, {}),
+        (solvers.KdV1D, dict(alpha=1.0)),
+        (solvers.NavierStokes2D, dict(nu=1e-2)),
+        (solvers.KuramotoSivashinsky2D, {}),
+    ],
+)
+def test_per_sample_lengths_and_steps_match_separate_solvers(cls, kwargs):
+    n = 16 if cls.ndim == 2 else 32
+    lengths, dts = [20.0, 24.0], [0.05, 0.04]
+    together = cls(n=n, length=lengths, dt=dts, **kwargs)
+    first_axis = together.grid[0] if cls.ndim == 2 else together.grid
+    assert together.batch_size == 2 and first_axis.shape == (2, *(n,) * cls.ndim)
+    u0 = torch.randn(2, *(n,) * cls.ndim, dtype=torch.float64)
+    u0 = torch.fft.irfftn(torch.fft.rfftn(u0, dim=tuple(range(-cls.ndim, 0))) * together.mask, s=(n,) * cls.ndim)
+    times = torch.tensor([[0.0, 0.25, 0.5], [0.0, 0.2, 0.4]])
+    result = together.solve(u0, times)
+    for i in range(2):
+        alone = cls(n=n, length=lengths[i], dt=dts[i], **kwargs)
+        assert torch.allclose(result[i], alone.solve(u0[i : i + 1], times[i])[0], atol=1e-12)
+        assert torch.allclose(together.rhs(u0)[i], alone.rhs(u0[i : i + 1])[0], atol=1e-12)
+
+
+def test_per_sample_arguments_are_checked():
+    with pytest.raises(ValueError, match="same number of entries"):
+        solvers.Burgers1D(n=16, length=[1.0, 2.0], dt=[0.1, 0.1, 0.1])
+    with pytest.raises(ValueError, match="every per-sample length must be a finite number > 0"):
+        solvers.Burgers1D(n=16, length=[1.0, -2.0])
+    solver = solvers.Burgers1D(n=16, length=[1.0, 2.0], dt=[0.1, 0.2])
+    with pytest.raises(ValueError, match="per-sample lengths or steps for 2 samples"):
+        solver.step(torch.zeros(3, 16, dtype=torch.float64))
+    with pytest.raises(ValueError, match="same numbers of steps"):
+        solver.solve(torch.zeros(2, 16, dtype=torch.float64), [0.0, 0.4])
