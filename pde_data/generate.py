@@ -1,0 +1,407 @@
+"""Dataset generation: batched solves streamed to disk, resumable, shardable.
+
+``generate(recipe, path, n_samples, seed=0, ...)`` solves trajectories in chunks
+of ``batch_size`` samples and writes each finished chunk atomically to
+``PATH.parts/``; when all chunks exist they are assembled into one HDF5 file in
+The Well's layout (``pde_data.storage``) that is renamed into place. A run
+killed at any moment (even ``kill -9``) resumes with ``resume=True``, keeping
+every finished chunk; the result has exactly the bytes of an uninterrupted run.
+
+Every random draw of sample ``i`` comes from its own generator seeded by
+``(seed, split, i)``, so a sample does not depend on the batch size, the shard
+or the device it was drawn on. Shard ``I`` of ``K`` solves a contiguous range of
+chunks, the same chunks a single run would solve with the same ``batch_size``;
+``merge_shards`` joins shard files into the file a single run writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from pde_data.initial_conditions import make_initial_condition
+from pde_data.presets import EQUATION_NAMES, EQUATIONS, Recipe, preset
+from pde_data.storage import read_blocks, write_well_file
+from solvers import SolverDivergedError
+
+SPLITS = ("train", "valid", "test")
+
+
+class GenerationError(ValueError):
+    """Bad generation arguments or a failed solve; the message is one line for the user."""
+
+
+# --- arguments ---------------------------------------------------------------------------------
+def parse_shard(text: str | tuple[int, int] | None) -> tuple[int, int] | None:
+    """``"I/K"`` (0 <= I < K), ``"auto"`` (from torchrun's RANK/WORLD_SIZE or SLURM_PROCID/SLURM_NTASKS)."""
+    if text is None or isinstance(text, tuple):
+        shard = text
+    elif text == "auto":
+        for rank, size in (("RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS")):
+            if rank in os.environ and size in os.environ:
+                shard = (int(os.environ[rank]), int(os.environ[size]))
+                break
+        else:
+            raise GenerationError("--shard auto needs RANK and WORLD_SIZE (torchrun) or SLURM_PROCID and SLURM_NTASKS")
+    else:
+        match = re.fullmatch(r"(\d+)/(\d+)", str(text).strip())
+        if not match:
+            raise GenerationError(f"bad shard {text!r}: expected I/K with 0 <= I < K, e.g. 0/4, or 'auto'")
+        shard = (int(match[1]), int(match[2]))
+    if shard is not None and not 0 <= shard[0] < shard[1]:
+        raise GenerationError(f"bad shard {shard[0]}/{shard[1]}: expected I/K with 0 <= I < K")
+    return shard
+
+
+def shard_path(path: Path, index: int, count: int) -> Path:
+    """Where shard ``index`` of ``count`` of a dataset at ``path`` is written."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.shard-{index}-of-{count}{path.suffix}")
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise GenerationError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def resolve_recipe(recipe: str | Recipe, resolution: int | None = None) -> Recipe:
+    if isinstance(recipe, str):
+        recipe = preset(recipe)
+    if resolution is not None:
+        recipe = recipe.with_resolution(resolution)
+    recipe.check()
+    return recipe
+
+
+def sample_seed(seed: int, split: str, index: int) -> int:
+    """The seed of sample ``index``'s generator: a hash of (seed, split, index), 63 bits."""
+    state = np.random.SeedSequence([seed, SPLITS.index(split), index]).generate_state(1, dtype=np.uint64)[0]
+    return int(state) & ((1 << 63) - 1)
+
+
+def chunk_ranges(n_samples: int, batch_size: int, shard: tuple[int, int] | None) -> list[tuple[int, int, int]]:
+    """``(chunk, start, stop)`` sample ranges this run (or shard) solves."""
+    count = math.ceil(n_samples / batch_size)
+    first, last = (0, count) if shard is None else (shard[0] * count // shard[1], (shard[0] + 1) * count // shard[1])
+    return [(c, c * batch_size, min(n_samples, (c + 1) * batch_size)) for c in range(first, last)]
+
+
+# --- one chunk --------------------------------------------------------------------------------
+def draw_sample(recipe: Recipe, initial_condition, seed: int) -> tuple[torch.Tensor, float, float]:
+    """(initial state on the solver grid, float64 CPU; length factor; time factor) of one sample."""
+    generator = torch.Generator().manual_seed(seed)
+    factors = 2 * torch.rand(2, generator=generator, dtype=torch.float64) - 1  # drawn always: fixed stream layout
+    length_factor = 1.0 + recipe.length_jitter * float(factors[0])
+    time_factor = 1.0 + recipe.time_jitter * float(factors[1])
+    return initial_condition.sample(1, generator)[0], length_factor, time_factor
+
+
+def caption(recipe: Recipe, length: float, times: np.ndarray, initial_condition, u0: torch.Tensor) -> str:
+    """A one-paragraph description of one trajectory, for text conditioning."""
+    equation_text = EQUATIONS[recipe.equation][2]
+    if recipe.equation == "kdv":
+        equation_text = equation_text.replace("alpha", f"{recipe.coefficients['alpha']:g}").replace(
+            "beta", f"{recipe.coefficients['beta']:g}"
+        )
+    coefficients = ", ".join(f"{name} = {value:g}" for name, value in sorted(recipe.coefficients.items()))
+    domain = f"[0, {length:.4g})" + ("^2" if recipe.ndim == 2 else "")
+    text = f"The {EQUATION_NAMES[recipe.equation]} {equation_text}"
+    text += f" with {coefficients}" if coefficients else ""
+    text += f" on the periodic domain {domain} with {recipe.resolution} grid points per axis"
+    if recipe.forcing == "fno":
+        text += ", forced by f = 0.1 (sin 2 pi (x + y) + cos 2 pi (x + y))"
+    text += f", from t = {times[0]:.4g} to t = {times[-1]:.4g} in {len(times)} frames."
+    text += f" The initial condition at t = 0 is {initial_condition.describe()}"
+    text += f", with standard deviation {float(u0.std()):.3g} and range [{float(u0.min()):.3g}, {float(u0.max()):.3g}]."
+    return text
+
+
+def solve_chunk(
+    recipe: Recipe, sample_indices: list[int], seeds: list[int], device: str, dtype: torch.dtype | None
+) -> dict:
+    """Solve one chunk of samples; returns the block of per-trajectory arrays ``storage`` writes."""
+    initial_condition = make_initial_condition(
+        recipe.initial_condition, recipe.solver_resolution, recipe.ndim, recipe.length
+    )
+    draws = [draw_sample(recipe, initial_condition, seed) for seed in seeds]
+    u0 = torch.stack([d[0] for d in draws])
+    lengths = recipe.length * torch.tensor([d[1] for d in draws], dtype=torch.float64)
+    time_factors = torch.tensor([d[2] for d in draws], dtype=torch.float64)
+    solver = recipe.build_solver(lengths, time_factors, dtype, device)
+    frame_times = (
+        time_factors[:, None]
+        * (recipe.t_end / (recipe.total_frames - 1))
+        * torch.tensor(recipe.frame_indices(), dtype=torch.float64)
+    )
+    starts_at_zero = recipe.frame_indices()[0] == 0
+    solve_times = (
+        frame_times if starts_at_zero else torch.cat([torch.zeros(len(seeds), 1, dtype=torch.float64), frame_times], 1)
+    )
+    if solver.batch_size is None:
+        solve_times = solve_times[0]
+    try:
+        with torch.no_grad():
+            trajectory = solver.solve(u0.to(device=solver.device, dtype=solver.dtype), solve_times)
+    except SolverDivergedError as error:
+        bad = ", ".join(f"sample {sample_indices[i]} (seed {seeds[i]})" for i in error.batch_indices[:5])
+        raise GenerationError(
+            f"the solve diverged at t = {error.time:g} for {bad}; lower the recipe's max_dt or raise its resolution"
+        ) from error
+    if not starts_at_zero:
+        trajectory = trajectory[:, 1:]
+    step = recipe.solver_resolution // recipe.resolution
+    trajectory = trajectory[(..., *(slice(None, None, step),) * recipe.ndim)]
+    times = frame_times.numpy()
+    return {
+        "field": trajectory.to(device="cpu", dtype=torch.float32).numpy(),
+        "sample_index": np.asarray(sample_indices, dtype=np.int64),
+        "seed": np.asarray(seeds, dtype=np.uint64),
+        "length": lengths.numpy(),
+        "time": times,
+        "caption": [caption(recipe, float(lengths[i]), times[i], initial_condition, u0[i]) for i in range(len(seeds))],
+    }
+
+
+# --- chunk files --------------------------------------------------------------------------------
+def _write_chunk(path: Path, block: dict) -> None:
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with h5py.File(temporary, "w") as f:
+        for key, value in block.items():
+            if key == "caption":
+                f.create_dataset(key, data=np.array(value, dtype=h5py.string_dtype()))
+            else:
+                f.create_dataset(key, data=value)
+    with open(temporary, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _read_chunk(path: Path) -> dict:
+    with h5py.File(path, "r") as f:
+        block = {key: f[key][()] for key in f if key != "caption"}
+        block["caption"] = list(f["caption"].asstr()[()])
+    return block
+
+
+def _chunk_file(parts: Path, chunk: int) -> Path:
+    return parts / f"chunk-{chunk:06d}.h5"
+
+
+# --- the whole run --------------------------------------------------------------------------
+def generate(
+    recipe: str | Recipe,
+    path: str | Path,
+    n_samples: int | None = None,
+    *,
+    seed: int = 0,
+    split: str = "train",
+    device: str = "cpu",
+    batch_size: int = 32,
+    resolution: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    shard: str | tuple[int, int] | None = None,
+    dtype: torch.dtype | None = None,
+    progress: bool = True,
+) -> Path:
+    """Generate ``n_samples`` trajectories of ``recipe`` into one HDF5 file at ``path``.
+
+    Args:
+        recipe: a preset name (``pde_data.presets()``) or a ``Recipe``.
+        path: output file (The Well's HDF5 layout). With ``shard`` the file is
+            ``shard_path(path, I, K)`` instead.
+        n_samples: trajectories (default: the recipe's count for ``split``).
+        seed: base seed; sample ``i`` uses ``sample_seed(seed, split, i)``.
+        split: ``train``, ``valid`` or ``test``: picks the default count and keeps the
+            splits' random streams apart.
+        device: where to solve (``cpu``, ``cuda``, ``cuda:1``).
+        batch_size: samples solved together (memory grows with it; the bytes of
+            the result depend on it, so keep it when resuming or sharding).
+        resolution: stored grid points per axis (default the recipe's).
+        resume: continue an interrupted run from its finished chunks.
+        overwrite: replace an existing file (the old one stays until the new one is complete).
+        shard: ``"I/K"`` or ``"auto"``: solve only shard I of K.
+        dtype: solver precision (default float64 on CPU, float32 on CUDA).
+        progress: show a progress bar with ETA.
+
+    Returns:
+        The path written. Raises ``GenerationError`` for bad arguments or a diverging solve.
+    """
+    try:
+        recipe = resolve_recipe(recipe, resolution)
+    except ValueError as error:
+        raise GenerationError(str(error)) from error
+    if split not in SPLITS:
+        raise GenerationError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    n_samples = _positive_int("the number of samples", recipe.samples.get(split, 0) if n_samples is None else n_samples)
+    batch_size = _positive_int("the batch size", batch_size)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise GenerationError(f"the seed must be an integer >= 0, got {seed!r}")
+    shard = parse_shard(shard)
+    device = _check_device(device)
+    path = Path(path)
+    output = shard_path(path, *shard) if shard else path
+    _check_output(output, overwrite)
+    parts = output.with_name(output.name + ".parts")
+    settings = {
+        "recipe": recipe.to_dict(),
+        "seed": seed,
+        "split": split,
+        "n_samples": n_samples,
+        "batch_size": batch_size,
+        "shard": list(shard) if shard else None,
+        "dtype": str(dtype),
+    }
+    _prepare_parts(parts, settings, resume, overwrite)
+    chunks = chunk_ranges(n_samples, batch_size, shard)
+    todo = [c for c in chunks if not _chunk_file(parts, c[0]).exists()]
+    done_samples = sum(stop - start for _, start, stop in chunks) - sum(stop - start for _, start, stop in todo)
+    with tqdm(
+        total=sum(stop - start for _, start, stop in chunks),
+        initial=done_samples,
+        unit="traj",
+        desc=f"{recipe.name} -> {output.name}",
+        disable=not progress,
+    ) as bar:
+        for chunk, start, stop in todo:
+            indices = list(range(start, stop))
+            seeds = [sample_seed(seed, split, i) for i in indices]
+            _write_chunk(_chunk_file(parts, chunk), solve_chunk(recipe, indices, seeds, device, dtype))
+            bar.update(stop - start)
+    metadata = {"seed": seed, "split": split}
+    if shard:
+        metadata.update(shard=f"{shard[0]}/{shard[1]}", n_samples_total=n_samples, batch_size=batch_size)
+    count = sum(stop - start for _, start, stop in chunks)
+    blocks = (_read_chunk(_chunk_file(parts, c)) for c, _, _ in chunks)
+    write_well_file(output, recipe, count, blocks, metadata)
+    shutil.rmtree(parts, ignore_errors=True)
+    return output
+
+
+def _check_device(device: str) -> str:
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise GenerationError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from error
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise GenerationError(f"device {device!r} asked for, but CUDA is not available here")
+    return str(parsed)
+
+
+def _check_output(output: Path, overwrite: bool) -> None:
+    if output.exists() and not overwrite:
+        raise GenerationError(f"{output} exists; pass --overwrite (overwrite=True) to replace it")
+    if output.is_dir():
+        raise GenerationError(f"{output} is a directory; give a file path such as {output / 'data.h5'}")
+    parent = output.parent if str(output.parent) else Path(".")
+    if not parent.is_dir():
+        raise GenerationError(f"cannot write {output}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise GenerationError(f"cannot write {output}: folder {parent} is not writable")
+
+
+def _prepare_parts(parts: Path, settings: dict, resume: bool, overwrite: bool) -> None:
+    manifest = parts / "manifest.json"
+    if parts.exists():
+        if overwrite and not resume:
+            shutil.rmtree(parts)
+        elif not resume:
+            raise GenerationError(
+                f"an interrupted run left {parts}; pass --resume to continue it or --overwrite to start over"
+            )
+        else:
+            previous = json.loads(manifest.read_text()) if manifest.exists() else None
+            if previous != json.loads(json.dumps(settings)):
+                changed = sorted(
+                    k for k in settings if previous is None or previous.get(k) != json.loads(json.dumps(settings))[k]
+                )
+                raise GenerationError(
+                    f"cannot resume {parts}: it was started with different settings ({', '.join(changed)}); "
+                    "use the same arguments or --overwrite"
+                )
+            return
+    parts.mkdir(parents=True)
+    temporary = manifest.with_name(".manifest.json.tmp")
+    temporary.write_text(json.dumps(settings, indent=1, sort_keys=True))
+    os.replace(temporary, manifest)
+
+
+# --- shards ---------------------------------------------------------------------------------------
+def merge_shards(path: str | Path, shards: list[str | Path] | None = None, overwrite: bool = False) -> Path:
+    """Join shard files into the single file an unsharded run writes at ``path``.
+
+    ``shards`` defaults to every ``shard_path(path, I, K)`` that exists. The shards
+    must come from one run (same recipe, seed, split, sample count, batch size) and
+    cover every sample exactly once.
+    """
+    path = Path(path)
+    if shards is None:
+        pattern = re.compile(re.escape(path.stem) + r"\.shard-(\d+)-of-(\d+)" + re.escape(path.suffix) + "$")
+        shards = sorted(p for p in path.parent.glob(f"{path.stem}.shard-*{path.suffix}") if pattern.match(p.name))
+    if not shards:
+        raise GenerationError(f"no shard files found for {path} (expected {shard_path(path, 0, 2).name}, ...)")
+    _check_output(path, overwrite)
+    headers = []
+    for shard in shards:
+        if not Path(shard).is_file():
+            raise GenerationError(f"shard file {shard} does not exist")
+        with h5py.File(shard, "r") as f:
+            attrs = dict(f.attrs)
+            if "shard" not in attrs:
+                raise GenerationError(f"{shard} is not a shard file (it has no 'shard' attribute)")
+            headers.append((int(f["pdeop/sample_index"][0]) if f["pdeop/sample_index"].size else 0, Path(shard), attrs))
+    headers.sort(key=lambda h: h[0])
+    keys = ("recipe", "seed", "split", "n_samples_total", "batch_size")
+    reference = {k: headers[0][2][k] for k in keys}
+    for _, shard, attrs in headers[1:]:
+        different = [k for k in keys if attrs[k] != reference[k]]
+        if different:
+            raise GenerationError(
+                f"{shard} comes from another run than {headers[0][1]} (differs in {', '.join(different)})"
+            )
+    total = int(reference["n_samples_total"])
+    counts = sorted(int(attrs["n_trajectories"]) for _, _, attrs in headers)
+    if sum(counts) != total:
+        raise GenerationError(f"the shards hold {sum(counts)} of {total} samples; some are missing or repeated")
+    recipe = Recipe.from_dict(json.loads(reference["recipe"]))
+    blocks = _checked_blocks([shard for _, shard, _ in headers], total)
+    return write_well_file(
+        path, recipe, total, blocks, {"seed": int(reference["seed"]), "split": str(reference["split"])}
+    )
+
+
+def _checked_blocks(paths: list[Path], total: int) -> Iterator[dict]:
+    expected = 0
+    for path in paths:
+        for block in read_blocks(path):
+            indices = block["sample_index"]
+            if not np.array_equal(indices, np.arange(expected, expected + len(indices))):
+                raise GenerationError(
+                    f"{path} does not continue the samples at index {expected}; shards overlap or are missing"
+                )
+            expected += len(indices)
+            yield block
+    if expected != total:
+        raise GenerationError(f"the shards end at sample {expected} of {total}")
+
+
+__all__ = [
+    "GenerationError",
+    "chunk_ranges",
+    "generate",
+    "merge_shards",
+    "parse_shard",
+    "sample_seed",
+    "shard_path",
+]

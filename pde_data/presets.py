@@ -1,0 +1,299 @@
+"""Dataset recipes ("presets"): the field's standard benchmark datasets, each a ``Recipe``.
+
+``presets()`` lists the names, ``preset(name)`` returns one. A recipe is plain
+data (JSON round-trips through ``to_dict`` / ``Recipe.from_dict``), stored in
+every generated file so that a dataset states how it was made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+import solvers
+from solvers.analytic import fno_forcing
+
+#: equation name -> (solver class, field name, text of the equation)
+EQUATIONS = {
+    "burgers": (solvers.Burgers1D, "u", "u_t + u u_x = nu u_xx"),
+    "kdv": (solvers.KdV1D, "u", "u_t + alpha u u_x + beta u_xxx = 0"),
+    "ks": (solvers.KuramotoSivashinsky1D, "u", "u_t + u u_x + u_xx + u_xxxx = 0"),
+    "ns": (solvers.NavierStokes2D, "vorticity", "w_t + v . grad w = nu lap w - mu w + f"),
+}
+EQUATION_NAMES = {
+    "burgers": "viscous Burgers equation",
+    "kdv": "Korteweg-de Vries equation",
+    "ks": "Kuramoto-Sivashinsky equation",
+    "ns": "2D incompressible Navier-Stokes equations in vorticity form",
+}
+FORCINGS = {"fno": fno_forcing}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to make one dataset.
+
+    Attributes:
+        name: preset name (lower case, dashes).
+        equation: ``burgers``, ``kdv``, ``ks`` or ``ns``.
+        coefficients: the solver's coefficient keywords (``nu``, ``alpha``, ...).
+        length: side of the periodic domain ``[0, length)^d`` (nominal).
+        initial_condition: ``{"kind": "grf" | "sines" | "fourier", **parameters}``.
+        solver_resolution: grid points per axis of the solve.
+        resolution: grid points per axis stored (every ``solver_resolution // resolution``-th point).
+        max_dt: largest solver step; the step used divides the frame interval.
+        t_end: nominal final time.
+        total_frames: frames spanning ``[0, t_end]`` evenly (frame 0 at t = 0).
+        kept_frames: the last ``kept_frames`` frames are stored (all by default).
+        forcing: ``None`` or ``"fno"`` (Navier-Stokes forcing field).
+        length_jitter, time_jitter: per-sample factors drawn from
+            ``U(1 - jitter, 1 + jitter)`` scaling ``length`` and ``t_end`` (LPSDA).
+        samples: default numbers of trajectories per split.
+        description: where the recipe comes from and where it differs.
+    """
+
+    name: str
+    equation: str
+    coefficients: dict
+    length: float
+    initial_condition: dict
+    solver_resolution: int
+    resolution: int
+    max_dt: float
+    t_end: float
+    total_frames: int
+    kept_frames: int | None = None
+    forcing: str | None = None
+    length_jitter: float = 0.0
+    time_jitter: float = 0.0
+    samples: dict = field(default_factory=lambda: {"train": 1000, "valid": 100, "test": 100})
+    description: str = ""
+
+    @property
+    def ndim(self) -> int:
+        return 2 if self.equation == "ns" else 1
+
+    @property
+    def field_name(self) -> str:
+        return EQUATIONS[self.equation][1]
+
+    @property
+    def frames(self) -> int:
+        """Number of stored frames."""
+        return self.kept_frames or self.total_frames
+
+    def frame_indices(self) -> list[int]:
+        """Indices (into the ``total_frames`` grid over ``[0, t_end]``) of the stored frames."""
+        return list(range(self.total_frames - self.frames, self.total_frames))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Recipe:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown recipe fields {unknown}; valid: {sorted(names)}")
+        return cls(**data)
+
+    def with_resolution(self, resolution: int) -> Recipe:
+        """The same recipe stored at another resolution (solved at ``max(solver, stored)``).
+
+        A stored resolution below the solver's must divide it (points are subsampled).
+        """
+        if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 4 or resolution % 2:
+            raise ValueError(f"resolution must be an even integer >= 4, got {resolution!r}")
+        solver_resolution = max(self.solver_resolution, resolution)
+        if solver_resolution % resolution:
+            valid = [r for r in range(4, self.solver_resolution + 1, 2) if self.solver_resolution % r == 0]
+            raise ValueError(
+                f"resolution {resolution} does not divide the solver resolution {self.solver_resolution}; "
+                f"use one of {valid} or a value >= {self.solver_resolution}"
+            )
+        return dataclasses.replace(self, resolution=resolution, solver_resolution=solver_resolution)
+
+    def check(self) -> None:
+        """Raise ValueError if the recipe is inconsistent."""
+        if self.equation not in EQUATIONS:
+            raise ValueError(f"unknown equation {self.equation!r}; known: {sorted(EQUATIONS)}")
+        if self.solver_resolution % self.resolution:
+            raise ValueError("resolution must divide solver_resolution")
+        if self.total_frames < 2 or not 1 <= self.frames <= self.total_frames:
+            raise ValueError("need total_frames >= 2 and 1 <= kept_frames <= total_frames")
+        if self.forcing not in (None, *FORCINGS):
+            raise ValueError(f"unknown forcing {self.forcing!r}; known: {sorted(FORCINGS)}")
+        for name in ("length_jitter", "time_jitter"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must lie in [0, 1)")
+
+    def substeps(self) -> int:
+        """Solver steps per frame interval: enough that no sample's step exceeds ``max_dt``."""
+        longest_interval = self.t_end * (1 + self.time_jitter) / (self.total_frames - 1)
+        return max(1, math.ceil(longest_interval / self.max_dt - 1e-9))
+
+    def build_solver(
+        self, lengths: torch.Tensor, time_factors: torch.Tensor, dtype: torch.dtype | None, device: str
+    ) -> solvers.SpectralSolver:
+        """A solver for a batch with per-sample length and time-scale factors ``(batch,)``."""
+        cls = EQUATIONS[self.equation][0]
+        dt = self.t_end * time_factors / (self.total_frames - 1) / self.substeps()
+        uniform = bool((lengths == lengths[0]).all() and (dt == dt[0]).all())
+        options = dict(n=self.solver_resolution, dtype=dtype, device=device, **self.coefficients)
+        if self.forcing is not None:
+            probe = cls(n=self.solver_resolution, length=self.length)
+            x, y = probe.grid
+            options["forcing"] = FORCINGS[self.forcing](x / self.length, y / self.length)
+        if uniform:
+            return cls(length=float(lengths[0]), dt=float(dt[0]), **options)
+        return cls(length=lengths, dt=dt, **options)
+
+
+def _tiny(recipe: Recipe, **changes) -> Recipe:
+    note = changes.pop("note", "")
+    description = f"Tiny CPU variant of {recipe.name} for tests, demos and CI{note}. The full preset: {recipe.description}"
+    return dataclasses.replace(
+        recipe,
+        name=f"{recipe.name}-tiny",
+        description=description,
+        samples={"train": 16, "valid": 4, "test": 4},
+        **changes,
+    )
+
+
+def _fno_ns(nu: float, t_end: int, samples: dict) -> Recipe:
+    return Recipe(
+        name=f"ns-fno-{nu:.0e}".replace("e-0", "e-"),
+        equation="ns",
+        coefficients={"nu": nu},
+        length=1.0,
+        initial_condition={"kind": "grf", "alpha": 2.5, "tau": 7.0},
+        solver_resolution=256,
+        resolution=64,
+        max_dt=1e-3,
+        t_end=float(t_end),
+        total_frames=t_end + 1,
+        forcing="fno",
+        samples=samples,
+        description=(
+            f"FNO (Li et al. 2020) Navier-Stokes on the unit torus, nu = {nu:g}, T = {t_end}: vorticity from a "
+            "GRF (alpha 2.5, tau 7, sigma 7^1.5), forcing 0.1 (sin 2pi(x+y) + cos 2pi(x+y)), solved on 256^2, "
+            "stored on 64^2, one frame per time unit. Differs: ETDRK4 with dt = 1e-3 instead of Crank-Nicolson/"
+            "Euler with dt = 1e-4."
+        ),
+    )
+
+
+def _build_presets() -> dict[str, Recipe]:
+    burgers = Recipe(
+        name="burgers-fno",
+        equation="burgers",
+        coefficients={"nu": 0.1},
+        length=1.0,
+        initial_condition={"kind": "grf", "alpha": 2.0, "tau": 5.0, "sigma": 25.0},
+        solver_resolution=1024,
+        resolution=1024,
+        max_dt=1e-3,
+        t_end=1.0,
+        total_frames=11,
+        samples={"train": 1000, "valid": 100, "test": 200},
+        description=(
+            "FNO (Li et al. 2020) Burgers on [0, 1), nu = 0.1, initial condition N(0, 625 (-lap + 25)^-2) as the "
+            "paper states (its public script used alpha 2.5, tau 7, sigma 49). The paper's task maps u(., 0) to "
+            "u(., 1). Differs: generated at 1024 points rather than 8192, and 11 frames are stored (t = 0, 0.1, "
+            "..., 1) so rollout models can train on the same file."
+        ),
+    )
+    shock = dataclasses.replace(
+        burgers,
+        name="burgers-shock",
+        coefficients={"nu": 1e-3},
+        solver_resolution=8192,
+        resolution=1024,
+        max_dt=1e-4,
+        description=(
+            "Burgers with nu = 1e-3, the FNO initial condition and time span: steep shocks form (nu = 0.1 "
+            "barely steepens). Solved on 8192 points, stored on 1024."
+        ),
+    )
+    ks = Recipe(
+        name="ks-lpsda",
+        equation="ks",
+        coefficients={},
+        length=64.0,
+        initial_condition={"kind": "sines", "terms": 10, "amplitude": 0.5, "wavenumbers": (1, 2)},
+        solver_resolution=256,
+        resolution=256,
+        max_dt=0.1,
+        t_end=100.0,
+        total_frames=500,
+        kept_frames=140,
+        length_jitter=0.1,
+        time_jitter=0.1,
+        samples={"train": 512, "valid": 512, "test": 512},
+        description=(
+            "LPSDA (Brandstetter et al. 2022) Kuramoto-Sivashinsky: L = 64, 256 points, T = 100 with 500 "
+            "frames of which the last 140 are kept, L and T scaled per sample by U(0.9, 1.1), initial condition "
+            "a sum of 10 sines. Differs: ETDRK4 (dt <= 0.1) instead of an implicit Radau integrator."
+        ),
+    )
+    kdv = Recipe(
+        name="kdv-lpsda",
+        equation="kdv",
+        coefficients={"alpha": 1.0, "beta": 1.0},
+        length=128.0,
+        initial_condition={"kind": "sines", "terms": 10, "amplitude": 0.5, "wavenumbers": (1, 2)},
+        solver_resolution=256,
+        resolution=256,
+        max_dt=0.01,
+        t_end=100.0,
+        total_frames=250,
+        kept_frames=140,
+        length_jitter=0.1,
+        time_jitter=0.1,
+        samples={"train": 512, "valid": 512, "test": 512},
+        description=(
+            "LPSDA (Brandstetter et al. 2022) KdV u_t + u u_x + u_xxx = 0: L = 128, 256 points, T = 100 with 250 "
+            "frames of which the last 140 are kept, L and T scaled per sample by U(0.9, 1.1), initial condition "
+            "a sum of 10 sines. Differs: ETDRK4 (dt <= 0.01) instead of an implicit Radau integrator."
+        ),
+    )
+    recipes = [
+        burgers,
+        _tiny(burgers, solver_resolution=128, resolution=64),
+        shock,
+        _tiny(shock, coefficients={"nu": 5e-3}, solver_resolution=512, resolution=128, max_dt=5e-4, note=", with nu = 5e-3"),
+        _fno_ns(1e-3, 50, {"train": 1000, "valid": 100, "test": 200}),
+        _fno_ns(1e-4, 30, {"train": 10000, "valid": 100, "test": 200}),
+        _fno_ns(1e-5, 20, {"train": 1000, "valid": 100, "test": 200}),
+        ks,
+        _tiny(ks, solver_resolution=64, resolution=64, max_dt=0.25, t_end=20.0, total_frames=41, kept_frames=21),
+        kdv,
+        _tiny(kdv, solver_resolution=64, resolution=64, max_dt=0.05, t_end=10.0, total_frames=26, kept_frames=11),
+    ]
+    for nu in ("1e-3", "1e-4", "1e-5"):
+        full = next(r for r in recipes if r.name == f"ns-fno-{nu}")
+        recipes.append(_tiny(full, solver_resolution=32, resolution=32, max_dt=1e-2, t_end=4.0, total_frames=5))
+    return {recipe.name: recipe for recipe in sorted(recipes, key=lambda r: r.name)}
+
+
+_PRESETS = _build_presets()
+
+
+def presets() -> list[str]:
+    """Names of the built-in dataset recipes."""
+    return list(_PRESETS)
+
+
+def preset(name: str) -> Recipe:
+    """The built-in recipe called ``name``; ValueError listing the known names otherwise."""
+    if name not in _PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(_PRESETS)}")
+    return _PRESETS[name]
