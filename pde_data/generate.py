@@ -93,6 +93,11 @@ def sample_seed(seed: int, split: str, index: int) -> int:
 def chunk_ranges(n_samples: int, batch_size: int, shard: tuple[int, int] | None) -> list[tuple[int, int, int]]:
     """``(chunk, start, stop)`` sample ranges this run (or shard) solves."""
     count = math.ceil(n_samples / batch_size)
+    if shard is not None and shard[1] > count:
+        raise GenerationError(
+            f"cannot split {count} batch(es) of {batch_size} samples into {shard[1]} shards; "
+            f"use at most {count} shards or a smaller --batch-size"
+        )
     first, last = (0, count) if shard is None else (shard[0] * count // shard[1], (shard[0] + 1) * count // shard[1])
     return [(c, c * batch_size, min(n_samples, (c + 1) * batch_size)) for c in range(first, last)]
 

@@ -158,7 +158,9 @@ class Recipe:
 
 def _tiny(recipe: Recipe, **changes) -> Recipe:
     note = changes.pop("note", "")
-    description = f"Tiny CPU variant of {recipe.name} for tests, demos and CI{note}. The full preset: {recipe.description}"
+    description = (
+        f"Tiny CPU variant of {recipe.name} for tests, demos and CI{note}. The full preset: {recipe.description}"
+    )
     return dataclasses.replace(
         recipe,
         name=f"{recipe.name}-tiny",
@@ -269,7 +271,14 @@ def _build_presets() -> dict[str, Recipe]:
         burgers,
         _tiny(burgers, solver_resolution=128, resolution=64),
         shock,
-        _tiny(shock, coefficients={"nu": 5e-3}, solver_resolution=512, resolution=128, max_dt=5e-4, note=", with nu = 5e-3"),
+        _tiny(
+            shock,
+            coefficients={"nu": 5e-3},
+            solver_resolution=512,
+            resolution=128,
+            max_dt=5e-4,
+            note=", with nu = 5e-3",
+        ),
         _fno_ns(1e-3, 50, {"train": 1000, "valid": 100, "test": 200}),
         _fno_ns(1e-4, 30, {"train": 10000, "valid": 100, "test": 200}),
         _fno_ns(1e-5, 20, {"train": 1000, "valid": 100, "test": 200}),
