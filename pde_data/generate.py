@@ -253,6 +253,8 @@ def generate(
     batch_size = _positive_int("the batch size", batch_size)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise GenerationError(f"the seed must be an integer >= 0, got {seed!r}")
+    if shard == "auto" and device == "cuda" and "LOCAL_RANK" in os.environ:
+        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"  # one GPU per torchrun process
     shard = parse_shard(shard)
     device = _check_device(device)
     path = Path(path)
