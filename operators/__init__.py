@@ -1,4 +1,26 @@
 """Neural-operator architectures, their registry (``operators.build``) and the ``Surrogate`` prediction API.
 
-May use ``solvers``; never ``pde_data`` or ``training``. Filled in from issue 4 on.
+May use ``solvers``; never ``pde_data`` or ``training``.
+
+    >>> import operators
+    >>> model = operators.build("fno", in_channels=1, out_channels=1, ndim=2, modes=12, width=32)
+    >>> surrogate = operators.Surrogate.load("runs/ns")                  # doctest: +SKIP
+    >>> future = surrogate.predict(u0, steps=10)                         # doctest: +SKIP
 """
+
+from operators import fno  # noqa: F401  (registers "fno")
+from operators.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, tensor_state_dict
+from operators.registry import available, build, hyperparameter_names, register
+from operators.surrogate import Surrogate
+
+__all__ = [
+    "CheckpointError",
+    "Surrogate",
+    "available",
+    "build",
+    "hyperparameter_names",
+    "load_checkpoint",
+    "register",
+    "save_checkpoint",
+    "tensor_state_dict",
+]

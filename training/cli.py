@@ -11,6 +11,8 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from training.distributed import LaunchError
+
 
 class CommandError(Exception):
     """A user-facing failure: printed as one line, exit status 2."""
@@ -176,6 +178,148 @@ def _run_plot(args) -> None:
         print(f"wrote {animate_sample(args.path, args.animate, args.sample)}")
 
 
+# --- train / evaluate / predict / quickstart ------------------------------------------------
+def _add_training(commands) -> None:
+    import operators
+
+    train = commands.add_parser(
+        "train",
+        help="train a surrogate on a dataset",
+        description=(
+            "Train a registered architecture on a generated dataset. The run directory gets config.yaml, "
+            "metrics.csv/jsonl, checkpoints/{best,last}.pt and, after training, a rollout evaluation on the "
+            "validation split with plots. Architectures: " + ", ".join(operators.available())
+        ),
+        epilog=(
+            "Every config field can be set with --set section.key=value (sections: data, model, task, optim, "
+            "schedule, train), e.g. --set optim.lr=3e-4 --set model.hyperparameters.width=32. Several GPUs: "
+            "torchrun --nproc-per-node 4 -m training.cli train ...; several nodes: add --nnodes N --node-rank R "
+            "--rdzv-endpoint HOST:PORT."
+        ),
+    )
+    train.add_argument("--data", help="training dataset (HDF5 from 'pdeop generate')")
+    train.add_argument("--model", help="architecture name (default fno)")
+    train.add_argument("--config", type=Path, help="YAML config file")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
+    train.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
+    train.add_argument("--out", type=Path, help="run directory (default runs/<dataset>-<model>)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(run=_run_train)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a trained run (or stored predictions) on a dataset",
+        description=(
+            "Roll the run's best checkpoint out from the first history frames of each trajectory and score only "
+            "the predicted frames (relative L2, nRMSE, VRMSE, correlation time) next to the persistence baseline. "
+            "With --predictions, score rollouts stored in pdeop's format by any model instead."
+        ),
+    )
+    evaluate.add_argument("run", nargs="?", type=Path, help="run directory or checkpoint file")
+    evaluate.add_argument("--data", required=True, type=Path)
+    evaluate.add_argument("--predictions", type=Path, help="a predictions file (see 'pdeop predict')")
+    evaluate.add_argument("--split", default="test", help="train, valid, test or all (default test)")
+    evaluate.add_argument("--trajectories", type=int, help="at most this many trajectories")
+    evaluate.add_argument("--out", type=Path, help="report folder (default RUN/evaluation-<data name>)")
+    evaluate.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
+    evaluate.set_defaults(run=_run_evaluate)
+
+    predict = commands.add_parser(
+        "predict",
+        help="roll a trained surrogate out and save the predictions",
+        description="Predict future states from a dataset's first frames; prints the time per sample and the solver's.",
+    )
+    predict.add_argument("run", type=Path, help="run directory or checkpoint file")
+    predict.add_argument("--input", required=True, type=Path, help="dataset whose first frames start the rollouts")
+    predict.add_argument("--sample", type=int, action="append", help="trajectory index (repeatable; default all)")
+    predict.add_argument("--steps", type=int, required=True, help="states to predict")
+    predict.add_argument("--out", required=True, type=Path, help="predictions file (.h5)")
+    predict.add_argument("--device", default="cpu")
+    predict.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
+    predict.add_argument("--overwrite", action="store_true")
+    predict.set_defaults(run=_run_predict)
+
+    quick = commands.add_parser(
+        "quickstart",
+        help="the whole pipeline on a tiny problem, in a few minutes on a laptop CPU",
+        description=(
+            "Generate a tiny 2D Navier-Stokes dataset, train an FNO on it, evaluate rollouts against the "
+            "persistence baseline, predict, plot, and print a summary (error, surrogate vs solver speed)."
+        ),
+    )
+    quick.add_argument(
+        "--out", type=Path, default=Path("quickstart"), help="folder for everything (default ./quickstart)"
+    )
+    quick.add_argument("--epochs", type=int, default=40)
+    quick.add_argument("--samples", type=int, default=96, help="training trajectories (default 96)")
+    quick.add_argument("--device", default="auto")
+    quick.add_argument("--quiet", action="store_true")
+    quick.set_defaults(run=_run_quickstart)
+
+
+def _run_train(args) -> None:
+    from training.config import load_config
+    from training.evaluation import summary_table
+    from training.run import resume_config, train
+
+    flags = []
+    for key, value in (("data.path", args.data), ("model.name", args.model), ("train.epochs", args.epochs),
+                       ("train.precision", args.precision), ("train.device", args.device)):  # fmt: skip
+        if value is not None:
+            flags.append(f"{key}={value}")
+    if args.resume:
+        if args.out is None:
+            raise CommandError("--resume needs --out RUN (the run directory to continue)")
+        config = resume_config(args.out, [*flags, *args.overrides])
+    else:
+        config = load_config(args.config, [*flags, *args.overrides])
+    run_dir = args.out or Path("runs") / f"{Path(config.data.path).stem}-{config.model.name}"
+    trainer, report = train(config, run_dir, resume=args.resume, progress=not args.quiet)
+    if trainer.context.is_main:
+        print(f"run directory {run_dir}; best checkpoint {run_dir / 'checkpoints' / 'best.pt'}")
+        if report is not None:
+            print(f"validation rollouts ({len(report['samples'])} trajectories):")
+            print(summary_table(report))
+
+
+def _run_evaluate(args) -> None:
+    from operators import Surrogate
+    from training.evaluation import evaluate_surrogate, score_predictions, summary_table
+
+    split = None if args.split == "all" else args.split
+    if args.predictions is not None:
+        out = args.out or args.predictions.with_name(args.predictions.stem + "-evaluation")
+        report = score_predictions(args.predictions, args.data, out)
+    else:
+        if args.run is None:
+            raise CommandError("give a run directory (or checkpoint) to evaluate, or --predictions FILE")
+        surrogate = Surrogate.load(args.run)
+        run_folder = args.run if args.run.is_dir() else args.run.parent
+        out = args.out or run_folder / f"evaluation-{args.data.stem}"
+        report = evaluate_surrogate(surrogate, args.data, out, split, args.trajectories, args.precision)
+    print(summary_table(report))
+    print(f"wrote {out / 'evaluation.json'}, {out / 'error_vs_step.png'}, {out / 'prediction_vs_truth.png'}")
+
+
+def _run_predict(args) -> None:
+    from training.prediction import predict_to_file
+
+    print(
+        predict_to_file(
+            args.run, args.input, args.out, args.steps, args.sample, args.device, args.precision, args.overwrite
+        )
+    )
+
+
+def _run_quickstart(args) -> None:
+    from training.quickstart import quickstart
+
+    quickstart(args.out, epochs=args.epochs, samples=args.samples, device=args.device, progress=not args.quiet)
+
+
 # --- entry point --------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -190,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     _add_generate(commands)
     _add_inspection(commands)
+    _add_training(commands)
     return parser
 
 
@@ -204,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pdeop: interrupted", file=sys.stderr)
         return 130
-    except (CommandError, ValueError, FileNotFoundError, OSError) as error:
+    except (CommandError, ValueError, FileNotFoundError, OSError, LaunchError, FloatingPointError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"pdeop {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -1,0 +1,68 @@
+"""FNO baseline: the ``neuraloperator`` package's Fourier neural operator, configured from our data.
+
+``modes`` counts Fourier modes per axis as in the FNO paper (wavenumbers
+``0..modes-1`` kept on the halved axis, ``-modes..modes-1`` on the others);
+neuraloperator's ``n_modes`` counts before the real-FFT halving, so we pass
+``2 * modes``. The spectral layers run in float32 under autocast (their FFTs
+are unsupported or inaccurate in half precision).
+"""
+
+from __future__ import annotations
+
+import torch
+from neuralop.layers.spectral_convolution import SpectralConv
+from neuralop.models import FNO
+
+from operators.registry import register
+
+
+def _spectral_input_in_float32(module: torch.nn.Module, inputs: tuple) -> tuple:
+    x = inputs[0]
+    return (x.float(), *inputs[1:]) if x.is_floating_point() and x.dtype != torch.float32 else inputs
+
+
+def run_spectral_layers_in_float32(model: torch.nn.Module) -> torch.nn.Module:
+    """Make every neuraloperator ``SpectralConv`` take float32 input, whatever autocast does around it."""
+    for module in model.modules():
+        if isinstance(module, SpectralConv):
+            module.register_forward_pre_hook(_spectral_input_in_float32)
+    return model
+
+
+@register("fno")
+def build_fno(
+    in_channels: int,
+    out_channels: int,
+    ndim: int,
+    modes: int = 16,
+    width: int = 64,
+    layers: int = 4,
+    grid_size: int | None = None,
+    lifting_ratio: float = 2.0,
+    projection_ratio: float = 2.0,
+    positional_embedding: bool = True,
+) -> torch.nn.Module:
+    """An FNO for ``(batch, in_channels, *grid)`` -> ``(batch, out_channels, *grid)`` in ``ndim`` = 1 or 2 dimensions.
+
+    Args:
+        modes: Fourier modes per axis (paper convention); capped at ``grid_size // 2`` when given.
+        width: hidden channels. layers: Fourier layers.
+        grid_size: grid points per axis of the training data (caps ``modes``).
+        lifting_ratio, projection_ratio: widths of the lifting / projection MLPs relative to ``width``.
+        positional_embedding: append the grid coordinates as input channels (neuraloperator's default).
+    """
+    if ndim not in (1, 2, 3):
+        raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
+    if grid_size is not None:
+        modes = min(modes, grid_size // 2)
+    model = FNO(
+        n_modes=(2 * modes,) * ndim,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        hidden_channels=width,
+        n_layers=layers,
+        lifting_channel_ratio=lifting_ratio,
+        projection_channel_ratio=projection_ratio,
+        positional_embedding="grid" if positional_embedding else None,
+    )
+    return run_spectral_layers_in_float32(model)

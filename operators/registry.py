@@ -1,0 +1,64 @@
+"""The architecture registry: ``build(name, **hyperparameters)`` and ``available()``.
+
+An architecture joins by decorating its builder in its own module with
+``@register("name")`` and being imported in ``operators/__init__.py``. Builders
+take keyword hyperparameters only; ``build`` rejects unknown ones with the list
+of accepted names, so configs fail early and clearly.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+import torch
+
+_BUILDERS: dict[str, Callable[..., torch.nn.Module]] = {}
+
+
+def register(name: str) -> Callable:
+    """Decorator: register ``builder(**hyperparameters) -> nn.Module`` under ``name``."""
+
+    def decorate(builder: Callable[..., torch.nn.Module]) -> Callable[..., torch.nn.Module]:
+        if name in _BUILDERS:
+            raise ValueError(f"architecture {name!r} is registered twice")
+        _BUILDERS[name] = builder
+        return builder
+
+    return decorate
+
+
+def available() -> list[str]:
+    """Names of the registered architectures."""
+    return sorted(_BUILDERS)
+
+
+def hyperparameter_names(name: str) -> list[str]:
+    """The keyword hyperparameters the builder of ``name`` accepts."""
+    return list(inspect.signature(_builder(name)).parameters)
+
+
+def _builder(name: str) -> Callable[..., torch.nn.Module]:
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown architecture {name!r}; available: {', '.join(available())}")
+    return _BUILDERS[name]
+
+
+def build(name: str, **hyperparameters) -> torch.nn.Module:
+    """Build architecture ``name``; the module records ``name`` and its hyperparameters for checkpoints.
+
+    The model maps ``(batch, in_channels, *grid)`` to ``(batch, out_channels, *grid)``.
+    """
+    builder = _builder(name)
+    accepted = inspect.signature(builder).parameters
+    unknown = sorted(set(hyperparameters) - set(accepted))
+    if unknown:
+        raise ValueError(f"{name} does not take {unknown}; its hyperparameters are: {', '.join(accepted)}")
+    missing = [
+        p for p, spec in accepted.items() if spec.default is inspect.Parameter.empty and p not in hyperparameters
+    ]
+    if missing:
+        raise ValueError(f"{name} needs hyperparameters {missing}")
+    model = builder(**hyperparameters)
+    model.pdeop_spec = {"name": name, "hyperparameters": dict(hyperparameters)}
+    return model

@@ -1,0 +1,209 @@
+"""Run configuration: typed sections read from YAML, every field overridable with ``--set key=value``.
+
+Unknown keys are rejected with the list of valid ones; values from ``--set``
+are parsed as YAML (``--set optim.lr=3e-4``, ``--set train.ema_decay=null``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+@dataclass
+class DataConfig:
+    """Which windows of which file. ``stride`` counts stored frames between model states."""
+
+    path: str = ""
+    val_path: str | None = None  # default: the validation split of ``path``
+    history: int = 1
+    horizon: int = 1
+    stride: int = 1
+    batch_size: int = 16
+    num_workers: int = 0
+    train_split: str | None = "train"
+    val_split: str | None = "valid"
+
+
+@dataclass
+class ModelConfig:
+    """A registered architecture; data-derived hyperparameters (channels, ndim, grid_size) are filled in."""
+
+    name: str = "fno"
+    hyperparameters: dict = field(default_factory=dict)
+
+
+@dataclass
+class TaskConfig:
+    """``next-step``: history frames -> next frames; ``operator``: first frame -> last frame (u0 -> u(T)).
+
+    ``rollout_steps`` > 1 trains on multi-step rollouts (backpropagating through all
+    steps, or only the last with ``pushforward``). ``loss``: ``relative-l2`` (physical
+    units, per sample, averaged) or ``mse`` (normalised units).
+    """
+
+    kind: str = "next-step"
+    rollout_steps: int = 1
+    pushforward: bool = False
+    loss: str = "relative-l2"
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adamw"  # adamw | adam | sgd
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float | None = 1.0
+
+
+@dataclass
+class ScheduleConfig:
+    """``cosine`` (linear warm-up, then cosine to ``min_lr_ratio * lr``), ``onecycle``, ``step``, ``constant``."""
+
+    name: str = "cosine"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    step_epochs: int = 10  # step: multiply by gamma every step_epochs
+    gamma: float = 0.5
+    pct_start: float = 0.3  # onecycle: fraction of steps rising to lr
+    div_factor: float = 25.0  # onecycle: initial lr = lr / div_factor
+    final_div_factor: float = 1e4  # onecycle: final lr = initial lr / final_div_factor
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16: CUDA only, with gradient scaling)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    seed: int = 0
+    ema_decay: float | None = None  # e.g. 0.999: validate and save the exponential moving average
+    compile: bool = False  # torch.compile the model
+    eval_trajectories: int = 16  # validation trajectories rolled out after training
+    checkpoint_every: int = 1  # epochs between 'last' checkpoints
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunConfig:
+        return _build(cls, data or {}, "")
+
+    def check(self) -> None:
+        """Raise ValueError for values outside what the trainer supports."""
+        choices = {
+            "task.kind": (self.task.kind, ("next-step", "operator")),
+            "task.loss": (self.task.loss, ("relative-l2", "mse")),
+            "optim.name": (self.optim.name, ("adamw", "adam", "sgd")),
+            "schedule.name": (self.schedule.name, ("cosine", "onecycle", "step", "constant")),
+            "train.precision": (self.train.precision, ("fp32", "bf16", "fp16")),
+        }
+        for key, (value, allowed) in choices.items():
+            if value not in allowed:
+                raise ValueError(f"{key} = {value!r} is not one of {', '.join(allowed)}")
+        positive = {
+            "data.history": self.data.history,
+            "data.horizon": self.data.horizon,
+            "data.stride": self.data.stride,
+            "data.batch_size": self.data.batch_size,
+            "task.rollout_steps": self.task.rollout_steps,
+            "train.epochs": self.train.epochs,
+            "train.checkpoint_every": self.train.checkpoint_every,
+        }
+        for key, value in positive.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key} must be a positive integer, got {value!r}")
+        if not self.optim.lr > 0:
+            raise ValueError(f"optim.lr must be > 0, got {self.optim.lr!r}")
+        if self.train.ema_decay is not None and not 0 < self.train.ema_decay < 1:
+            raise ValueError(f"train.ema_decay must lie in (0, 1) or be null, got {self.train.ema_decay!r}")
+        if self.task.kind == "operator" and (self.data.history, self.data.horizon, self.task.rollout_steps) != (
+            1,
+            1,
+            1,
+        ):
+            raise ValueError(
+                "task.kind = operator maps the first frame to the last: use history 1, horizon 1, rollout_steps 1"
+            )
+
+
+def _build(cls, data: dict, prefix: str):
+    if not isinstance(data, dict):
+        raise ValueError(f"config section '{prefix.rstrip('.') or 'root'}' must be a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = prefix.rstrip(".") or "the config"
+        raise ValueError(f"unknown config key '{prefix}{unknown[0]}'; valid keys in {where}: {', '.join(fields)}")
+    values = {}
+    for name, value in data.items():
+        kind = fields[name].default_factory if fields[name].default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(kind):
+            values[name] = _build(kind, value, f"{prefix}{name}.")
+        elif name == "betas" and isinstance(value, list):
+            values[name] = tuple(float(v) for v in value)
+        else:
+            values[name] = _coerce(value, str(fields[name].type), f"{prefix}{name}")
+    return cls(**values)
+
+
+def _coerce(value, annotation: str, key: str):
+    """YAML reads ``3e-4`` as a string (it wants ``3.0e-4``); accept it where a float is expected."""
+    if "float" in annotation and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"{key} expects a number, got {value!r}") from None
+    if "float" in annotation and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML config (or the defaults) and apply ``key.sub=value`` overrides."""
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no config file at {path}")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ValueError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from error
+    for override in overrides or []:
+        key, sep, text = override.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects key=value (e.g. optim.lr=3e-4), got {override!r}")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ValueError(f"cannot parse the value in --set {override!r}") from error
+        *parents, leaf = key.strip().split(".")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {override!r}: '{part}' is not a section")
+        node[leaf] = value
+    config = RunConfig.from_dict(data)
+    config.check()
+    return config
+
+
+def save_config(config: RunConfig, path: str | Path) -> None:
+    data = config.to_dict()
+    data["optim"]["betas"] = list(data["optim"]["betas"])
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))

@@ -1,0 +1,328 @@
+"""``Trainer``: one training loop for every model and task.
+
+It owns device placement, mixed precision (``torch.autocast``; gradient scaling
+for fp16), gradient clipping, optimizer and per-step schedule, an optional EMA of
+the weights, optional ``torch.compile``, DDP under torchrun, progress bars,
+metric logs (CSV, JSON lines, TensorBoard when installed) and checkpoints:
+``checkpoints/last.pt`` (the full training state, for ``resume``) and
+``checkpoints/best.pt`` (the best weights on validation data, a ``Surrogate``
+checkpoint). Checkpoints are written atomically by rank 0 only.
+
+Resuming is exact: the data order of epoch ``e`` depends only on ``(seed, e)``
+and the RNG, optimizer, scheduler, scaler and EMA states are restored, so on the
+CPU a run killed and resumed ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from tqdm.auto import tqdm
+
+from operators.checkpoint import load_checkpoint, save_checkpoint, tensor_state_dict
+from operators.surrogate import Surrogate
+from training.config import RunConfig
+from training.distributed import DistributedContext, all_reduce_sum, context_from_environment, initialise
+from training.optim import build_optimizer, build_scheduler
+
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(name: str, context: DistributedContext) -> torch.device:
+    """``auto`` -> the local GPU when there is one, else the CPU; ``cuda`` under torchrun -> ``cuda:LOCAL_RANK``."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from error
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} asked for, but CUDA is not available here")
+        if device.index is None:
+            device = torch.device("cuda", context.local_rank)
+    return device
+
+
+class Trainer:
+    """Train ``model`` on a task.
+
+    Args:
+        model: built by ``operators.build``.
+        task: an object with ``loss(model, batch) -> (loss, metrics)`` and
+            ``validate(model, batch) -> metrics`` (see ``training.tasks``).
+        config: the run configuration (``train``, ``optim``, ``schedule``, ``data`` sections).
+        run_dir: where logs and checkpoints go.
+        surrogate: ``(mean, std, history, horizon, metadata)`` saved with the best
+            weights so that ``Surrogate.load(run_dir)`` works.
+        progress: show progress bars (rank 0).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        task,
+        config: RunConfig,
+        run_dir: str | Path,
+        surrogate: dict,
+        progress: bool = True,
+    ):
+        self.config, self.task, self.surrogate_info = config, task, surrogate
+        self.run_dir = Path(run_dir)
+        self.context = context_from_environment()
+        self.device = resolve_device(config.train.device, self.context)
+        precision = config.train.precision
+        if precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("fp16 training needs a CUDA device (it relies on gradient scaling); use bf16 or fp32 here")
+        self.autocast_dtype = AUTOCAST_DTYPES[precision]
+        initialise(self.context, self.device)
+        self.model = model.to(self.device)  # the plain module: saved, averaged, rebuilt
+        self.ema = None
+        if config.train.ema_decay is not None:
+            self.ema = torch.optim.swa_utils.AveragedModel(
+                self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.train.ema_decay)
+            )
+        forward = torch.compile(self.model) if config.train.compile else self.model
+        if self.context.enabled:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            forward = DistributedDataParallel(forward, device_ids=device_ids)
+        self.forward_model = forward
+        self.optimizer = build_optimizer(self.model.parameters(), config.optim)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "fp16")
+        self.progress = progress and self.context.is_main
+        self.history: list[dict] = []
+        self.best_score = math.inf
+        self.start_epoch = 0
+
+    # --- data ----------------------------------------------------------------------------
+    def _train_loader(self, dataset: Dataset) -> tuple[DataLoader, DistributedSampler]:
+        # one code path for one or many processes: the order of epoch e depends on (seed, e) only
+        sampler = DistributedSampler(
+            dataset,
+            num_replicas=self.context.world_size,
+            rank=self.context.rank,
+            shuffle=True,
+            seed=self.config.train.seed,
+        )
+        loader = DataLoader(
+            dataset,
+            batch_size=self.config.data.batch_size,
+            sampler=sampler,
+            num_workers=self.config.data.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        return loader, sampler
+
+    def _val_loader(self, dataset: Dataset) -> DataLoader:
+        # each process validates every world_size-th window, no padding, so the all-reduced mean is exact
+        shard = Subset(dataset, range(self.context.rank, len(dataset), self.context.world_size))
+        return DataLoader(shard, batch_size=self.config.data.batch_size, num_workers=self.config.data.num_workers)
+
+    def _to_device(self, batch: dict) -> dict:
+        return {k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    # --- loop ----------------------------------------------------------------------------
+    def fit(self, train_dataset: Dataset, val_dataset: Dataset, resume: bool = False) -> list[dict]:
+        """Train for ``config.train.epochs`` epochs (continuing a previous run with ``resume``)."""
+        train_loader, sampler = self._train_loader(train_dataset)
+        val_loader = self._val_loader(val_dataset)
+        epochs = self.config.train.epochs
+        steps_per_epoch = len(train_loader)
+        if steps_per_epoch == 0:
+            raise ValueError("the training set is empty: generate more samples or lower data.batch_size")
+        self.scheduler = build_scheduler(
+            self.optimizer, self.config.schedule, epochs * steps_per_epoch, steps_per_epoch
+        )
+        if self.context.is_main:
+            (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._restore()
+        else:
+            self._seed_everything(self.config.train.seed)
+        writer = self._tensorboard()
+        for epoch in range(self.start_epoch, epochs):
+            sampler.set_epoch(epoch)
+            row = {"epoch": epoch + 1, **self._train_epoch(train_loader, epoch, epochs)}
+            row.update({f"val_{k}": v for k, v in self._validate(val_loader).items()})
+            row["lr"] = self.optimizer.param_groups[0]["lr"]
+            improved = row["val_loss"] < self.best_score
+            if improved:
+                self.best_score = row["val_loss"]
+            self.history.append(row)
+            if self.context.is_main:
+                self._log(row, writer)
+                if improved:
+                    save_checkpoint(self._best_payload(), self.run_dir / "checkpoints" / "best.pt")
+                if (epoch + 1) % self.config.train.checkpoint_every == 0 or epoch + 1 == epochs:
+                    save_checkpoint(self._training_state(epoch), self.run_dir / "checkpoints" / "last.pt")
+            self._barrier()
+        if writer is not None:
+            writer.close()
+        return self.history
+
+    def _train_epoch(self, loader: DataLoader, epoch: int, epochs: int) -> dict:
+        self.forward_model.train()
+        totals = torch.zeros(2, dtype=torch.float64)  # sum of loss * batch, samples
+        start = time.perf_counter()
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not self.progress, leave=False)
+        for batch in bar:
+            batch = self._to_device(batch)
+            with self._autocast():
+                loss, metrics = self.task.loss(self.forward_model, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"the loss became {float(loss)} in epoch {epoch + 1}; lower optim.lr or use fp32"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if self.config.optim.grad_clip:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
+            size = len(batch["input"])
+            totals += torch.tensor([metrics["loss"] * size, size], dtype=torch.float64)
+            seconds = time.perf_counter() - start
+            bar.set_postfix(loss=f"{metrics['loss']:.4g}", samples_per_s=f"{float(totals[1]) / seconds:.0f}")
+        totals = all_reduce_sum(totals, self.context)
+        seconds = time.perf_counter() - start
+        return {
+            "train_loss": float(totals[0] / totals[1]),
+            "seconds": seconds,
+            "samples_per_second": float(totals[1]) / seconds,
+        }
+
+    @torch.no_grad()
+    def _validate(self, loader: DataLoader) -> dict:
+        model = self.ema.module if self.ema is not None else self.model
+        model.eval()
+        names, totals = None, None
+        for batch in loader:
+            batch = self._to_device(batch)
+            with self._autocast():
+                metrics = self.task.validate(model, batch)
+            if names is None:
+                names, totals = sorted(metrics), torch.zeros(len(metrics) + 1, dtype=torch.float64)
+            size = len(batch["input"])
+            totals += torch.tensor([metrics[n] * size for n in names] + [size], dtype=torch.float64)
+        if names is None:  # this process had no validation windows; still join the reduction
+            names, totals = ["loss", "relative_l2"], torch.zeros(3, dtype=torch.float64)
+        totals = all_reduce_sum(totals, self.context)
+        if totals[-1] == 0:
+            raise ValueError("the validation set is empty: generate more samples")
+        return {name: float(totals[i] / totals[-1]) for i, name in enumerate(names)}
+
+    # --- state ---------------------------------------------------------------------------
+    def _weights(self) -> dict:
+        return tensor_state_dict(self.ema.module if self.ema is not None else self.model)
+
+    def surrogate(self) -> Surrogate:
+        """The current (EMA) weights as a ``Surrogate`` on the CPU."""
+        return Surrogate.from_state(self._best_payload(), device="cpu")
+
+    def _best_payload(self) -> dict:
+        info = self.surrogate_info
+        return {
+            "model": self.model.pdeop_spec,
+            "state_dict": self._weights(),
+            "normalization": {
+                "mean": torch.as_tensor(info["mean"]).float(),
+                "std": torch.as_tensor(info["std"]).float(),
+            },
+            "history": info["history"],
+            "horizon": info["horizon"],
+            "metadata": info["metadata"],
+            "epoch": len(self.history),
+            "val_loss": self.best_score,
+        }
+
+    def _training_state(self, epoch: int) -> dict:
+        return {
+            **self._best_payload(),
+            "state_dict": tensor_state_dict(self.model),
+            "ema_state_dict": tensor_state_dict(self.ema) if self.ema is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": epoch,
+            "best_score": self.best_score,
+            "history": self.history,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            },
+        }
+
+    def _restore(self) -> None:
+        path = self.run_dir / "checkpoints" / "last.pt"
+        if not path.is_file():
+            raise FileNotFoundError(f"nothing to resume: {path} does not exist")
+        state = load_checkpoint(path, map_location="cpu")
+        self.model.load_state_dict(state["state_dict"])
+        if self.ema is not None and state.get("ema_state_dict") is not None:
+            self.ema.load_state_dict(state["ema_state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.start_epoch = int(state["epoch"]) + 1
+        self.best_score = float(state["best_score"])
+        self.history = list(state["history"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        if torch.cuda.is_available() and rng["cuda"]:
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
+    @staticmethod
+    def _seed_everything(seed: int) -> None:
+        # pdeop draws all randomness from torch (data order comes from the sampler's own seed)
+        torch.manual_seed(seed)
+
+    def _barrier(self) -> None:
+        if self.context.enabled:
+            torch.distributed.barrier()
+
+    # --- logs ----------------------------------------------------------------------------
+    def _tensorboard(self):
+        if not self.context.is_main:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return None  # optional: metrics.csv and metrics.jsonl hold the same numbers
+        return SummaryWriter(self.run_dir / "tensorboard")
+
+    def _log(self, row: dict, writer) -> None:
+        csv_path = self.run_dir / "metrics.csv"
+        new = not csv_path.exists()
+        with open(csv_path, "a", newline="") as handle:
+            out = csv.DictWriter(handle, fieldnames=list(row))
+            if new:
+                out.writeheader()
+            out.writerow(row)
+        with open(self.run_dir / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(row) + "\n")
+        if writer is not None:
+            for key, value in row.items():
+                if key != "epoch":
+                    writer.add_scalar(key, value, row["epoch"])
+        if self.progress:
+            tqdm.write(
+                f"epoch {row['epoch']}: train {row['train_loss']:.4g}  val {row['val_loss']:.4g}  "
+                f"val rel. L2 {row.get('val_relative_l2', float('nan')):.4g}  "
+                f"{row['samples_per_second']:.0f} samples/s"
+            )
