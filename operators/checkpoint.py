@@ -62,7 +62,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"refusing to load {path}: it contains pickled Python objects, and only tensors and plain data "
             "are loaded (weights_only)"
         ) from error
-    except (RuntimeError, EOFError, OSError) as error:
+    except (RuntimeError, EOFError, OSError, KeyError, ValueError, IndexError) as error:
         raise CheckpointError(f"{path} is not a readable torch checkpoint ({str(error).splitlines()[0]})") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a pdeop checkpoint (no '{FORMAT}' marker)")

@@ -28,6 +28,7 @@ class Surrogate:
             in normalised units; built by ``operators.build`` (it carries ``pdeop_spec``).
         mean, std: per-channel normalisation ``(channels,)``.
         history: input states the model needs. horizon: states it predicts per call.
+        residual: the model outputs the change from the last input state (added back here).
         metadata: plain data describing the PDE: ``equation``, ``coefficients``,
             ``length``, ``grid`` (points per axis), ``dt`` (time between states),
             ``field_names``, ``dataset`` ... (free-form, saved with the model).
@@ -41,6 +42,7 @@ class Surrogate:
         history: int,
         horizon: int = 1,
         metadata: dict | None = None,
+        residual: bool = False,
     ):
         if not hasattr(model, "pdeop_spec"):
             raise ValueError("model must be built with operators.build so that it can be saved and rebuilt")
@@ -49,6 +51,7 @@ class Surrogate:
         self.std = torch.as_tensor(std, dtype=torch.float32).reshape(-1)
         self.history, self.horizon = int(history), int(horizon)
         self.metadata = dict(metadata or {})
+        self.residual = bool(residual)
 
     @property
     def channels(self) -> int:
@@ -112,9 +115,7 @@ class Surrogate:
 
     def step_normalized(self, window: torch.Tensor) -> torch.Tensor:
         """One model call: ``(batch, history, channels, *grid)`` -> ``(batch, horizon, channels, *grid)``, normalised."""
-        batch, _, channels, *grid = window.shape
-        out = self.model(window.reshape(batch, self.history * channels, *grid))
-        return out.reshape(batch, self.horizon, channels, *grid).float()
+        return model_step(self.model, window, self.history, self.horizon, self.residual)
 
     # --- files ---------------------------------------------------------------------------
     def state(self) -> dict:
@@ -125,6 +126,7 @@ class Surrogate:
             "normalization": {"mean": self.mean.cpu(), "std": self.std.cpu()},
             "history": self.history,
             "horizon": self.horizon,
+            "residual": self.residual,
             "metadata": self.metadata,
         }
 
@@ -146,6 +148,7 @@ class Surrogate:
                 payload["history"],
                 payload["horizon"],
                 payload["metadata"],
+                residual=payload.get("residual", False),
             )
         except KeyError as error:
             raise CheckpointError(f"checkpoint lacks the field {error}; is it a model checkpoint?") from error
@@ -169,6 +172,21 @@ class Surrogate:
             f"Surrogate({spec['name']}, history={self.history}, horizon={self.horizon}, "
             f"channels={self.channels}, equation={self.metadata.get('equation')!r}, dt={self.metadata.get('dt')})"
         )
+
+
+def model_step(
+    model: torch.nn.Module, window: torch.Tensor, history: int, horizon: int, residual: bool
+) -> torch.Tensor:
+    """One call of an autoregressive model on normalised states.
+
+    ``window`` ``(batch, history, channels, *grid)`` is flattened to channels; the output
+    ``(batch, horizon * channels, *grid)`` is unflattened to ``(batch, horizon, channels, *grid)``
+    and, for residual models, added to the last input state. Shared by training and prediction.
+    """
+    batch, _, channels, *grid = window.shape
+    out = model(window[:, -history:].reshape(batch, history * channels, *grid))
+    out = out.reshape(batch, horizon, channels, *grid).float()
+    return out + window[:, -1:].float() if residual else out
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None):

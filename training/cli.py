@@ -59,7 +59,7 @@ def _add_generate(commands) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--shard", help="I/K: generate shard I of K only; 'auto' from torchrun/SLURM variables")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(run=_run_generate)
+    parser.set_defaults(handler=_run_generate)
 
     merge = commands.add_parser(
         "merge",
@@ -69,7 +69,7 @@ def _add_generate(commands) -> None:
     merge.add_argument("out", type=Path, help="the dataset path given to generate --out")
     merge.add_argument("--shards", nargs="+", type=Path, help="shard files (default: every OUT-stem.shard-I-of-K file)")
     merge.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    merge.set_defaults(run=_run_merge)
+    merge.set_defaults(handler=_run_merge)
 
 
 def _run_generate(args) -> None:
@@ -105,7 +105,7 @@ def _add_inspection(commands) -> None:
     )
     info.add_argument("path", type=Path)
     info.add_argument("--captions", type=int, default=2, help="how many captions to show (default 2)")
-    info.set_defaults(run=_run_info)
+    info.set_defaults(handler=_run_info)
 
     plot = commands.add_parser(
         "plot",
@@ -116,7 +116,7 @@ def _add_inspection(commands) -> None:
     plot.add_argument("--sample", type=int, default=0, help="trajectory index (default 0)")
     plot.add_argument("--out", type=Path, help="PNG file to write")
     plot.add_argument("--animate", type=Path, metavar="FILE.gif", help="also write an animation")
-    plot.set_defaults(run=_run_plot)
+    plot.set_defaults(handler=_run_plot)
 
 
 def dataset_summary(path: Path, captions: int = 2) -> str:
@@ -207,7 +207,7 @@ def _add_training(commands) -> None:
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
-    train.set_defaults(run=_run_train)
+    train.set_defaults(handler=_run_train)
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -225,7 +225,7 @@ def _add_training(commands) -> None:
     evaluate.add_argument("--trajectories", type=int, help="at most this many trajectories")
     evaluate.add_argument("--out", type=Path, help="report folder (default RUN/evaluation-<data name>)")
     evaluate.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
-    evaluate.set_defaults(run=_run_evaluate)
+    evaluate.set_defaults(handler=_run_evaluate)
 
     predict = commands.add_parser(
         "predict",
@@ -240,7 +240,7 @@ def _add_training(commands) -> None:
     predict.add_argument("--device", default="cpu")
     predict.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
     predict.add_argument("--overwrite", action="store_true")
-    predict.set_defaults(run=_run_predict)
+    predict.set_defaults(handler=_run_predict)
 
     quick = commands.add_parser(
         "quickstart",
@@ -257,7 +257,7 @@ def _add_training(commands) -> None:
     quick.add_argument("--samples", type=int, default=96, help="training trajectories (default 96)")
     quick.add_argument("--device", default="auto")
     quick.add_argument("--quiet", action="store_true")
-    quick.set_defaults(run=_run_quickstart)
+    quick.set_defaults(handler=_run_quickstart)
 
 
 def _run_train(args) -> None:
@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        args.run(args)
+        args.handler(args)
     except KeyboardInterrupt:
         print("pdeop: interrupted", file=sys.stderr)
         return 130

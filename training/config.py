@@ -42,10 +42,13 @@ class TaskConfig:
 
     ``rollout_steps`` > 1 trains on multi-step rollouts (backpropagating through all
     steps, or only the last with ``pushforward``). ``loss``: ``relative-l2`` (physical
-    units, per sample, averaged) or ``mse`` (normalised units).
+    units, per sample, averaged) or ``mse`` (normalised units). ``residual``: the model
+    predicts the change from the last input state (so an untrained model starts as
+    the persistence baseline); ignored by the operator task.
     """
 
     kind: str = "next-step"
+    residual: bool = True
     rollout_steps: int = 1
     pushforward: bool = False
     loss: str = "relative-l2"

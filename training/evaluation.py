@@ -216,7 +216,7 @@ def score_predictions(predictions: str | Path, data: str | Path, out_dir: str | 
             f"prediction grid {tuple(prediction.shape[3:])} differs from the data grid {tuple(target.shape[3:])}"
         )
     dt = float(np.diff(times, axis=-1).flat[0]) * stride
-    report = score(prediction.float(), target.float(), last_given[:, 0].float(), dt)
+    report = score(prediction.float(), target.float(), last_given.float(), dt)
     report.update(data=str(data), predictions=str(predictions), samples=samples, dt=dt)
     write_report(report, out_dir, prediction[0].float(), target[0].float())
     return report

@@ -63,6 +63,7 @@ def surrogate_info(config: RunConfig, train: pde_data.TrajectoryDataset) -> dict
         "std": train.statistics["std"],
         "history": config.data.history,
         "horizon": config.data.horizon,
+        "residual": config.task.residual and config.task.kind == "next-step",
         "metadata": {
             "equation": recipe.equation,
             "coefficients": dict(recipe.coefficients),
@@ -102,6 +103,7 @@ def train(
         config.task.rollout_steps,
         config.task.pushforward,
         config.task.loss,
+        residual=config.task.residual and config.task.kind == "next-step",
     )
     trainer = Trainer(model, task, config, run_dir, surrogate_info(config, train_set), progress=progress)
     if trainer.context.is_main:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from operators.surrogate import model_step
 from training.metrics import relative_l2
 
 
@@ -30,6 +31,7 @@ class NextStepTask:
             and train on the last (Brandstetter et al. 2022); else backpropagate
             through every call and average their losses.
         loss: ``relative-l2`` (physical units; per sample, averaged) or ``mse`` (normalised).
+        residual: the model predicts the change from the last input state.
     """
 
     def __init__(
@@ -41,11 +43,13 @@ class NextStepTask:
         rollout_steps: int = 1,
         pushforward: bool = False,
         loss: str = "relative-l2",
+        residual: bool = False,
     ):
         self.mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1)
         self.std = torch.as_tensor(std, dtype=torch.float32).reshape(-1)
         self.history, self.horizon = history, horizon
         self.rollout_steps, self.pushforward, self.loss_name = rollout_steps, pushforward, loss
+        self.residual = residual
 
     def target_frames(self) -> int:
         return self.horizon * self.rollout_steps
@@ -56,9 +60,7 @@ class NextStepTask:
         )
 
     def _step(self, model: torch.nn.Module, window: torch.Tensor) -> torch.Tensor:
-        batch, _, channels, *grid = window.shape
-        out = model(window.reshape(batch, self.history * channels, *grid))
-        return out.reshape(batch, self.horizon, channels, *grid).float()
+        return model_step(model, window, self.history, self.horizon, self.residual)
 
     def rollout(self, model: torch.nn.Module, inputs: torch.Tensor, calls: int, grad_from: int = 0) -> torch.Tensor:
         """Normalised predictions of ``calls`` chained model calls; calls before ``grad_from`` run without gradient."""

@@ -246,6 +246,7 @@ class Trainer:
             },
             "history": info["history"],
             "horizon": info["horizon"],
+            "residual": info.get("residual", False),
             "metadata": info["metadata"],
             "epoch": len(self.history),
             "val_loss": self.best_score,
@@ -282,6 +283,8 @@ class Trainer:
         self.start_epoch = int(state["epoch"]) + 1
         self.best_score = float(state["best_score"])
         self.history = list(state["history"])
+        if self.context.is_main:
+            self._rewrite_logs()  # drop rows of an epoch that was interrupted after logging
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         if torch.cuda.is_available() and rng["cuda"]:
@@ -306,7 +309,13 @@ class Trainer:
             return None  # optional: metrics.csv and metrics.jsonl hold the same numbers
         return SummaryWriter(self.run_dir / "tensorboard")
 
-    def _log(self, row: dict, writer) -> None:
+    def _rewrite_logs(self) -> None:
+        for name in ("metrics.csv", "metrics.jsonl"):
+            (self.run_dir / name).unlink(missing_ok=True)
+        for row in self.history:
+            self._log(row, None, echo=False)
+
+    def _log(self, row: dict, writer, echo: bool = True) -> None:
         csv_path = self.run_dir / "metrics.csv"
         new = not csv_path.exists()
         with open(csv_path, "a", newline="") as handle:
@@ -320,7 +329,7 @@ class Trainer:
             for key, value in row.items():
                 if key != "epoch":
                     writer.add_scalar(key, value, row["epoch"])
-        if self.progress:
+        if self.progress and echo:
             tqdm.write(
                 f"epoch {row['epoch']}: train {row['train_loss']:.4g}  val {row['val_loss']:.4g}  "
                 f"val rel. L2 {row.get('val_relative_l2', float('nan')):.4g}  "
