@@ -37,7 +37,29 @@ def _check_size(name: str, value: int, minimum: int) -> int:
     return value
 
 
-class GaussianRandomField:
+class InitialCondition:
+    """Common interface: ``sample`` checks its arguments, draws on the CPU in float64 (``_draw``), then moves."""
+
+    def sample(
+        self,
+        batch: int,
+        generator: GeneratorLike = None,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float64,
+    ) -> torch.Tensor:
+        """``(batch, *grid)`` samples on ``device`` in ``dtype``."""
+        _check_size("batch", batch, 1)
+        return self._draw(batch, as_generator(generator)).to(device=device, dtype=dtype)
+
+    def _draw(self, batch: int, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """A phrase for captions: "a ... field"."""
+        raise NotImplementedError
+
+
+class GaussianRandomField(InitialCondition):
     """Zero-mean Gaussian random field with covariance ``sigma^2 (-lap + tau^2 I)^(-alpha)`` (FNO convention).
 
     The Laplacian is in physical units on ``[0, length)^d`` (eigenvalues
@@ -94,28 +116,19 @@ class GaussianRandomField:
         total = (torch.cos(angle) * (weights * lam).reshape(-1)[None, :]).sum(-1)
         return (total / self.length**self.ndim).reshape(displacement.shape[:-1])
 
-    def sample(
-        self,
-        batch: int,
-        generator: GeneratorLike = None,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float64,
-    ) -> torch.Tensor:
-        """``(batch, *grid)`` samples. White noise is filtered by ``sqrt(lambda)``, which gives
-        exactly the covariance above, Nyquist modes included."""
-        _check_size("batch", batch, 1)
+    def _draw(self, batch: int, generator: torch.Generator) -> torch.Tensor:
+        # white noise filtered by sqrt(lambda) has exactly the covariance above, Nyquist modes included
         shape = (batch, *(self.n,) * self.ndim)
-        noise = torch.randn(shape, generator=as_generator(generator), dtype=torch.float64)
+        noise = torch.randn(shape, generator=generator, dtype=torch.float64)
         axes = tuple(range(-self.ndim, 0))
         scale = torch.sqrt(self.eigenvalues() * self.n**self.ndim / self.length**self.ndim)
-        field = torch.fft.irfftn(torch.fft.rfftn(noise, dim=axes) * scale, s=shape[1:], dim=axes)
-        return field.to(device=device, dtype=dtype)
+        return torch.fft.irfftn(torch.fft.rfftn(noise, dim=axes) * scale, s=shape[1:], dim=axes)
 
     def describe(self) -> str:
         return f"a zero-mean Gaussian random field with covariance {self.sigma:.4g}^2 (-Laplacian + {self.tau:g}^2)^-{self.alpha:g}"
 
 
-class RandomSineSeries:
+class RandomSineSeries(InitialCondition):
     """LPSDA's initial condition: ``u(x) = sum_j A_j sin(2 pi l_j x / length + phi_j)``.
 
     ``A_j ~ U(-amplitude, amplitude)``, ``phi_j ~ U(0, 2 pi)``, ``l_j`` uniform over
@@ -139,23 +152,13 @@ class RandomSineSeries:
         self.amplitude = float(amplitude)
         self.wavenumbers = tuple(wavenumbers)
 
-    def sample(
-        self,
-        batch: int,
-        generator: GeneratorLike = None,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float64,
-    ) -> torch.Tensor:
-        """``(batch, n)`` samples."""
-        _check_size("batch", batch, 1)
-        g = as_generator(generator)
+    def _draw(self, batch: int, g: torch.Generator) -> torch.Tensor:
         amplitudes = (2 * torch.rand(batch, self.terms, 1, generator=g, dtype=torch.float64) - 1) * self.amplitude
         phases = 2 * math.pi * torch.rand(batch, self.terms, 1, generator=g, dtype=torch.float64)
         choice = torch.randint(len(self.wavenumbers), (batch, self.terms, 1), generator=g)
         wavenumbers = torch.tensor(self.wavenumbers, dtype=torch.float64)[choice]
         position = torch.arange(self.n, dtype=torch.float64) / self.n  # x / length
-        field = (amplitudes * torch.sin(2 * math.pi * wavenumbers * position + phases)).sum(dim=1)
-        return field.to(device=device, dtype=dtype)
+        return (amplitudes * torch.sin(2 * math.pi * wavenumbers * position + phases)).sum(dim=1)
 
     def describe(self) -> str:
         waves = ", ".join(str(w) for w in self.wavenumbers)
@@ -165,7 +168,7 @@ class RandomSineSeries:
         )
 
 
-class TruncatedFourierSeries:
+class TruncatedFourierSeries(InitialCondition):
     """Random smooth field from the lowest Fourier modes (exponax's truncated Fourier series).
 
     Real and imaginary parts of every mode with all ``|m_i| < cutoff`` (constant mode
@@ -187,16 +190,7 @@ class TruncatedFourierSeries:
             raise ValueError(f"cutoff {cutoff} needs at least {2 * cutoff} grid points, got n = {n}")
         self.max_amplitude = float(max_amplitude)
 
-    def sample(
-        self,
-        batch: int,
-        generator: GeneratorLike = None,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float64,
-    ) -> torch.Tensor:
-        """``(batch, *grid)`` samples."""
-        _check_size("batch", batch, 1)
-        g = as_generator(generator)
+    def _draw(self, batch: int, g: torch.Generator) -> torch.Tensor:
         spectral_shape = (*(self.n,) * (self.ndim - 1), self.n // 2 + 1)
         coefficients = torch.randn((batch, *spectral_shape, 2), generator=g, dtype=torch.float64)
         keep = torch.ones((), dtype=torch.bool)
@@ -208,7 +202,7 @@ class TruncatedFourierSeries:
         axes = tuple(range(-self.ndim, 0))
         field = torch.fft.irfftn(spectrum, s=(self.n,) * self.ndim, dim=axes)
         peak = field.flatten(1).abs().amax(dim=1).reshape(-1, *(1,) * self.ndim)
-        return (field * (self.max_amplitude / peak)).to(device=device, dtype=dtype)
+        return field * (self.max_amplitude / peak)
 
     def describe(self) -> str:
         return f"a random Fourier series of the modes below {self.cutoff}, scaled to peak {self.max_amplitude:g}"

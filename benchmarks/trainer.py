@@ -1,0 +1,171 @@
+"""Training throughput: our Trainer vs neuraloperator's Trainer on the same FNO, data and batch size.
+
+    python benchmarks/trainer.py                 # CPU, 2D NS 32^2, a minute or two
+    python benchmarks/trainer.py --device cuda   # also fp32 / bf16 / fp16 speed and memory of our Trainer
+
+Both trainers get the same in-memory windows, the same FNO (same initial
+weights), batch size, optimizer (AdamW) and epochs, and each validates on the
+same small set after every epoch; ours also writes its checkpoints. Prints a
+table and writes JSON (``--json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# benchmarks/solvers.py would shadow the solvers package: keep this folder off the path
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import torch  # noqa: E402
+from neuralop.losses import LpLoss  # noqa: E402
+from neuralop.training import Trainer as NeuralopTrainer  # noqa: E402
+
+import operators  # noqa: E402
+import pde_data  # noqa: E402
+from training.config import load_config  # noqa: E402
+from training.tasks import NextStepTask  # noqa: E402
+from training.trainer import Trainer  # noqa: E402
+
+
+class Windows(torch.utils.data.Dataset):
+    """In-memory one-step windows, served under our keys or neuraloperator's."""
+
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, keys: tuple[str, str]):
+        self.inputs, self.targets, self.keys = inputs, targets, keys
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, i: int) -> dict:
+        return {self.keys[0]: self.inputs[i], self.keys[1]: self.targets[i]}
+
+
+def windows(path: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    data = pde_data.TrajectoryDataset(path, history=1, horizon=1, split=split)
+    items = [data[i] for i in range(len(data))]
+    return torch.stack([w["input"] for w in items]), torch.stack([w["target"] for w in items])
+
+
+def model(seed: int, width: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return operators.build("fno", in_channels=1, out_channels=1, ndim=2, modes=8, width=width, layers=4)
+
+
+def ours(train, val, args, device: str, precision: str, folder: Path) -> dict:
+    config = load_config(
+        None,
+        [
+            f"train.epochs={args.epochs}",
+            f"data.batch_size={args.batch_size}",
+            f"train.device={device}",
+            f"train.precision={precision}",
+            "schedule.name=constant",
+            "optim.weight_decay=0.0",
+            "optim.grad_clip=null",
+            "task.residual=false",
+        ],
+    )
+    task = NextStepTask(torch.zeros(1), torch.ones(1), history=1, loss="relative-l2")
+    info = {"mean": torch.zeros(1), "std": torch.ones(1), "history": 1, "horizon": 1, "metadata": {}}
+    trainer = Trainer(model(0, args.width), task, config, folder / f"ours-{precision}", info, progress=False)
+    if trainer.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    trainer.fit(Windows(*train, ("input", "target")), Windows(*val, ("input", "target")))
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    memory = torch.cuda.max_memory_allocated() / 2**20 if trainer.device.type == "cuda" else None
+    return {"seconds": seconds, "final_train_loss": trainer.history[-1]["train_loss"], "peak_memory_mib": memory}
+
+
+def theirs(train, val, args, device: str) -> dict:
+    net = model(0, args.width).to(device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    loader = torch.utils.data.DataLoader(
+        Windows(train[0][:, 0], train[1][:, 0], ("x", "y")), batch_size=args.batch_size, shuffle=True
+    )
+    val_loader = torch.utils.data.DataLoader(
+        Windows(val[0][:, 0], val[1][:, 0], ("x", "y")), batch_size=args.batch_size
+    )
+    trainer = NeuralopTrainer(model=net, n_epochs=args.epochs, device=device, verbose=False)
+    start = time.perf_counter()
+    trainer.train(
+        loader,
+        {"val": val_loader},
+        optimizer,
+        scheduler,
+        training_loss=LpLoss(d=2, p=2),
+        eval_losses={"l2": LpLoss(d=2, p=2)},
+    )
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return {"seconds": time.perf_counter() - start}
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--samples", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--preset", default="ns-fno-1e-3-tiny")
+    parser.add_argument("--json", default="benchmarks/results/trainer.json")
+    args = parser.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        data = pde_data.generate(args.preset, folder / "data.h5", args.samples, progress=False)
+        train, val = windows(data, "train"), windows(data, "valid")
+        steps = args.epochs * -(-len(train[0]) // args.batch_size)
+        print(f"{args.preset}: {len(train[0])} training windows, batch {args.batch_size}, {args.epochs} epochs "
+              f"({steps} steps), FNO width {args.width}, device {args.device}, {torch.get_num_threads()} threads")  # fmt: skip
+        reference = theirs(train, val, args, args.device)
+        mine = ours(train, val, args, args.device, "fp32", folder)
+        rows.append(
+            {
+                "trainer": "neuraloperator",
+                "precision": "fp32",
+                **reference,
+                "steps_per_second": steps / reference["seconds"],
+            }
+        )
+        rows.append({"trainer": "pdeop", "precision": "fp32", **mine, "steps_per_second": steps / mine["seconds"]})
+        if args.device.startswith("cuda"):
+            for precision in ("bf16", "fp16"):
+                result = ours(train, val, args, args.device, precision, folder)
+                rows.append(
+                    {
+                        "trainer": "pdeop",
+                        "precision": precision,
+                        **result,
+                        "steps_per_second": steps / result["seconds"],
+                    }
+                )
+    print(f"{'trainer':<16} {'precision':<9} {'seconds':>8} {'steps/s':>8} {'peak MiB':>9}")
+    for row in rows:
+        memory = f"{row['peak_memory_mib']:.0f}" if row.get("peak_memory_mib") else "-"
+        print(
+            f"{row['trainer']:<16} {row['precision']:<9} {row['seconds']:>8.2f} {row['steps_per_second']:>8.1f} {memory:>9}"
+        )
+    ratio = rows[1]["steps_per_second"] / rows[0]["steps_per_second"]
+    print(f"pdeop / neuraloperator steps per second: {ratio:.2f}")
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps({"rows": rows, "ratio_pdeop_over_neuraloperator": ratio, "settings": vars(args)}, indent=2)
+    )
+    print(f"wrote {path}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
