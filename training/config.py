@@ -42,7 +42,8 @@ class TaskConfig:
 
     ``rollout_steps`` > 1 trains on multi-step rollouts (backpropagating through all
     steps, or only the last with ``pushforward``). ``loss``: ``relative-l2`` (physical
-    units, per sample, averaged) or ``mse`` (normalised units). ``residual``: the model
+    units, per sample, averaged), ``relative-h1`` (adds the gradient, spectrally) or
+    ``mse`` (normalised units). ``residual``: the model
     predicts the change from the last input state (so an untrained model starts as
     the persistence baseline); ignored by the operator task.
     """
@@ -109,7 +110,7 @@ class RunConfig:
         """Raise ValueError for values outside what the trainer supports."""
         choices = {
             "task.kind": (self.task.kind, ("next-step", "operator")),
-            "task.loss": (self.task.loss, ("relative-l2", "mse")),
+            "task.loss": (self.task.loss, ("relative-l2", "relative-h1", "mse")),
             "optim.name": (self.optim.name, ("adamw", "adam", "sgd")),
             "schedule.name": (self.schedule.name, ("cosine", "onecycle", "step", "constant")),
             "train.precision": (self.train.precision, ("fp32", "bf16", "fp16")),
@@ -175,13 +176,23 @@ def _coerce(value, annotation: str, key: str):
     return value
 
 
+#: configs that ship with pdeop (published settings), usable by name: ``--config mgno-ns``
+BUILTIN_CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def builtin_configs() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_CONFIGS.glob("*.yaml"))
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Read a YAML config (or the defaults) and apply ``key.sub=value`` overrides."""
+    """Read a YAML config (a file, a built-in name, or the defaults) and apply ``key.sub=value`` overrides."""
     data: dict = {}
     if path is not None:
         path = Path(path)
+        if not path.is_file() and (BUILTIN_CONFIGS / f"{path}.yaml").is_file():
+            path = BUILTIN_CONFIGS / f"{path}.yaml"
         if not path.is_file():
-            raise FileNotFoundError(f"no config file at {path}")
+            raise FileNotFoundError(f"no config file at {path} (built-in configs: {', '.join(builtin_configs())})")
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as error:

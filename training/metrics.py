@@ -86,3 +86,27 @@ def rollout_metrics(prediction: torch.Tensor, target: torch.Tensor, dt: float) -
     for tau in (0.8, 0.9, 0.95):
         summary[f"high_correlation_time_{tau}"] = high_correlation_time(curves["correlation"], dt, tau)
     return {"curves": {k: v.tolist() for k, v in curves.items()}, "summary": summary}
+
+
+def relative_h1(
+    prediction: torch.Tensor, target: torch.Tensor, ndim: int, length: float = 1.0, eps: float = EPSILON
+) -> torch.Tensor:
+    """Relative H1 error on a periodic grid, per sample, averaged over samples.
+
+    ``||p - u||_H1 / (||u||_H1 + eps)`` with ``||v||_H1^2 = sum_k (1 + |k|^2) |v_hat_k|^2``
+    over every channel (and time) axis, ``k = 2 pi m / length`` from a full FFT of the
+    last ``ndim`` axes: the L2 norm plus that of the gradient, by Parseval.
+    """
+    axes = tuple(range(-ndim, 0))
+    grid = prediction.shape[-ndim:]
+    weight = torch.ones((), device=prediction.device)
+    for axis, n in enumerate(grid):
+        k = torch.fft.fftfreq(n, d=length / n, device=prediction.device) * 2 * torch.pi
+        shape = [1] * ndim
+        shape[axis] = n
+        weight = weight + (k**2).reshape(shape)
+
+    def norm(v: torch.Tensor) -> torch.Tensor:
+        return ((torch.fft.fftn(v.float(), dim=axes).abs() ** 2) * weight).flatten(1).sum(dim=1).sqrt()
+
+    return (norm(prediction - target) / (norm(target) + eps)).mean()

@@ -104,6 +104,7 @@ def train(
         config.task.pushforward,
         config.task.loss,
         residual=config.task.residual and config.task.kind == "next-step",
+        length=train_set.recipe.length,
     )
     trainer = Trainer(model, task, config, run_dir, surrogate_info(config, train_set), progress=progress)
     if trainer.context.is_main:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from operators.surrogate import model_step
-from training.metrics import relative_l2
+from training.metrics import relative_h1, relative_l2
 
 
 class NextStepTask:
@@ -30,8 +30,11 @@ class NextStepTask:
         pushforward: with ``rollout_steps > 1``, run the first calls without gradient
             and train on the last (Brandstetter et al. 2022); else backpropagate
             through every call and average their losses.
-        loss: ``relative-l2`` (physical units; per sample, averaged) or ``mse`` (normalised).
+        loss: ``relative-l2`` (physical units; per sample, averaged), ``relative-h1``
+            (the same with the gradient's norm added, spectral on the periodic grid) or
+            ``mse`` (normalised).
         residual: the model predicts the change from the last input state.
+        length: the periodic domain's side, for ``relative-h1``'s wavenumbers.
     """
 
     def __init__(
@@ -44,12 +47,13 @@ class NextStepTask:
         pushforward: bool = False,
         loss: str = "relative-l2",
         residual: bool = False,
+        length: float = 1.0,
     ):
         self.mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1)
         self.std = torch.as_tensor(std, dtype=torch.float32).reshape(-1)
         self.history, self.horizon = history, horizon
         self.rollout_steps, self.pushforward, self.loss_name = rollout_steps, pushforward, loss
-        self.residual = residual
+        self.residual, self.length = residual, length
 
     def target_frames(self) -> int:
         return self.horizon * self.rollout_steps
@@ -75,6 +79,8 @@ class NextStepTask:
     def _loss(self, prediction: torch.Tensor, target: torch.Tensor, mean, std) -> torch.Tensor:
         if self.loss_name == "mse":
             return torch.mean((prediction - (target - mean) / std) ** 2)
+        if self.loss_name == "relative-h1":
+            return relative_h1(prediction * std + mean, target, target.dim() - 3, self.length)
         return relative_l2(prediction * std + mean, target)
 
     def loss(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
