@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from operators.embedding import PeriodicCoordinates
 from operators.registry import register
 
 PADDINGS = ("circular", "zeros", "reflect")
@@ -194,9 +195,12 @@ class MgNO(nn.Module):
         normalize: bool,
         residual: bool,
         restrict_residual: bool,
+        coordinates: bool = False,
     ):
         super().__init__()
         conv = _conv(ndim)
+        self.coordinates = PeriodicCoordinates(ndim) if coordinates else nn.Identity()
+        field_channels, in_channels = in_channels, in_channels + (2 * ndim if coordinates else 0)
         self.multigrid = nn.ModuleList()
         self.pointwise = nn.ModuleList()
         for layer in range(layers):
@@ -207,11 +211,11 @@ class MgNO(nn.Module):
             self.pointwise.append(conv(c_in, channels, 1))
         self.head = conv(channels, out_channels, 1)
         self.out_channels, self.residual = out_channels, residual
-        if residual and in_channels < out_channels:
+        if residual and field_channels < out_channels:
             raise ValueError("residual output needs at least as many input channels as output channels")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        u = x
+        u = self.coordinates(x)
         for multigrid, pointwise in zip(self.multigrid, self.pointwise):
             u = functional.gelu(multigrid(u) + pointwise(u))
         out = self.head(u)
@@ -231,6 +235,7 @@ def build_mgno(
     normalize: bool = False,
     residual: bool = False,
     restrict_residual: bool = False,
+    coordinates: bool = False,
 ) -> nn.Module:
     """MgNO for 1D or 2D fields.
 
@@ -242,6 +247,8 @@ def build_mgno(
         normalize: GroupNorm after each coarse-to-fine addition (NS variant).
         residual: output ``u0 + head(u)`` (NS variant).
         restrict_residual: restrict ``f - A u`` instead of ``f``.
+        coordinates: append periodic coordinate channels (position-dependent forcing;
+            not in the paper, off by default).
     """
     if ndim not in (1, 2):
         raise ValueError(f"MgNO supports ndim 1 or 2, got {ndim!r}")
@@ -257,4 +264,5 @@ def build_mgno(
         normalize,
         residual,
         restrict_residual,
+        coordinates,
     )

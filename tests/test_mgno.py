@@ -128,3 +128,17 @@ def test_published_configs_load():
     assert burgers.task.kind == "operator" and burgers.model.name == "mgno"
     model = operators.build("mgno", in_channels=1, out_channels=1, ndim=2, **ns.model.hyperparameters)
     assert model(torch.randn(1, 1, 64, 64)).shape == (1, 1, 64, 64)
+
+
+def test_periodic_coordinate_channels():
+    from operators.embedding import PeriodicCoordinates
+
+    x = torch.zeros(2, 3, 8, 4)
+    out = PeriodicCoordinates(2)(x)
+    assert out.shape == (2, 7, 8, 4)
+    assert torch.allclose(out[0, 3, :, 0], torch.sin(2 * math.pi * torch.arange(8) / 8))
+    assert torch.allclose(out[0, 6, 0, :], torch.cos(2 * math.pi * torch.arange(4) / 4))
+    model = operators.build(
+        "mgno", in_channels=1, out_channels=1, ndim=1, channels=4, layers=1, levels=2, coordinates=True, residual=True
+    )
+    assert model(torch.randn(2, 1, 16)).shape == (2, 1, 16)

@@ -1,0 +1,120 @@
+"""MgNO vs FNO at matched parameter counts, same data, epochs and optimizer.
+
+    python benchmarks/mgno_vs_fno.py            # 2D NS and 1D Burgers at CPU sizes, a few minutes
+    python benchmarks/mgno_vs_fno.py --full --device cuda   # mgno-ns published size on ns-fno-1e-5 (GPU)
+
+For each dataset the MgNO configuration is fixed and the FNO width is chosen so
+that its parameter count is the closest to MgNO's. Reports one-step and rollout
+relative L2 on the test split (rollouts from the first frame), parameters,
+training seconds per epoch and inference milliseconds per sample, and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# benchmarks/solvers.py would shadow the solvers package: keep this folder off the path
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import torch  # noqa: E402
+
+import operators  # noqa: E402
+import pde_data  # noqa: E402
+from training.config import load_config  # noqa: E402
+from training.evaluation import evaluate_surrogate  # noqa: E402
+from training.run import train  # noqa: E402
+
+CASES = {
+    # name: (preset, samples, MgNO hyperparameters, FNO modes)
+    "ns-2d": ("ns-fno-1e-3-tiny", 64, {"channels": 16, "layers": 3, "levels": 4}, 8),
+    "burgers-1d": ("burgers-fno-tiny", 64, {"channels": 16, "layers": 3, "levels": 4}, 16),
+}
+FULL = {"ns-2d-full": ("ns-fno-1e-5", 1200, {"channels": 32, "layers": 5, "levels": 5, "normalize": True}, 12)}
+
+
+def parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def matched_fno_width(target: int, ndim: int, modes: int, grid: int) -> int:
+    def count(width):
+        return parameters(
+            operators.build("fno", in_channels=1, out_channels=1, ndim=ndim, modes=modes, width=width, grid_size=grid)
+        )
+
+    return min(range(2, 129), key=lambda width: abs(count(width) - target))
+
+
+def run_case(name, preset, samples, mgno, modes, args, folder: Path) -> list[dict]:
+    data = pde_data.generate(preset, folder / f"{name}.h5", samples, progress=False, device=args.device)
+    windows = pde_data.TrajectoryDataset(data)
+    ndim, grid = len(windows.grid_shape), windows.grid_shape[0]
+    mgno_params = parameters(operators.build("mgno", in_channels=1, out_channels=1, ndim=ndim, **mgno))
+    width = matched_fno_width(mgno_params, ndim, modes, grid)
+    rows = []
+    for model, hyper in (("mgno", mgno), ("fno", {"modes": modes, "width": width})):
+        hp = "{" + ", ".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}" for k, v in hyper.items()) + "}"
+        settings = [f"data.path={data}", f"model.name={model}", f"model.hyperparameters={hp}", f"train.epochs={args.epochs}",
+                    f"train.device={args.device}", "data.batch_size=8", f"optim.lr={args.lr}", "optim.name=adamw",
+                    "schedule.name=cosine", "train.eval_trajectories=0"]  # fmt: skip
+        start = time.perf_counter()
+        trainer, _ = train(load_config(None, settings), folder / f"{name}-{model}", progress=False, evaluate=False)
+        seconds = time.perf_counter() - start
+        surrogate = operators.Surrogate.load(folder / f"{name}-{model}", device=args.device)
+        report = evaluate_surrogate(surrogate, data, folder / f"{name}-{model}-eval", split="test")
+        rows.append(
+            {
+                "case": name,
+                "model": model,
+                "hyperparameters": hyper,
+                "parameters": parameters(surrogate.model),
+                "one_step_relative_l2": report["model"]["summary"]["relative_l2_one_step"],
+                "rollout_relative_l2": report["model"]["summary"]["relative_l2_rollout"],
+                "persistence_rollout_relative_l2": report["persistence"]["summary"]["relative_l2_rollout"],
+                "seconds_per_epoch": seconds / args.epochs,
+                "inference_ms_per_sample": 1e3
+                * report["seconds_per_trajectory"]
+                / max(1, len(report["model"]["curves"]["relative_l2"])),
+                "best_val_relative_l2": min(row["val_relative_l2"] for row in trainer.history),
+            }
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--lr", default="2.0e-3")
+    parser.add_argument("--full", action="store_true", help="the published NS size (GPU)")
+    parser.add_argument("--json", default="benchmarks/results/mgno_vs_fno.json")
+    args = parser.parse_args(argv)
+    cases = FULL if args.full else CASES
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (preset, samples, mgno, modes) in cases.items():
+            rows += run_case(name, preset, samples, mgno, modes, args, Path(tmp))
+    print(
+        f"device {args.device}, {args.epochs} epochs, AdamW lr {args.lr} cosine, batch 8, test split rollouts from frame 0"
+    )
+    print(
+        f"{'case':<11} {'model':<5} {'params':>8} {'1-step L2':>10} {'rollout L2':>11} {'persist.':>9} {'s/epoch':>8} {'ms/sample':>10}"
+    )
+    for r in rows:
+        print(f"{r['case']:<11} {r['model']:<5} {r['parameters']:>8,} {r['one_step_relative_l2']:>10.4f} "
+              f"{r['rollout_relative_l2']:>11.4f} {r['persistence_rollout_relative_l2']:>9.4f} "
+              f"{r['seconds_per_epoch']:>8.2f} {r['inference_ms_per_sample']:>10.2f}")  # fmt: skip
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows, indent=2))
+    print(f"wrote {path}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
