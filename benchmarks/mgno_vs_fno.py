@@ -30,10 +30,12 @@ from training.evaluation import evaluate_surrogate  # noqa: E402
 from training.run import train  # noqa: E402
 
 CASES = {
-    # name: (preset, samples, MgNO hyperparameters, FNO modes)
+    # name: (preset, samples, MgNO hyperparameters, FNO modes); the FNO is matched to the first MgNO
     "ns-2d": ("ns-fno-1e-3-tiny", 64, {"channels": 16, "layers": 3, "levels": 4}, 8),
     "burgers-1d": ("burgers-fno-tiny", 64, {"channels": 16, "layers": 3, "levels": 4}, 16),
 }
+#: also run MgNO with periodic coordinate channels (FNO gets coordinates from its grid embedding)
+WITH_COORDINATES = True
 FULL = {"ns-2d-full": ("ns-fno-1e-5", 1200, {"channels": 32, "layers": 5, "levels": 5, "normalize": True}, 12)}
 
 
@@ -57,20 +59,24 @@ def run_case(name, preset, samples, mgno, modes, args, folder: Path) -> list[dic
     mgno_params = parameters(operators.build("mgno", in_channels=1, out_channels=1, ndim=ndim, **mgno))
     width = matched_fno_width(mgno_params, ndim, modes, grid)
     rows = []
-    for model, hyper in (("mgno", mgno), ("fno", {"modes": modes, "width": width})):
+    variants = [("mgno", mgno), ("fno", {"modes": modes, "width": width})]
+    if WITH_COORDINATES:
+        variants.insert(1, ("mgno", {**mgno, "coordinates": True}))
+    for model, hyper in variants:
         hp = "{" + ", ".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}" for k, v in hyper.items()) + "}"
         settings = [f"data.path={data}", f"model.name={model}", f"model.hyperparameters={hp}", f"train.epochs={args.epochs}",
                     f"train.device={args.device}", "data.batch_size=8", f"optim.lr={args.lr}", "optim.name=adamw",
                     "schedule.name=cosine", "train.eval_trajectories=0"]  # fmt: skip
         start = time.perf_counter()
-        trainer, _ = train(load_config(None, settings), folder / f"{name}-{model}", progress=False, evaluate=False)
+        label = model + ("+coords" if hyper.get("coordinates") else "")
+        trainer, _ = train(load_config(None, settings), folder / f"{name}-{label}", progress=False, evaluate=False)
         seconds = time.perf_counter() - start
-        surrogate = operators.Surrogate.load(folder / f"{name}-{model}", device=args.device)
-        report = evaluate_surrogate(surrogate, data, folder / f"{name}-{model}-eval", split="test")
+        surrogate = operators.Surrogate.load(folder / f"{name}-{label}", device=args.device)
+        report = evaluate_surrogate(surrogate, data, folder / f"{name}-{label}-eval", split="test")
         rows.append(
             {
                 "case": name,
-                "model": model,
+                "model": label,
                 "hyperparameters": hyper,
                 "parameters": parameters(surrogate.model),
                 "one_step_relative_l2": report["model"]["summary"]["relative_l2_one_step"],
@@ -106,7 +112,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         f"{'case':<11} {'model':<5} {'params':>8} {'1-step L2':>10} {'rollout L2':>11} {'persist.':>9} {'s/epoch':>8} {'ms/sample':>10}"
     )
     for r in rows:
-        print(f"{r['case']:<11} {r['model']:<5} {r['parameters']:>8,} {r['one_step_relative_l2']:>10.4f} "
+        print(f"{r['case']:<11} {r['model']:<12} {r['parameters']:>8,} {r['one_step_relative_l2']:>10.4f} "
               f"{r['rollout_relative_l2']:>11.4f} {r['persistence_rollout_relative_l2']:>9.4f} "
               f"{r['seconds_per_epoch']:>8.2f} {r['inference_ms_per_sample']:>10.2f}")  # fmt: skip
     path = Path(args.json)
