@@ -125,7 +125,7 @@ def test_fp16_with_gradient_scaling_on_cuda(burgers, tmp_path):
     assert trainer.scaler.is_enabled() and torch.isfinite(torch.tensor(trainer.history[-1]["train_loss"]))
 
 
-def test_ema_onecycle_and_multistep_pushforward_run(burgers, tmp_path):
+def test_ema_onecycle_multistep_pushforward_and_h1_loss_run(burgers, tmp_path):
     settings = [
         "train.epochs=2",
         "train.ema_decay=0.9",
