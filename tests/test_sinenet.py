@@ -69,6 +69,7 @@ def test_one_wave_is_a_single_unet_between_lift_and_head():
     assert len(unet.down) == 4 and len(unet.up) == 4
 
 
+@pytest.mark.slow
 def test_sinenet_trains_through_pdeop_train_and_round_trips(tmp_path):
     from training.cli import main
 
