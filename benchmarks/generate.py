@@ -9,18 +9,14 @@ Prints a table and writes JSON (``--json``, default benchmarks/results/generate.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-# benchmarks/solvers.py would shadow the solvers package: keep this folder off the path
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import _common
+import torch
 
-import torch  # noqa: E402
-
-import pde_data  # noqa: E402
+import pde_data
 
 # the full Navier-Stokes presets take 20-50k ETDRK4 steps on 256^2 per trajectory: GPU work
 GPU_ONLY = {"ns-fno-1e-3", "ns-fno-1e-4", "ns-fno-1e-5"}
@@ -72,10 +68,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 f"{row['megabytes']:>6.1f}",
                 flush=True,
             )
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2))
-    print(f"wrote {path}")
+    _common.write_json(results, args.json)
     return results
 
 

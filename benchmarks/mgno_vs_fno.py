@@ -12,22 +12,18 @@ training seconds per epoch and inference milliseconds per sample, and writes JSO
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-# benchmarks/solvers.py would shadow the solvers package: keep this folder off the path
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import _common
+import torch
 
-import torch  # noqa: E402
-
-import operators  # noqa: E402
-import pde_data  # noqa: E402
-from training.config import load_config  # noqa: E402
-from training.evaluation import evaluate_surrogate  # noqa: E402
-from training.run import train  # noqa: E402
+import operators
+import pde_data
+from training.config import load_config
+from training.evaluation import evaluate_surrogate
+from training.run import train
 
 CASES = {
     # name: (preset, samples, MgNO hyperparameters, FNO modes); the FNO is matched to the first MgNO
@@ -115,10 +111,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"{r['case']:<11} {r['model']:<12} {r['parameters']:>8,} {r['one_step_relative_l2']:>10.4f} "
               f"{r['rollout_relative_l2']:>11.4f} {r['persistence_rollout_relative_l2']:>9.4f} "
               f"{r['seconds_per_epoch']:>8.2f} {r['inference_ms_per_sample']:>10.2f}")  # fmt: skip
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rows, indent=2))
-    print(f"wrote {path}")
+    _common.write_json(rows, args.json)
     return rows
 
 

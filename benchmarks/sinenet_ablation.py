@@ -14,21 +14,18 @@ seconds per epoch; writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-# benchmarks/solvers.py would shadow the solvers package: keep this folder off the path
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import _common  # before solvers: see benchmarks/_common.py
 
-import operators  # noqa: E402
-import pde_data  # noqa: E402
-from operators.sinenet import param_match, parameter_count  # noqa: E402
-from training.config import load_config  # noqa: E402
-from training.evaluation import evaluate_surrogate  # noqa: E402
-from training.run import train  # noqa: E402
+import operators
+import pde_data
+from operators.sinenet import param_match, parameter_count
+from training.config import load_config
+from training.evaluation import evaluate_surrogate
+from training.run import train
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -81,10 +78,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for r in rows:
         print(f"{r['waves']:>2} {r['mult']:>7.4f} {r['padding']:<9} {r['parameters']:>8,} {r['one_step_relative_l2']:>10.4f} "
               f"{r['rollout_relative_l2']:>11.4f} {r['seconds_per_epoch']:>8.2f}")  # fmt: skip
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rows, indent=2))
-    print(f"wrote {path}")
+    _common.write_json(rows, args.json)
     return rows
 
 

@@ -13,20 +13,14 @@ no trajectory stored). The ratio is exponax's time over ours (> 1: pdeop faster)
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import sys
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-# this file is itself named solvers.py: drop its folder from the path so that
-# `import solvers` finds the package
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import _common
+import torch
 
-import torch  # noqa: E402
-
-import solvers  # noqa: E402
+import solvers
 
 
 @dataclass
@@ -189,10 +183,7 @@ def main(argv: list[str] | None = None) -> list[Result]:
             line += f" {result.exponax_seconds:>10.4f} {result.exponax_over_pdeop:>13.2f}"
         print(line, flush=True)
         results.append(result)
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([asdict(r) for r in results], indent=2))
-    print(f"wrote {path}")
+    _common.write_json([asdict(r) for r in results], args.json)
     return results
 
 

@@ -12,24 +12,20 @@ table and writes JSON (``--json``).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-# benchmarks/solvers.py would shadow the solvers package: keep this folder off the path
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import _common  # before solvers: see benchmarks/_common.py
+import torch
+from neuralop.losses import LpLoss
+from neuralop.training import Trainer as NeuralopTrainer
 
-import torch  # noqa: E402
-from neuralop.losses import LpLoss  # noqa: E402
-from neuralop.training import Trainer as NeuralopTrainer  # noqa: E402
-
-import operators  # noqa: E402
-import pde_data  # noqa: E402
-from training.config import load_config  # noqa: E402
-from training.tasks import NextStepTask  # noqa: E402
-from training.trainer import Trainer  # noqa: E402
+import operators
+import pde_data
+from training.config import load_config
+from training.tasks import NextStepTask
+from training.trainer import Trainer
 
 
 class Windows(torch.utils.data.Dataset):
@@ -158,12 +154,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         )
     ratio = rows[1]["steps_per_second"] / rows[0]["steps_per_second"]
     print(f"pdeop / neuraloperator steps per second: {ratio:.2f}")
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps({"rows": rows, "ratio_pdeop_over_neuraloperator": ratio, "settings": vars(args)}, indent=2)
-    )
-    print(f"wrote {path}")
+    _common.write_json({"rows": rows, "ratio_pdeop_over_neuraloperator": ratio, "settings": vars(args)}, args.json)
     return rows
 
 
