@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import _common  # before solvers: see benchmarks/_common.py
+import _common  # first: stops benchmarks/solvers.py shadowing the solvers package
 
 import operators
 import pde_data

@@ -17,7 +17,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 
-import _common
+import _common  # first: stops benchmarks/solvers.py shadowing the solvers package
 import torch
 
 import solvers
