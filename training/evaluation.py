@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 import pde_data
 from operators.surrogate import Surrogate
 from pde_data.presets import Recipe
-from pde_data.storage import write_well_file
+from pde_data.storage import file_recipe, write_well_file
 from training.metrics import rollout_metrics
 
 
@@ -36,16 +36,11 @@ def dataset_trajectories(path: str | Path, split: str | None, limit: int | None)
     samples = pde_data.TrajectoryDataset(path, split=split).samples
     if limit:
         samples = samples[:limit]
-    recipe = _file_recipe(path)
+    recipe = file_recipe(path)
     with h5py.File(path, "r") as f:
         field = f["t0_fields"][recipe.field_name]
         frames = np.stack([field[i] for i in samples])
     return samples, torch.from_numpy(frames)[:, :, None]
-
-
-def _file_recipe(path: str | Path) -> Recipe:
-    with h5py.File(path, "r") as f:
-        return Recipe.from_dict(json.loads(f.attrs["recipe"]))
 
 
 def rollout(surrogate: Surrogate, trajectories: torch.Tensor, precision: str | None = None):
@@ -156,7 +151,7 @@ def write_predictions(
     Outside models can write files with the same attributes to be scored by
     ``pdeop evaluate --predictions``.
     """
-    recipe = _file_recipe(data)
+    recipe = file_recipe(data)
     steps = prediction.shape[1]
     layout = Recipe.from_dict({**recipe.to_dict(), "total_frames": max(steps, 2), "kept_frames": steps})
     source = pde_data.open(data)
@@ -197,7 +192,7 @@ def score_predictions(predictions: str | Path, data: str | Path, out_dir: str | 
         samples = [int(i) for i in f["pdeop/sample_index"][()]]
         recipe = Recipe.from_dict(json.loads(f.attrs["recipe"]))
         prediction = torch.from_numpy(f["t0_fields"][recipe.field_name][()])[:, :, None]
-    data_recipe = _file_recipe(data)
+    data_recipe = file_recipe(data)
     with h5py.File(data, "r") as f:
         field = f["t0_fields"][data_recipe.field_name]
         if max(samples) >= field.shape[0]:

@@ -15,6 +15,7 @@ import operators
 import pde_data
 from pde_data.presets import Recipe
 from training.config import RunConfig, load_config, save_config
+from training.distributed import shutdown
 from training.evaluation import evaluate_surrogate
 from training.tasks import NextStepTask
 from training.trainer import Trainer
@@ -117,6 +118,7 @@ def train(
         val_path = config.data.val_path or config.data.path
         split = config.data.val_split if config.data.val_path is None else None
         report = evaluate_surrogate(surrogate, val_path, run_dir / "evaluation", split, config.train.eval_trajectories)
+    shutdown(trainer.context)
     return trainer, report
 
 
