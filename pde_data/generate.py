@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from pde_data.initial_conditions import make_initial_condition
 from pde_data.presets import EQUATION_NAMES, EQUATIONS, Recipe, preset
-from pde_data.storage import read_blocks, write_well_file
+from pde_data.storage import atomic_output, read_blocks, write_well_file
 from solvers import SolverDivergedError
 
 SPLITS = ("train", "valid", "test")
@@ -180,16 +180,12 @@ def solve_chunk(
 
 # --- chunk files --------------------------------------------------------------------------------
 def _write_chunk(path: Path, block: dict) -> None:
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with h5py.File(temporary, "w") as f:
+    with atomic_output(path) as temporary, h5py.File(temporary, "w") as f:
         for key, value in block.items():
             if key == "caption":
                 f.create_dataset(key, data=np.array(value, dtype=h5py.string_dtype()))
             else:
                 f.create_dataset(key, data=value)
-    with open(temporary, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def _read_chunk(path: Path) -> dict:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import h5py
@@ -140,6 +140,24 @@ def _create_layout(f: h5py.File, recipe: Recipe, n: int, metadata: dict) -> dict
     return out
 
 
+@contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success fsync it and rename it to ``path``.
+
+    On failure the temporary file is removed, so ``path`` is either the old file
+    or the complete new one, never a partial write.
+    """
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        yield temporary
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        with suppress(FileNotFoundError):
+            temporary.unlink()
+
+
 def write_well_file(path: Path, recipe: Recipe, n_trajectories: int, blocks: Iterable[dict], metadata: dict) -> Path:
     """Write ``blocks`` (dicts of per-trajectory arrays, in sample order) to one HDF5 file at ``path``.
 
@@ -148,34 +166,26 @@ def write_well_file(path: Path, recipe: Recipe, n_trajectories: int, blocks: Ite
     temporary file first and renamed, so ``path`` never holds a partial file.
     """
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        statistics = RunningStatistics()
-        with h5py.File(temporary, "w") as f:
-            out = _create_layout(f, recipe, n_trajectories, metadata)
-            position, first = 0, True
-            for block in blocks:
-                b = len(block["sample_index"])
-                rows = slice(position, position + b)
-                for trajectory in block["field"]:
-                    statistics.add(trajectory)
-                out["field"][rows] = block["field"].astype(np.float32)
-                for key in ("caption", "seed", "sample_index"):
-                    out[key][rows] = block[key]
-                _write_coordinates(out, recipe, block, rows, first)
-                position += b
-                first = False
-            if position != n_trajectories:
-                raise RuntimeError(f"expected {n_trajectories} trajectories, got {position}")
-            stats = statistics.result()
-            out["field"].attrs.update(stats)
-            f.attrs["statistics"] = json.dumps({recipe.field_name: stats}, sort_keys=True)
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        with suppress(FileNotFoundError):
-            temporary.unlink()
+    statistics = RunningStatistics()
+    with atomic_output(path) as temporary, h5py.File(temporary, "w") as f:
+        out = _create_layout(f, recipe, n_trajectories, metadata)
+        position, first = 0, True
+        for block in blocks:
+            b = len(block["sample_index"])
+            rows = slice(position, position + b)
+            for trajectory in block["field"]:
+                statistics.add(trajectory)
+            out["field"][rows] = block["field"].astype(np.float32)
+            for key in ("caption", "seed", "sample_index"):
+                out[key][rows] = block[key]
+            _write_coordinates(out, recipe, block, rows, first)
+            position += b
+            first = False
+        if position != n_trajectories:
+            raise RuntimeError(f"expected {n_trajectories} trajectories, got {position}")
+        stats = statistics.result()
+        out["field"].attrs.update(stats)
+        f.attrs["statistics"] = json.dumps({recipe.field_name: stats}, sort_keys=True)
     return path
 
 
