@@ -1,18 +1,9 @@
-"""Shared by the benchmark scripts: a clean import path and the JSON result file.
-
-Importing this module removes the ``benchmarks`` folder from ``sys.path``: the
-script ``benchmarks/solvers.py`` would otherwise shadow the ``solvers`` package
-for every script run from this folder.
-"""
+"""Shared by the benchmark scripts: the JSON result file."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 
 def write_json(results, path: str | Path) -> Path:

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import _common  # first: stops benchmarks/solvers.py shadowing the solvers package
+import _common
 import torch
 
 import pde_data

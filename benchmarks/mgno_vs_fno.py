@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import _common  # first: stops benchmarks/solvers.py shadowing the solvers package
+import _common
 import torch
 
 import operators

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import _common  # first: stops benchmarks/solvers.py shadowing the solvers package
+import _common
 import torch
 from neuralop.losses import LpLoss
 from neuralop.training import Trainer as NeuralopTrainer
@@ -24,7 +24,7 @@ from neuralop.training import Trainer as NeuralopTrainer
 import operators
 import pde_data
 from training.config import load_config
-from training.tasks import NextStepTask
+from training.tasks import build_task
 from training.trainer import Trainer
 
 
@@ -52,10 +52,11 @@ def model(seed: int, width: int) -> torch.nn.Module:
     return operators.build("fno", in_channels=1, out_channels=1, ndim=2, modes=8, width=width, layers=4)
 
 
-def ours(train, val, args, device: str, precision: str, folder: Path) -> dict:
+def ours(train, val, args, device: str, precision: str, folder: Path, path: Path) -> dict:
     config = load_config(
         None,
         [
+            f"data.path={path}",
             f"train.epochs={args.epochs}",
             f"data.batch_size={args.batch_size}",
             f"train.device={device}",
@@ -66,9 +67,9 @@ def ours(train, val, args, device: str, precision: str, folder: Path) -> dict:
             "task.residual=false",
         ],
     )
-    task = NextStepTask(torch.zeros(1), torch.ones(1), history=1, loss="relative-l2")
-    info = {"mean": torch.zeros(1), "std": torch.ones(1), "history": 1, "horizon": 1, "metadata": {}}
-    trainer = Trainer(model(0, args.width), task, config, folder / f"ours-{precision}", info, progress=False)
+    task = build_task(config)
+    task.mean, task.std = torch.zeros(1), torch.ones(1)  # neuraloperator's trainer sees raw values too
+    trainer = Trainer(model(0, args.width), task, config, folder / f"ours-{precision}", progress=False)
     if trainer.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         torch.cuda.synchronize()
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"{args.preset}: {len(train[0])} training windows, batch {args.batch_size}, {args.epochs} epochs "
               f"({steps} steps), FNO width {args.width}, device {args.device}, {torch.get_num_threads()} threads")  # fmt: skip
         reference = theirs(train, val, args, args.device)
-        mine = ours(train, val, args, args.device, "fp32", folder)
+        mine = ours(train, val, args, args.device, "fp32", folder, data)
         rows.append(
             {
                 "trainer": "neuraloperator",
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows.append({"trainer": "pdeop", "precision": "fp32", **mine, "steps_per_second": steps / mine["seconds"]})
         if args.device.startswith("cuda"):
             for precision in ("bf16", "fp16"):
-                result = ours(train, val, args, args.device, precision, folder)
+                result = ours(train, val, args, args.device, precision, folder, data)
                 rows.append(
                     {
                         "trainer": "pdeop",

@@ -4,12 +4,13 @@ May use ``solvers``; never ``pde_data`` or ``training``.
 
     >>> import operators
     >>> model = operators.build("fno", in_channels=1, out_channels=1, ndim=2, modes=12, width=32)
-    >>> surrogate = operators.Surrogate.load("runs/ns")                  # doctest: +SKIP
+    >>> surrogate = operators.load("runs/ns")    # the predictor the run's checkpoint holds  # doctest: +SKIP
     >>> future = surrogate.predict(u0, steps=10)                         # doctest: +SKIP
 """
 
 from operators import fno, mgno, sinenet  # noqa: F401  (each module registers its architecture)
 from operators.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, tensor_state_dict
+from operators.predictors import load, predictor_kinds, register_predictor
 from operators.registry import available, build, hyperparameter_names, register
 from operators.surrogate import Surrogate
 
@@ -19,8 +20,11 @@ __all__ = [
     "available",
     "build",
     "hyperparameter_names",
+    "load",
     "load_checkpoint",
+    "predictor_kinds",
     "register",
+    "register_predictor",
     "save_checkpoint",
     "tensor_state_dict",
 ]

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import torch
 
+from solvers.errors import InputError, MissingFileError
+
 FORMAT = "pdeop-checkpoint"
 VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that cannot be read safely or is not a pdeop checkpoint."""
 
 
@@ -54,7 +56,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Read a checkpoint written by ``save_checkpoint``, refusing anything but tensors and plain data."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
+        raise MissingFileError(f"no checkpoint at {path}")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:

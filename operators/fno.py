@@ -14,6 +14,7 @@ from neuralop.layers.spectral_convolution import SpectralConv
 from neuralop.models import FNO
 
 from operators.registry import register
+from solvers.errors import InputError
 
 
 def _spectral_input_in_float32(module: torch.nn.Module, inputs: tuple) -> tuple:
@@ -29,7 +30,7 @@ def run_spectral_layers_in_float32(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-@register("fno")
+@register("fno", resolution_agnostic=True)
 def build_fno(
     in_channels: int,
     out_channels: int,
@@ -52,7 +53,7 @@ def build_fno(
         positional_embedding: append the grid coordinates as input channels (neuraloperator's default).
     """
     if ndim not in (1, 2, 3):
-        raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
+        raise InputError(f"ndim must be 1, 2 or 3, got {ndim!r}")
     if grid_size is not None:
         modes = min(modes, grid_size // 2)
     model = FNO(

@@ -40,6 +40,7 @@ from torch.nn import functional
 
 from operators.embedding import PeriodicCoordinates
 from operators.registry import register
+from solvers.errors import InputError
 
 PADDINGS = ("circular", "zeros", "reflect")
 
@@ -102,12 +103,12 @@ class MultigridConv(nn.Module):
     ):
         super().__init__()
         if padding not in PADDINGS:
-            raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, got {padding!r}")
+            raise InputError(f"padding must be one of {', '.join(PADDINGS)}, got {padding!r}")
         if levels < 1:
-            raise ValueError(f"levels must be >= 1, got {levels}")
+            raise InputError(f"levels must be >= 1, got {levels}")
         smoothing = [tuple(s) for s in (smoothing or [(1, 0)] * (levels - 1) + [(2, 0)])]
         if len(smoothing) != levels or any(len(s) != 2 or min(s) < 0 for s in smoothing) or smoothing[0][0] < 1:
-            raise ValueError(
+            raise InputError(
                 f"smoothing must list {levels} (pre, post) pairs with pre >= 1 on the finest level, got {smoothing}"
             )
         self.levels, self.smoothing, self.ndim, self.padding = levels, smoothing, ndim, padding
@@ -142,12 +143,12 @@ class MultigridConv(nn.Module):
         factor = 2 ** (self.levels - 1)
         for size in shape:
             if self.padding == "circular" and size % factor:
-                raise ValueError(
+                raise InputError(
                     f"grid size {size} cannot be halved {self.levels - 1} times exactly, as circular padding needs: "
                     f"use a multiple of {factor} or fewer levels"
                 )
             if math.ceil(size / factor) < 2:
-                raise ValueError(
+                raise InputError(
                     f"grid size {size} is too small for {self.levels} levels (the coarsest grid needs >= 2 points)"
                 )
 
@@ -212,7 +213,7 @@ class MgNO(nn.Module):
         self.head = conv(channels, out_channels, 1)
         self.out_channels, self.residual = out_channels, residual
         if residual and field_channels < out_channels:
-            raise ValueError("residual output needs at least as many input channels as output channels")
+            raise InputError("residual output needs at least as many input channels as output channels")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         u = self.coordinates(x)
@@ -251,7 +252,7 @@ def build_mgno(
             not in the paper, off by default).
     """
     if ndim not in (1, 2):
-        raise ValueError(f"MgNO supports ndim 1 or 2, got {ndim!r}")
+        raise InputError(f"MgNO supports ndim 1 or 2, got {ndim!r}")
     return MgNO(
         in_channels,
         out_channels,

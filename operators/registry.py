@@ -4,6 +4,11 @@ An architecture joins by decorating its builder in its own module with
 ``@register("name")`` and being imported in ``operators/__init__.py``. Builders
 take keyword hyperparameters only; ``build`` rejects unknown ones with the list
 of accepted names, so configs fail early and clearly.
+
+An architecture that works on any grid of the same dimension (FNO: its weights
+act on Fourier modes, not grid points) registers with ``resolution_agnostic=True``;
+the built module then carries ``pdeop_resolution_agnostic = True`` and
+``Surrogate.predict`` accepts other grids for it.
 """
 
 from __future__ import annotations
@@ -13,16 +18,21 @@ from collections.abc import Callable
 
 import torch
 
+from solvers.errors import InputError
+
 _BUILDERS: dict[str, Callable[..., torch.nn.Module]] = {}
+_RESOLUTION_AGNOSTIC: set[str] = set()
 
 
-def register(name: str) -> Callable:
+def register(name: str, resolution_agnostic: bool = False) -> Callable:
     """Decorator: register ``builder(**hyperparameters) -> nn.Module`` under ``name``."""
 
     def decorate(builder: Callable[..., torch.nn.Module]) -> Callable[..., torch.nn.Module]:
         if name in _BUILDERS:
-            raise ValueError(f"architecture {name!r} is registered twice")
+            raise ValueError(f"architecture {name!r} is registered twice")  # a programming error, not input
         _BUILDERS[name] = builder
+        if resolution_agnostic:
+            _RESOLUTION_AGNOSTIC.add(name)
         return builder
 
     return decorate
@@ -40,7 +50,7 @@ def hyperparameter_names(name: str) -> list[str]:
 
 def _builder(name: str) -> Callable[..., torch.nn.Module]:
     if name not in _BUILDERS:
-        raise ValueError(f"unknown architecture {name!r}; available: {', '.join(available())}")
+        raise InputError(f"unknown architecture {name!r}; available: {', '.join(available())}")
     return _BUILDERS[name]
 
 
@@ -53,12 +63,16 @@ def build(name: str, **hyperparameters) -> torch.nn.Module:
     accepted = inspect.signature(builder).parameters
     unknown = sorted(set(hyperparameters) - set(accepted))
     if unknown:
-        raise ValueError(f"{name} does not take {unknown}; its hyperparameters are: {', '.join(accepted)}")
+        raise InputError(f"{name} does not take {unknown}; its hyperparameters are: {', '.join(accepted)}")
     missing = [
         p for p, spec in accepted.items() if spec.default is inspect.Parameter.empty and p not in hyperparameters
     ]
     if missing:
-        raise ValueError(f"{name} needs hyperparameters {missing}")
-    model = builder(**hyperparameters)
+        raise InputError(f"{name} needs hyperparameters {missing}")
+    try:
+        model = builder(**hyperparameters)
+    except (ValueError, TypeError) as error:  # the builders' own checks of the hyperparameters' values
+        raise InputError(f"{name}: {error}") from error
     model.pdeop_spec = {"name": name, "hyperparameters": dict(hyperparameters)}
+    model.pdeop_resolution_agnostic = name in _RESOLUTION_AGNOSTIC
     return model

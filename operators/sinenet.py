@@ -33,6 +33,7 @@ from torch.nn import functional
 
 from operators.embedding import PeriodicCoordinates
 from operators.registry import register
+from solvers.errors import InputError
 
 LEVELS = 4
 
@@ -132,7 +133,7 @@ class SineNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         factor = 2**LEVELS
         if x.shape[-1] % factor or x.shape[-2] % factor:
-            raise ValueError(
+            raise InputError(
                 f"SineNet needs grid sizes divisible by {factor} (four halvings), got {tuple(x.shape[-2:])}"
             )
         x = self.lift(self.coordinates(x))
@@ -200,9 +201,9 @@ def build_sinenet(
             not in the paper, off by default).
     """
     if ndim != 2:
-        raise ValueError(f"SineNet is 2D only, got ndim = {ndim}")
+        raise InputError(f"SineNet is 2D only, got ndim = {ndim}")
     if padding not in ("circular", "zeros"):
-        raise ValueError(f"padding must be circular or zeros, got {padding!r}")
+        raise InputError(f"padding must be circular or zeros, got {padding!r}")
     if waves < 1:
-        raise ValueError(f"waves must be >= 1, got {waves}")
+        raise InputError(f"waves must be >= 1, got {waves}")
     return SineNet(in_channels, out_channels, hidden, waves, mult, padding, coordinates)

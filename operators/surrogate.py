@@ -15,13 +15,16 @@ from pathlib import Path
 import torch
 
 from operators.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, tensor_state_dict
+from operators.predictors import checkpoint_file, checkpoint_kind, register_predictor
 from operators.registry import build
+from solvers.errors import InputError
 
 AUTOCAST = {None: None, "fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+@register_predictor("surrogate")
 class Surrogate:
-    """A model with its normalisation and PDE metadata.
+    """A model with its normalisation and PDE metadata (the ``surrogate`` predictor kind).
 
     Args:
         model: maps ``(batch, history * channels, *grid)`` to ``(batch, horizon * channels, *grid)``
@@ -45,7 +48,7 @@ class Surrogate:
         residual: bool = False,
     ):
         if not hasattr(model, "pdeop_spec"):
-            raise ValueError("model must be built with operators.build so that it can be saved and rebuilt")
+            raise InputError("model must be built with operators.build so that it can be saved and rebuilt")
         self.model = model.eval()
         self.mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1)
         self.std = torch.as_tensor(std, dtype=torch.float32).reshape(-1)
@@ -56,6 +59,11 @@ class Surrogate:
     @property
     def channels(self) -> int:
         return self.mean.numel()
+
+    @property
+    def resolution_agnostic(self) -> bool:
+        """Whether the model accepts grids other than the training grid (of the same dimension)."""
+        return bool(getattr(self.model, "pdeop_resolution_agnostic", False))
 
     @property
     def device(self) -> torch.device:
@@ -69,17 +77,24 @@ class Surrogate:
     def _check_input(self, u0: torch.Tensor) -> None:
         if not isinstance(u0, torch.Tensor) or u0.dim() < 4:
             shape = tuple(u0.shape) if isinstance(u0, torch.Tensor) else type(u0).__name__
-            raise ValueError(f"u0 must be a tensor (batch, history, channels, *grid), got {shape}")
+            raise InputError(f"u0 must be a tensor (batch, history, channels, *grid), got {shape}")
         if u0.shape[1] < self.history:
-            raise ValueError(
+            raise InputError(
                 f"this surrogate needs the last {self.history} states as input, got {u0.shape[1]} "
                 f"(u0 has shape (batch, history, channels, *grid) = {tuple(u0.shape)})"
             )
         if u0.shape[2] != self.channels:
-            raise ValueError(f"expected {self.channels} channel(s) on axis 2, got {u0.shape[2]}")
+            raise InputError(f"expected {self.channels} channel(s) on axis 2, got {u0.shape[2]}")
         grid = self.metadata.get("grid")
         if grid is not None and tuple(u0.shape[3:]) != tuple(grid):
-            raise ValueError(f"expected a grid of {tuple(grid)}, got {tuple(u0.shape[3:])}")
+            if len(u0.shape[3:]) != len(grid):
+                raise InputError(f"expected a {len(grid)}D grid like {tuple(grid)}, got {tuple(u0.shape[3:])}")
+            if not self.resolution_agnostic:
+                raise InputError(
+                    f"expected a grid of {tuple(grid)}, got {tuple(u0.shape[3:])}: this "
+                    f"{self.model.pdeop_spec['name']} model is tied to its training grid; resample the input "
+                    f"with solvers.fourier_resample(u0, {tuple(grid)})"
+                )
 
     def predict(self, u0: torch.Tensor, steps: int, precision: str | None = None) -> torch.Tensor:
         """The next ``steps`` states after ``u0``.
@@ -95,9 +110,9 @@ class Surrogate:
         """
         self._check_input(u0)
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+            raise InputError(f"steps must be a positive integer, got {steps!r}")
         if precision not in AUTOCAST:
-            raise ValueError(f"precision must be one of fp32, bf16, fp16, got {precision!r}")
+            raise InputError(f"precision must be one of fp32, bf16, fp16, got {precision!r}")
         device = self.device
         mean = self.mean.to(device).reshape(1, 1, -1, *(1,) * (u0.dim() - 3))
         std = self.std.to(device).reshape(mean.shape)
@@ -121,6 +136,7 @@ class Surrogate:
     def state(self) -> dict:
         """The checkpoint payload (tensors and plain data only)."""
         return {
+            "kind": "surrogate",
             "model": self.model.pdeop_spec,
             "state_dict": tensor_state_dict(self.model),
             "normalization": {"mean": self.mean.cpu(), "std": self.std.cpu()},
@@ -156,15 +172,13 @@ class Surrogate:
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Surrogate:
-        """Load from a checkpoint file, or from a run directory (its best checkpoint)."""
-        path = Path(path)
-        if path.is_dir():
-            candidates = [path / "checkpoints" / "best.pt", path / "best.pt"]
-            found = next((c for c in candidates if c.is_file()), None)
-            if found is None:
-                raise FileNotFoundError(f"{path} is a folder without checkpoints/best.pt; is it a training run?")
-            path = found
-        return cls.from_state(load_checkpoint(path, map_location="cpu"), device)
+        """Load from a checkpoint file (``best.pt`` or ``last.pt``), or a run directory (its best checkpoint)."""
+        path = checkpoint_file(path)
+        payload = load_checkpoint(path, map_location="cpu")
+        kind = checkpoint_kind(payload, path)
+        if kind != "surrogate":
+            raise CheckpointError(f"{path} holds a {kind!r} predictor, not a surrogate; load it with operators.load")
+        return cls.from_state(payload, device)
 
     def __repr__(self) -> str:
         spec = self.model.pdeop_spec
@@ -193,7 +207,7 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return torch.autocast(device.type, enabled=False)
     if dtype == torch.float16 and device.type != "cuda":
-        raise ValueError("fp16 autocast needs a CUDA device; use bf16 on the CPU")
+        raise InputError("fp16 autocast needs a CUDA device; use bf16 on the CPU")
     return torch.autocast(device.type, dtype=dtype)
 
 

@@ -27,17 +27,19 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
+from einops import rearrange
 from tqdm.auto import tqdm
 
+from pde_data.equations import FORCINGS
 from pde_data.initial_conditions import make_initial_condition
-from pde_data.presets import EQUATION_NAMES, EQUATIONS, Recipe, preset
+from pde_data.presets import Recipe, preset
 from pde_data.storage import atomic_output, read_blocks, write_well_file
-from solvers import SolverDivergedError
+from solvers import InputError, SolverDivergedError
 
 SPLITS = ("train", "valid", "test")
 
 
-class GenerationError(ValueError):
+class GenerationError(InputError):
     """Bad generation arguments or a failed solve; the message is one line for the user."""
 
 
@@ -75,11 +77,16 @@ def _positive_int(name: str, value) -> int:
     return value
 
 
-def resolve_recipe(recipe: str | Recipe, resolution: int | None = None) -> Recipe:
+def resolve_recipe(
+    recipe: str | Recipe, resolution: int | None = None, extra_fields: list[str] | tuple[str, ...] | None = None
+) -> Recipe:
+    """A preset name or recipe, at another stored ``resolution`` and with ``extra_fields`` when given."""
     if isinstance(recipe, str):
         recipe = preset(recipe)
     if resolution is not None:
         recipe = recipe.with_resolution(resolution)
+    if extra_fields:
+        recipe = recipe.with_extra_fields(extra_fields)
     recipe.check()
     return recipe
 
@@ -114,18 +121,15 @@ def draw_sample(recipe: Recipe, initial_condition, seed: int) -> tuple[torch.Ten
 
 def caption(recipe: Recipe, length: float, times: np.ndarray, initial_condition, u0: torch.Tensor) -> str:
     """A one-paragraph description of one trajectory, for text conditioning."""
-    equation_text = EQUATIONS[recipe.equation][2]
-    if recipe.equation == "kdv":
-        equation_text = equation_text.replace("alpha", f"{recipe.coefficients['alpha']:g}").replace(
-            "beta", f"{recipe.coefficients['beta']:g}"
-        )
-    coefficients = ", ".join(f"{name} = {value:g}" for name, value in sorted(recipe.coefficients.items()))
-    domain = f"[0, {length:.4g})" + ("^2" if recipe.ndim == 2 else "")
-    text = f"The {EQUATION_NAMES[recipe.equation]} {equation_text}"
+    pde = recipe.pde
+    listed = {k: v for k, v in sorted(recipe.coefficients.items()) if k not in pde.inline_coefficients}
+    coefficients = ", ".join(f"{name} = {value:g}" for name, value in listed.items())
+    domain = f"[0, {length:.4g})" + (f"^{recipe.ndim}" if recipe.ndim > 1 else "")
+    text = f"The {pde.title} {pde.equation_text(recipe.coefficients)}"
     text += f" with {coefficients}" if coefficients else ""
     text += f" on the periodic domain {domain} with {recipe.resolution} grid points per axis"
-    if recipe.forcing == "fno":
-        text += ", forced by f = 0.1 (sin 2 pi (x + y) + cos 2 pi (x + y))"
+    if recipe.forcing is not None:
+        text += f", forced by {FORCINGS[recipe.forcing].text}"
     text += f", from t = {times[0]:.4g} to t = {times[-1]:.4g} in {len(times)} frames."
     text += f" The initial condition at t = 0 is {initial_condition.describe()}"
     text += f", with standard deviation {float(u0.std()):.3g} and range [{float(u0.min()):.3g}, {float(u0.max()):.3g}]."
@@ -165,11 +169,9 @@ def solve_chunk(
         ) from error
     if not starts_at_zero:
         trajectory = trajectory[:, 1:]
-    step = recipe.solver_resolution // recipe.resolution
-    trajectory = trajectory[(..., *(slice(None, None, step),) * recipe.ndim)]
     times = frame_times.numpy()
     return {
-        "field": trajectory.to(device="cpu", dtype=torch.float32).numpy(),
+        "fields": stored_fields(recipe, solver, trajectory),
         "sample_index": np.asarray(sample_indices, dtype=np.int64),
         "seed": np.asarray(seeds, dtype=np.uint64),
         "length": lengths.numpy(),
@@ -178,19 +180,41 @@ def solve_chunk(
     }
 
 
+def stored_fields(recipe: Recipe, solver, trajectory: torch.Tensor) -> dict[str, np.ndarray]:
+    """The solved field and the recipe's derived fields, subsampled to the stored grid, in file layout.
+
+    ``trajectory`` ``(batch, frames, *solver_grid)``; returns float32 arrays
+    ``(batch, frames, *grid)`` for scalars and ``(batch, frames, *grid, components)`` for vectors.
+    """
+    step = recipe.solver_resolution // recipe.resolution
+    subsample = (..., *(slice(None, None, step),) * recipe.ndim)
+    fields = {recipe.field_name: trajectory[subsample]}
+    for name in recipe.extra_fields:
+        derived = recipe.pde.derived_fields[name]
+        # frame by frame: a solver with per-sample lengths expects its own batch size
+        frames = torch.stack([derived.compute(solver, trajectory[:, i]) for i in range(trajectory.shape[1])], dim=1)
+        frames = frames[subsample]
+        fields[name] = rearrange(frames, "b t d ... -> b t ... d") if derived.components else frames
+    return {name: values.to(device="cpu", dtype=torch.float32).numpy() for name, values in fields.items()}
+
+
 # --- chunk files --------------------------------------------------------------------------------
 def _write_chunk(path: Path, block: dict) -> None:
     with atomic_output(path) as temporary, h5py.File(temporary, "w") as f:
         for key, value in block.items():
             if key == "caption":
                 f.create_dataset(key, data=np.array(value, dtype=h5py.string_dtype()))
+            elif key == "fields":
+                for name, values in value.items():
+                    f.create_dataset(f"fields/{name}", data=values)
             else:
                 f.create_dataset(key, data=value)
 
 
 def _read_chunk(path: Path) -> dict:
     with h5py.File(path, "r") as f:
-        block = {key: f[key][()] for key in f if key != "caption"}
+        block = {key: f[key][()] for key in f if key not in ("caption", "fields")}
+        block["fields"] = {name: f["fields"][name][()] for name in f["fields"]}
         block["caption"] = list(f["caption"].asstr()[()])
     return block
 
@@ -210,6 +234,7 @@ def generate(
     device: str = "cpu",
     batch_size: int = 32,
     resolution: int | None = None,
+    extra_fields: list[str] | tuple[str, ...] | None = None,
     resume: bool = False,
     overwrite: bool = False,
     shard: str | tuple[int, int] | None = None,
@@ -230,6 +255,8 @@ def generate(
         batch_size: samples solved together (memory grows with it; the bytes of
             the result depend on it, so keep it when resuming or sharding).
         resolution: stored grid points per axis (default the recipe's).
+        extra_fields: derived fields to store too (e.g. ``["velocity"]`` for Navier-Stokes:
+            a multi-channel dataset); see ``pde_data.equations``.
         resume: continue an interrupted run from its finished chunks.
         overwrite: replace an existing file (the old one stays until the new one is complete).
         shard: ``"I/K"`` or ``"auto"``: solve only shard I of K.
@@ -240,7 +267,7 @@ def generate(
         The path written. Raises ``GenerationError`` for bad arguments or a diverging solve.
     """
     try:
-        recipe = resolve_recipe(recipe, resolution)
+        recipe = resolve_recipe(recipe, resolution, extra_fields)
     except ValueError as error:
         raise GenerationError(str(error)) from error
     if split not in SPLITS:

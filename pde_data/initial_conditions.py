@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from solvers.errors import InputError
 from solvers.spectral import spectral_grid, squared_wavenumber
 
 GeneratorLike = torch.Generator | int | None
@@ -33,7 +34,7 @@ def as_generator(generator: GeneratorLike) -> torch.Generator:
 
 def _check_size(name: str, value: int, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
 
 
@@ -85,11 +86,11 @@ class GaussianRandomField(InitialCondition):
     ):
         self.n = _check_size("n", n, 2)
         if ndim not in (1, 2, 3):
-            raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
+            raise InputError(f"ndim must be 1, 2 or 3, got {ndim!r}")
         self.ndim = ndim
         for name, value in (("length", length), ("alpha", alpha), ("tau", tau)):
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+                raise InputError(f"{name} must be a finite number > 0, got {value!r}")
         self.length, self.alpha, self.tau = float(length), float(alpha), float(tau)
         self.sigma = float(sigma) if sigma is not None else self.tau ** (self.alpha - ndim / 2)
 
@@ -146,9 +147,9 @@ class RandomSineSeries(InitialCondition):
         self.n = _check_size("n", n, 2)
         self.terms = _check_size("terms", terms, 1)
         if not math.isfinite(amplitude) or amplitude <= 0:
-            raise ValueError(f"amplitude must be a finite number > 0, got {amplitude!r}")
+            raise InputError(f"amplitude must be a finite number > 0, got {amplitude!r}")
         if not wavenumbers or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in wavenumbers):
-            raise ValueError(f"wavenumbers must be positive integers, got {wavenumbers!r}")
+            raise InputError(f"wavenumbers must be positive integers, got {wavenumbers!r}")
         self.amplitude = float(amplitude)
         self.wavenumbers = tuple(wavenumbers)
 
@@ -183,11 +184,11 @@ class TruncatedFourierSeries(InitialCondition):
     def __init__(self, n: int, ndim: int = 1, cutoff: int = 5, max_amplitude: float = 1.0):
         self.n = _check_size("n", n, 2)
         if ndim not in (1, 2, 3):
-            raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
+            raise InputError(f"ndim must be 1, 2 or 3, got {ndim!r}")
         self.ndim = ndim
         self.cutoff = _check_size("cutoff", cutoff, 2)
         if 2 * self.cutoff > n:
-            raise ValueError(f"cutoff {cutoff} needs at least {2 * cutoff} grid points, got n = {n}")
+            raise InputError(f"cutoff {cutoff} needs at least {2 * cutoff} grid points, got n = {n}")
         self.max_amplitude = float(max_amplitude)
 
     def _draw(self, batch: int, g: torch.Generator) -> torch.Tensor:
@@ -220,11 +221,11 @@ def make_initial_condition(spec: dict, n: int, ndim: int, length: float):
     parameters = dict(spec)
     kind = parameters.pop("kind", None)
     if kind not in INITIAL_CONDITIONS:
-        raise ValueError(f"unknown initial condition kind {kind!r}; known: {', '.join(INITIAL_CONDITIONS)}")
+        raise InputError(f"unknown initial condition kind {kind!r}; known: {', '.join(INITIAL_CONDITIONS)}")
     if kind == "grf":
         return GaussianRandomField(n, ndim=ndim, length=length, **parameters)
     if kind == "sines":
         if ndim != 1:
-            raise ValueError("the sine-series initial condition is 1D only")
+            raise InputError("the sine-series initial condition is 1D only")
         return RandomSineSeries(n, **parameters)
     return TruncatedFourierSeries(n, ndim=ndim, **parameters)

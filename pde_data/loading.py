@@ -1,9 +1,25 @@
-"""Reading generated datasets: ``open`` (a lazy ``xarray.Dataset``) and ``TrajectoryDataset`` (torch windows)."""
+"""Reading generated datasets: ``open`` (a lazy ``xarray.Dataset``) and the torch datasets of two data modes.
+
+Data modes (what a training task asks for; items are dicts):
+
+- ``window`` (``TrajectoryDataset``): ``history`` frames in, ``horizon`` frames out.
+- ``trajectory`` (``FullTrajectoryDataset``): a whole trajectory with its times,
+  caption, coefficients and domain length.
+- ``initial-condition`` needs no file: ``pde_data.InitialConditionDataset``.
+
+Splits have one meaning: a file generated for the ``valid`` or ``test`` split is
+entirely that split; inside a file generated for ``train`` the trajectories are
+divided 80 / 10 / 10 % into ``train`` / ``valid`` / ``test`` (first, next, last).
+``split=None`` takes every trajectory of the file.
+
+Fields arrive as channels ``(time, channels, *grid)`` in The Well's order
+(``pde_data.fields``), with per-channel statistics.
+"""
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
@@ -12,23 +28,45 @@ import torch
 import xarray as xr
 from xarray.core import indexing
 
-from pde_data.presets import Recipe
-from pde_data.storage import SPATIAL_DIMS
+from pde_data.fields import Channel, file_channels, read_channels
+from pde_data.storage import SPATIAL_DIMS, file_recipe
+from solvers.errors import InputError, MissingFileError
 
+SPLITS = ("train", "valid", "test")
 SPLIT_FRACTIONS = {"train": (0.0, 0.8), "valid": (0.8, 0.9), "test": (0.9, 1.0)}
 
 
 def _check_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no dataset file at {path}")
+        raise MissingFileError(f"no dataset file at {path}")
     try:
         with h5py.File(path, "r") as f:
             if "recipe" not in f.attrs or "t0_fields" not in f:
-                raise ValueError(f"{path} is an HDF5 file but not a pdeop dataset (no recipe or t0_fields)")
+                raise InputError(f"{path} is an HDF5 file but not a pdeop dataset (no recipe or t0_fields)")
     except OSError as error:
-        raise ValueError(f"{path} is not a readable HDF5 file ({error})") from error
+        raise InputError(f"{path} is not a readable HDF5 file ({error})") from error
     return path
+
+
+def split_samples(n_samples: int, file_split: str, split: str | None, path: str | Path = "the file") -> list[int]:
+    """Trajectory indices of ``split`` in a file of ``n_samples`` generated for ``file_split``."""
+    if split is not None and split not in SPLITS:
+        raise InputError(f"split must be None or one of {', '.join(SPLITS)}, got {split!r}")
+    if split is None:
+        return list(range(n_samples))
+    if file_split in ("valid", "test"):
+        if split != file_split:
+            raise InputError(
+                f"{path} was generated for the {file_split} split and holds only {file_split} trajectories; "
+                f"ask for split {file_split!r} (or all of them)"
+            )
+        return list(range(n_samples))
+    low, high = SPLIT_FRACTIONS[split]
+    samples = list(range(round(low * n_samples), round(high * n_samples)))
+    if not samples:
+        raise InputError(f"split {split!r} of the {n_samples} trajectories in {path} is empty; generate more samples")
+    return samples
 
 
 class _LazyHDF5Array(xr.backends.BackendArray):
@@ -48,17 +86,18 @@ class _LazyHDF5Array(xr.backends.BackendArray):
 
 
 def open(path: str | Path) -> xr.Dataset:
-    """A generated file as an ``xarray.Dataset``; the field is read lazily.
+    """A generated file as an ``xarray.Dataset``; fields are read lazily.
 
-    Dims ``sample, time, x[, y]``. Variables: the field (``u`` or ``vorticity``),
+    Dims ``sample, time, x[, y]`` (and ``component`` for vector fields, last, as in
+    the file). Variables: every field (``u``, ``vorticity``, ``velocity`` ...),
     ``caption``, ``seed`` and the per-sample ``length`` where it varies.
     Coordinates ``time`` and ``x``[, ``y``] (2D ``(sample, time)`` / ``(sample, x)``
     when they vary per sample). Attributes: the equation's parameters, ``recipe``
     (JSON), ``seed``, ``split``, ``statistics`` and the rest of the root attributes.
     """
     path = _check_file(path)
+    recipe = file_recipe(path)
     with h5py.File(path, "r") as f:
-        recipe = Recipe.from_dict(json.loads(f.attrs["recipe"]))
         dims = list(SPATIAL_DIMS[: recipe.ndim])
         attrs = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in f.attrs.items()}
         coords = {}
@@ -74,107 +113,97 @@ def open(path: str | Path) -> xr.Dataset:
         length = f["scalars/length"]
         if length.ndim:
             variables["length"] = (("sample",), length[()])
-        field_name = recipe.field_name
-        field_attrs = {k: v for k, v in f["t0_fields"][field_name].attrs.items() if not k.endswith("_varying")}
-    lazy = indexing.LazilyIndexedArray(_LazyHDF5Array(path, f"t0_fields/{field_name}"))
-    variables[field_name] = xr.Variable(("sample", "time", *dims), lazy, attrs=field_attrs)
+        fields = {}
+        for channel in file_channels(f):
+            dataset = f[channel.group][channel.field]
+            field_attrs = {k: v for k, v in dataset.attrs.items() if not k.endswith("_varying")}
+            vector = ("component",) if channel.component is not None else ()
+            fields[channel.field] = (
+                f"{channel.group}/{channel.field}",
+                ("sample", "time", *dims, *vector),
+                field_attrs,
+            )
+            if vector:
+                coords["component"] = list(SPATIAL_DIMS[: dataset.shape[-1]])
+    for name, (location, field_dims, field_attrs) in fields.items():
+        lazy = indexing.LazilyIndexedArray(_LazyHDF5Array(path, location))
+        variables[name] = xr.Variable(field_dims, lazy, attrs=field_attrs)
     coords["sample"] = np.arange(attrs["n_trajectories"])
     return xr.Dataset(variables, coords=coords, attrs=attrs)
 
 
-class TrajectoryDataset(torch.utils.data.Dataset):
-    """Windows of ``history`` frames in and ``horizon`` frames out, for training.
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
+    return value
 
-    Item ``i`` is a dict with ``input`` ``(history, channels, *grid)``, ``target``
-    ``(horizon, channels, *grid)`` (float32), ``sample`` (trajectory index) and
-    ``start`` (first frame index). Frames are ``stride`` stored frames apart; the
-    windows of each trajectory start at every frame that leaves room.
 
-    Args:
-        path: a file written by ``pde_data.generate``.
-        history, horizon, stride: window shape (positive integers).
-        split: ``None`` (all trajectories) or ``"train"`` / ``"valid"`` / ``"test"``:
-            the first 80 %, next 10 % or last 10 % of the trajectories.
-        normalize: standardise frames with the file's mean and std.
+class FileData(torch.utils.data.Dataset):
+    """What every file-backed dataset shares: the split, the channels, statistics and a per-process handle.
 
-    The HDF5 file is opened lazily, once per process, so the dataset works with
-    multi-worker ``DataLoader``s.
+    Attributes:
+        path, recipe: the file and the recipe it was generated from.
+        samples: trajectory indices of the split. frames: stored frames per trajectory.
+        channel_list: the ``pde_data.fields.Channel`` s; ``channels`` their number.
+        grid_shape: points per axis. times: ``(frames,)`` or ``(samples_in_file, frames)``.
     """
 
-    def __init__(
-        self,
-        path: str | Path,
-        history: int = 1,
-        horizon: int = 1,
-        stride: int = 1,
-        split: str | None = None,
-        normalize: bool = False,
-    ):
+    def __init__(self, path: str | Path, split: str | None = None):
         self.path = _check_file(path)
-        for name, value in (("history", history), ("horizon", horizon), ("stride", stride)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if split is not None and split not in SPLIT_FRACTIONS:
-            raise ValueError(f"split must be None or one of {', '.join(SPLIT_FRACTIONS)}, got {split!r}")
-        self.history, self.horizon, self.stride, self.normalize = history, horizon, stride, normalize
+        self.recipe = file_recipe(self.path)
         with h5py.File(self.path, "r") as f:
-            self.recipe = Recipe.from_dict(json.loads(f.attrs["recipe"]))
-            field = f["t0_fields"][self.recipe.field_name]
-            n_samples, self.frames = field.shape[:2]
-            self.grid_shape = tuple(field.shape[2:])
-            self._mean, self._std = float(field.attrs["mean"]), float(field.attrs["std"])
-            time = f["dimensions/time"][()]
-        span = (history + horizon - 1) * stride + 1
-        if span > self.frames:
-            raise ValueError(
-                f"a window of {history} + {horizon} frames with stride {stride} spans {span} frames, "
-                f"but the trajectories have {self.frames}"
-            )
-        low, high = SPLIT_FRACTIONS[split] if split else (0.0, 1.0)
-        self.samples = list(range(round(low * n_samples), round(high * n_samples)))
-        if not self.samples:
-            raise ValueError(f"split {split!r} of {n_samples} trajectories is empty; generate more samples")
-        self.windows_per_sample = self.frames - span + 1
-        #: time between consecutive frames of a window (None when it varies per sample)
-        frame_dt = np.diff(time, axis=-1) * stride
-        self.frame_dt = float(frame_dt.flat[0]) if np.allclose(frame_dt, frame_dt.flat[0]) else None
+            self.channel_list: list[Channel] = file_channels(f)
+            first = f[self.channel_list[0].group][self.channel_list[0].field]
+            n_samples, self.frames = first.shape[:2]
+            self.grid_shape = tuple(first.shape[2 : 2 + self.recipe.ndim])
+            self._statistics = self._read_statistics(f)
+            self.times = f["dimensions/time"][()]
+            lengths = f["scalars/length"][()]
+            self.file_split = str(f.attrs.get("split", "train"))
+        self.lengths = np.broadcast_to(lengths, (n_samples,))
+        self.samples = split_samples(n_samples, self.file_split, split, self.path)
+        self.split = split
         self._file: h5py.File | None = None
         self._pid: int | None = None
 
+    def _read_statistics(self, f: h5py.File) -> dict[str, torch.Tensor]:
+        values = {"mean": [], "std": []}
+        for channel in self.channel_list:
+            attrs = f[channel.group][channel.field].attrs
+            if "mean" not in attrs or "std" not in attrs:
+                raise InputError(
+                    f"{self.path}: field {channel.field} has no mean/std attributes (not written by pdeop)"
+                )
+            for key in values:
+                value = np.asarray(attrs[key], dtype=np.float64)
+                values[key].append(float(value if channel.component is None else value[channel.component]))
+        return {key: torch.tensor(v, dtype=torch.float32) for key, v in values.items()}
+
     @property
     def channels(self) -> int:
-        return 1
+        return len(self.channel_list)
+
+    @property
+    def channel_names(self) -> list[str]:
+        return [channel.name for channel in self.channel_list]
 
     @property
     def statistics(self) -> dict[str, torch.Tensor]:
         """Per-channel ``mean`` and ``std`` ``(channels,)`` of the whole file."""
-        return {"mean": torch.tensor([self._mean]), "std": torch.tensor([self._std])}
+        return {key: value.clone() for key, value in self._statistics.items()}
 
-    def __len__(self) -> int:
-        return len(self.samples) * self.windows_per_sample
+    def frame_times(self, sample: int) -> np.ndarray:
+        return self.times[sample] if self.times.ndim == 2 else self.times
 
-    def _field(self) -> h5py.Dataset:
+    def _handle(self) -> h5py.File:
         if self._file is None or self._pid != os.getpid():
             self._file = h5py.File(self.path, "r")
             self._pid = os.getpid()
-        return self._file["t0_fields"][self.recipe.field_name]
+        return self._file
 
-    def __getitem__(self, index: int) -> dict:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} windows")
-        index %= len(self)
-        sample = self.samples[index // self.windows_per_sample]
-        start = index % self.windows_per_sample
-        stop = start + (self.history + self.horizon - 1) * self.stride + 1
-        frames = torch.from_numpy(self._field()[sample, start : stop : self.stride])[:, None]
-        if self.normalize:
-            frames = (frames - self._mean) / self._std
-        return {
-            "input": frames[: self.history],
-            "target": frames[self.history :],
-            "sample": sample,
-            "start": start,
-        }
+    def read(self, sample: int, frames=slice(None)) -> torch.Tensor:
+        """Frames of one trajectory as channels ``(time, channels, *grid)``, float32."""
+        return torch.from_numpy(read_channels(self._handle(), self.channel_list, sample, frames))
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -187,3 +216,127 @@ class TrajectoryDataset(torch.utils.data.Dataset):
                 self._file.close()
             except Exception:
                 pass
+
+
+class TrajectoryDataset(FileData):
+    """The ``window`` mode: ``history`` frames in and ``horizon`` frames out.
+
+    Item ``i`` is a dict with ``input`` ``(history, channels, *grid)``, ``target``
+    ``(horizon, channels, *grid)`` (float32), ``sample`` (trajectory index) and
+    ``start`` (first frame index). Frames are ``stride`` stored frames apart; the
+    windows of each trajectory start at every frame that leaves room.
+
+    Args:
+        path: a file written by ``pde_data.generate``.
+        history, horizon, stride: window shape (positive integers).
+        split: ``None`` (all trajectories) or ``"train"`` / ``"valid"`` / ``"test"``
+            (see the module docstring for what a split means).
+        normalize: standardise frames with the file's per-channel mean and std.
+
+    The HDF5 file is opened lazily, once per process, so the dataset works with
+    multi-worker ``DataLoader``s.
+    """
+
+    mode = "window"
+
+    def __init__(
+        self,
+        path: str | Path,
+        history: int = 1,
+        horizon: int = 1,
+        stride: int = 1,
+        split: str | None = None,
+        normalize: bool = False,
+    ):
+        for name, value in (("history", history), ("horizon", horizon), ("stride", stride)):
+            _positive(name, value)
+        super().__init__(path, split)
+        self.history, self.horizon, self.stride, self.normalize = history, horizon, stride, normalize
+        span = (history + horizon - 1) * stride + 1
+        if span > self.frames:
+            raise InputError(
+                f"a window of {history} + {horizon} frames with stride {stride} spans {span} frames, "
+                f"but the trajectories have {self.frames}"
+            )
+        self.windows_per_sample = self.frames - span + 1
+        #: time between consecutive frames of a window (None when it varies per sample)
+        frame_dt = np.diff(self.times, axis=-1) * stride
+        self.frame_dt = float(frame_dt.flat[0]) if np.allclose(frame_dt, frame_dt.flat[0]) else None
+
+    def __len__(self) -> int:
+        return len(self.samples) * self.windows_per_sample
+
+    def __getitem__(self, index: int) -> dict:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} windows")
+        index %= len(self)
+        sample = self.samples[index // self.windows_per_sample]
+        start = index % self.windows_per_sample
+        stop = start + (self.history + self.horizon - 1) * self.stride + 1
+        frames = self.read(sample, slice(start, stop, self.stride))
+        if self.normalize:
+            shape = (1, -1, *(1,) * len(self.grid_shape))
+            frames = (frames - self._statistics["mean"].reshape(shape)) / self._statistics["std"].reshape(shape)
+        return {"input": frames[: self.history], "target": frames[self.history :], "sample": sample, "start": start}
+
+
+class FullTrajectoryDataset(FileData):
+    """The ``trajectory`` mode: one whole trajectory per item.
+
+    Item ``i`` is a dict with ``fields`` ``(frames, channels, *grid)`` (float32),
+    ``time`` ``(frames,)`` (float64, the trajectory's own times), ``caption`` (str),
+    ``coefficients`` (``{name: float}``), ``length`` (the domain side, float) and
+    ``sample`` (trajectory index).
+
+    Args:
+        path: a file written by ``pde_data.generate``.
+        split: as for ``TrajectoryDataset``.
+        frames: indices of the stored frames to return (default all), e.g. ``[0, -1]``.
+    """
+
+    mode = "trajectory"
+
+    def __init__(self, path: str | Path, split: str | None = None, frames: Sequence[int] | None = None):
+        super().__init__(path, split)
+        with h5py.File(self.path, "r") as f:
+            self.captions = f["pdeop/caption"].asstr()[()]
+        self.coefficients = {name: float(value) for name, value in self.recipe.coefficients.items()}
+        if frames is None:
+            self.frame_indices = list(range(self.frames))
+        else:
+            bad = [i for i in frames if not -self.frames <= int(i) < self.frames]
+            if bad:
+                raise InputError(f"frame {bad[0]} is out of range: the trajectories in {self.path} have {self.frames}")
+            self.frame_indices = sorted({int(i) % self.frames for i in frames})
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} trajectories")
+        sample = self.samples[index]
+        return {
+            "fields": self.read(sample, self.frame_indices),
+            "time": torch.from_numpy(np.asarray(self.frame_times(sample)[self.frame_indices], dtype=np.float64)),
+            "caption": str(self.captions[sample]),
+            "coefficients": dict(self.coefficients),
+            "length": float(self.lengths[sample]),
+            "sample": sample,
+        }
+
+
+def dataset_info(path: str | Path) -> dict:
+    """A quick summary of a file for other modules: recipe, channels, grid, frames, split."""
+    data = FileData(path)
+    return {
+        "recipe": data.recipe,
+        "channels": data.channel_names,
+        "grid": list(data.grid_shape),
+        "frames": data.frames,
+        "split": data.file_split,
+        "n_samples": len(data.samples),
+    }
+
+
+__all__ = ["FileData", "FullTrajectoryDataset", "TrajectoryDataset", "dataset_info", "open", "split_samples"]

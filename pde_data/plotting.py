@@ -10,6 +10,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from pde_data.loading import open as open_dataset
+from pde_data.storage import file_recipe
+from solvers.errors import InputError
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -23,8 +25,8 @@ def _sample_arrays(path: str | Path, sample: int):
     ds = open_dataset(path)
     n = ds.sizes["sample"]
     if not -n <= sample < n:
-        raise ValueError(f"sample {sample} is out of range: the file has {n} trajectories (0 to {n - 1})")
-    field_name = "vorticity" if "vorticity" in ds else "u"
+        raise InputError(f"sample {sample} is out of range: the file has {n} trajectories (0 to {n - 1})")
+    field_name = file_recipe(path).field_name  # the solved field
     values = np.asarray(ds[field_name][sample].values)
     time = ds["time"].values
     time = time[sample] if time.ndim == 2 else time

@@ -15,22 +15,9 @@ from dataclasses import dataclass, field
 import torch
 
 import solvers
-from solvers.analytic import fno_forcing
-
-#: equation name -> (solver class, field name, text of the equation)
-EQUATIONS = {
-    "burgers": (solvers.Burgers1D, "u", "u_t + u u_x = nu u_xx"),
-    "kdv": (solvers.KdV1D, "u", "u_t + alpha u u_x + beta u_xxx = 0"),
-    "ks": (solvers.KuramotoSivashinsky1D, "u", "u_t + u u_x + u_xx + u_xxxx = 0"),
-    "ns": (solvers.NavierStokes2D, "vorticity", "w_t + v . grad w = nu lap w - mu w + f"),
-}
-EQUATION_NAMES = {
-    "burgers": "viscous Burgers equation",
-    "kdv": "Korteweg-de Vries equation",
-    "ks": "Kuramoto-Sivashinsky equation",
-    "ns": "2D incompressible Navier-Stokes equations in vorticity form",
-}
-FORCINGS = {"fno": fno_forcing}
+from pde_data.equations import FORCINGS, Equation, equation, grid_coordinates
+from pde_data.fields import Channel, channels_of
+from solvers.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -52,6 +39,8 @@ class Recipe:
         forcing: ``None`` or ``"fno"`` (Navier-Stokes forcing field).
         length_jitter, time_jitter: per-sample factors drawn from
             ``U(1 - jitter, 1 + jitter)`` scaling ``length`` and ``t_end`` (LPSDA).
+        extra_fields: derived fields stored beside the solved one (``Equation.derived_fields``,
+            e.g. ``("velocity",)`` for Navier-Stokes), making multi-channel data.
         samples: default numbers of trajectories per split.
         description: where the recipe comes from and where it differs.
     """
@@ -70,16 +59,34 @@ class Recipe:
     forcing: str | None = None
     length_jitter: float = 0.0
     time_jitter: float = 0.0
+    extra_fields: tuple[str, ...] = ()
     samples: dict = field(default_factory=lambda: {"train": 1000, "valid": 100, "test": 100})
     description: str = ""
 
     @property
+    def pde(self) -> Equation:
+        """The equation's description (solver, field names, text)."""
+        return equation(self.equation)
+
+    @property
     def ndim(self) -> int:
-        return 2 if self.equation == "ns" else 1
+        return self.pde.ndim
 
     @property
     def field_name(self) -> str:
-        return EQUATIONS[self.equation][1]
+        """The solved (primary) field."""
+        return self.pde.field
+
+    @property
+    def field_names(self) -> list[str]:
+        """Every stored field: the solved one, then the extra fields."""
+        return [self.field_name, *self.extra_fields]
+
+    @property
+    def channels(self) -> list[Channel]:
+        """The stored fields as channels, in The Well's order (``pde_data.fields``)."""
+        derived = self.pde.derived_fields
+        return channels_of({self.field_name: 0, **{name: derived[name].components for name in self.extra_fields}})
 
     @property
     def frames(self) -> int:
@@ -101,7 +108,9 @@ class Recipe:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ValueError(f"unknown recipe fields {unknown}; valid: {sorted(names)}")
+            raise InputError(f"unknown recipe fields {unknown}; valid: {sorted(names)}")
+        if "extra_fields" in data:
+            data = {**data, "extra_fields": tuple(data["extra_fields"])}
         return cls(**data)
 
     def with_resolution(self, resolution: int) -> Recipe:
@@ -110,29 +119,37 @@ class Recipe:
         A stored resolution below the solver's must divide it (points are subsampled).
         """
         if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 4 or resolution % 2:
-            raise ValueError(f"resolution must be an even integer >= 4, got {resolution!r}")
+            raise InputError(f"resolution must be an even integer >= 4, got {resolution!r}")
         solver_resolution = max(self.solver_resolution, resolution)
         if solver_resolution % resolution:
             valid = [r for r in range(4, self.solver_resolution + 1, 2) if self.solver_resolution % r == 0]
-            raise ValueError(
+            raise InputError(
                 f"resolution {resolution} does not divide the solver resolution {self.solver_resolution}; "
                 f"use one of {valid} or a value >= {self.solver_resolution}"
             )
         return dataclasses.replace(self, resolution=resolution, solver_resolution=solver_resolution)
 
+    def with_extra_fields(self, names: list[str] | tuple[str, ...]) -> Recipe:
+        """The same recipe storing the derived fields ``names`` too (checked against the equation)."""
+        recipe = dataclasses.replace(self, extra_fields=tuple(dict.fromkeys(names)))
+        recipe.check()
+        return recipe
+
     def check(self) -> None:
         """Raise ValueError if the recipe is inconsistent."""
-        if self.equation not in EQUATIONS:
-            raise ValueError(f"unknown equation {self.equation!r}; known: {sorted(EQUATIONS)}")
+        known = self.pde.derived_fields
+        for name in self.extra_fields:
+            if name not in known:
+                raise InputError(f"{self.equation} has no derived field {name!r}; known: {', '.join(known) or 'none'}")
         if self.solver_resolution % self.resolution:
-            raise ValueError("resolution must divide solver_resolution")
+            raise InputError("resolution must divide solver_resolution")
         if self.total_frames < 2 or not 1 <= self.frames <= self.total_frames:
-            raise ValueError("need total_frames >= 2 and 1 <= kept_frames <= total_frames")
+            raise InputError("need total_frames >= 2 and 1 <= kept_frames <= total_frames")
         if self.forcing not in (None, *FORCINGS):
-            raise ValueError(f"unknown forcing {self.forcing!r}; known: {sorted(FORCINGS)}")
+            raise InputError(f"unknown forcing {self.forcing!r}; known: {sorted(FORCINGS)}")
         for name in ("length_jitter", "time_jitter"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must lie in [0, 1)")
+                raise InputError(f"{name} must lie in [0, 1)")
 
     def substeps(self) -> int:
         """Solver steps per frame interval: enough that no sample's step exceeds ``max_dt``."""
@@ -143,14 +160,13 @@ class Recipe:
         self, lengths: torch.Tensor, time_factors: torch.Tensor, dtype: torch.dtype | None, device: str
     ) -> solvers.SpectralSolver:
         """A solver for a batch with per-sample length and time-scale factors ``(batch,)``."""
-        cls = EQUATIONS[self.equation][0]
+        cls = self.pde.solver
         dt = self.t_end * time_factors / (self.total_frames - 1) / self.substeps()
         uniform = bool((lengths == lengths[0]).all() and (dt == dt[0]).all())
         options = dict(n=self.solver_resolution, dtype=dtype, device=device, **self.coefficients)
         if self.forcing is not None:
-            probe = cls(n=self.solver_resolution, length=self.length)
-            x, y = probe.grid
-            options["forcing"] = FORCINGS[self.forcing](x / self.length, y / self.length)
+            x, y = grid_coordinates(self.solver_resolution, self.length, 2)
+            options["forcing"] = FORCINGS[self.forcing].build(x, y, self.length)
         if uniform:
             return cls(length=float(lengths[0]), dt=float(dt[0]), **options)
         return cls(length=lengths, dt=dt, **options)
@@ -304,5 +320,5 @@ def presets() -> list[str]:
 def preset(name: str) -> Recipe:
     """The built-in recipe called ``name``; ValueError listing the known names otherwise."""
     if name not in _PRESETS:
-        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(_PRESETS)}")
+        raise InputError(f"unknown preset {name!r}; known presets: {', '.join(_PRESETS)}")
     return _PRESETS[name]

@@ -4,11 +4,13 @@ Layout (see ``shared/reference/datasets.md``): root attributes ``dataset_name``,
 ``grid_type``, ``n_spatial_dims``, ``n_trajectories``, ``simulation_parameters``
 (each also a root attribute and a ``/scalars/<name>`` dataset); groups
 ``dimensions`` (``time``, ``x``[, ``y``]), ``boundary_conditions`` (periodic on
-every axis), ``scalars``, ``t0_fields`` (the scalar field, float32
-``(sample, time, *grid)``), ``t1_fields``, ``t2_fields``. pdeop adds root
-attributes ``recipe`` (JSON), ``seed``, ``split``, ``pdeop_version``,
-``statistics`` (JSON) and a group ``pdeop`` with per-trajectory ``caption``,
-``seed`` and ``sample_index``.
+every axis), ``scalars``, ``t0_fields`` (scalar fields, float32
+``(sample, time, *grid)``), ``t1_fields`` (vector fields ``(sample, time, *grid,
+components)``), ``t2_fields``. pdeop adds root attributes ``recipe`` (JSON),
+``seed``, ``split``, ``pdeop_version``, ``statistics`` (JSON, per field; lists of
+per-component values for vector fields) and a group ``pdeop`` with per-trajectory
+``caption``, ``seed`` and ``sample_index``. Each field's attributes ``mean``,
+``std``, ``rms``, ... hold the same statistics.
 
 A file is written under a temporary name and renamed into place when complete,
 so a file at the final path is always whole.
@@ -25,11 +27,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from pde_data.fields import Channel, to_channels
 from pde_data.presets import Recipe
+from solvers.errors import InputError, MissingFileError
 
 SPATIAL_DIMS = ("x", "y", "z")
-#: per-trajectory arrays every block carries
-BLOCK_KEYS = ("field", "sample_index", "seed", "length", "time", "caption")
 
 
 def package_version() -> str:
@@ -42,23 +44,29 @@ def package_version() -> str:
 
 
 class RunningStatistics:
-    """Mean, std and rms of a field and of its time differences, accumulated in float64 in sample order."""
+    """Per-channel mean, std and rms of fields and of their time differences, in float64, in sample order."""
 
-    def __init__(self):
-        self.sums = np.zeros(4)  # sum u, sum u^2, sum du, sum du^2
-        self.counts = np.zeros(2)
+    def __init__(self, channels: int):
+        self.sums = np.zeros((channels, 4))  # sum u, sum u^2, sum du, sum du^2
+        self.counts = np.zeros((channels, 2))
 
     def add(self, trajectory: np.ndarray) -> None:
-        u = trajectory.astype(np.float64)
-        du = np.diff(u, axis=0)
-        self.sums += [u.sum(), (u * u).sum(), du.sum(), (du * du).sum()]
-        self.counts += [u.size, du.size]
+        """One trajectory ``(time, channels, *grid)``."""
+        u = np.moveaxis(trajectory.astype(np.float64), 1, 0).reshape(trajectory.shape[1], trajectory.shape[0], -1)
+        du = np.diff(u, axis=1)
+        self.sums += np.stack([u.sum((1, 2)), (u * u).sum((1, 2)), du.sum((1, 2)), (du * du).sum((1, 2))], axis=1)
+        self.counts += [u[0].size, du[0].size]
 
-    def result(self) -> dict[str, float]:
+    def result(self) -> list[dict[str, float]]:
+        """One dict per channel: ``mean, std, rms`` of the values and ``*_delta`` of frame differences."""
+        return [self._channel(sums, counts) for sums, counts in zip(self.sums, self.counts)]
+
+    @staticmethod
+    def _channel(sums: np.ndarray, counts: np.ndarray) -> dict[str, float]:
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean, square = self.sums[0] / self.counts[0], self.sums[1] / self.counts[0]
-            mean_delta = self.sums[2] / self.counts[1] if self.counts[1] else 0.0
-            square_delta = self.sums[3] / self.counts[1] if self.counts[1] else 0.0
+            mean, square = sums[0] / counts[0], sums[1] / counts[0]
+            mean_delta = sums[2] / counts[1] if counts[1] else 0.0
+            square_delta = sums[3] / counts[1] if counts[1] else 0.0
         return {
             "mean": float(mean),
             "std": float(np.sqrt(max(square - mean**2, 0.0))),
@@ -67,6 +75,19 @@ class RunningStatistics:
             "std_delta": float(np.sqrt(max(square_delta - mean_delta**2, 0.0))),
             "rms_delta": float(np.sqrt(square_delta)),
         }
+
+
+def field_statistics(channels: list[Channel], per_channel: list[dict[str, float]]) -> dict[str, dict]:
+    """Per-field statistics: floats for a scalar field, lists over components for a vector field."""
+    out: dict[str, dict] = {}
+    for channel, stats in zip(channels, per_channel):
+        if channel.component is None:
+            out[channel.field] = dict(stats)
+        else:
+            entry = out.setdefault(channel.field, {key: [] for key in stats})
+            for key, value in stats.items():
+                entry[key].append(value)
+    return out
 
 
 def _string_list(values: Iterable[str]) -> np.ndarray:
@@ -81,7 +102,7 @@ def _flags(dataset: h5py.Dataset, sample: bool, time: bool, dims: int | None = N
 
 
 def _create_layout(f: h5py.File, recipe: Recipe, n: int, metadata: dict) -> dict[str, h5py.Dataset]:
-    ndim, frames, field = recipe.ndim, recipe.frames, recipe.field_name
+    ndim, frames = recipe.ndim, recipe.frames
     dims = list(SPATIAL_DIMS[:ndim])
     length_varies, time_varies = recipe.length_jitter > 0, recipe.time_jitter > 0
     parameters = [*sorted(recipe.coefficients), "length"]
@@ -126,13 +147,18 @@ def _create_layout(f: h5py.File, recipe: Recipe, n: int, metadata: dict) -> dict
         _flags(scalars.create_dataset(name, data=float(value)), False, False)
     out["length"] = scalars.create_dataset("length", shape=(n,) if length_varies else (), dtype="f8")
     _flags(out["length"], length_varies, False)
-    fields = f.create_group("t0_fields")
-    fields.attrs["field_names"] = _string_list([field])
-    shape = (n, frames, *(recipe.resolution,) * ndim)
-    out["field"] = fields.create_dataset(field, shape=shape, dtype="f4", chunks=(1, *shape[1:]))
-    _flags(out["field"], True, True, ndim)
-    for group in ("t1_fields", "t2_fields"):
-        f.create_group(group).attrs["field_names"] = _string_list([])
+    grid = (recipe.resolution,) * ndim
+    components = {c.field: c.component for c in recipe.channels}  # the last component of vectors
+    groups = {name: f.create_group(name) for name in ("t0_fields", "t1_fields", "t2_fields")}
+    for name in ("t0_fields", "t1_fields", "t2_fields"):
+        names = [c.field for c in recipe.channels if c.group == name and c.component in (None, 0)]
+        groups[name].attrs["field_names"] = _string_list(names)
+    out["fields"] = {}
+    for name, last in components.items():
+        shape = (n, frames, *grid) if last is None else (n, frames, *grid, last + 1)
+        group = groups["t0_fields" if last is None else "t1_fields"]
+        out["fields"][name] = group.create_dataset(name, shape=shape, dtype="f4", chunks=(1, *shape[1:]))
+        _flags(out["fields"][name], True, True, ndim)
     extras = f.create_group("pdeop")
     out["caption"] = extras.create_dataset("caption", shape=(n,), dtype=h5py.string_dtype())
     out["seed"] = extras.create_dataset("seed", shape=(n,), dtype="u8")
@@ -161,21 +187,25 @@ def atomic_output(path: Path) -> Iterator[Path]:
 def write_well_file(path: Path, recipe: Recipe, n_trajectories: int, blocks: Iterable[dict], metadata: dict) -> Path:
     """Write ``blocks`` (dicts of per-trajectory arrays, in sample order) to one HDF5 file at ``path``.
 
-    Each block holds ``field (b, frames, *grid)``, ``sample_index (b,)``, ``seed (b,)``,
-    ``length (b,)``, ``time (b, frames)`` and ``caption`` (b strings). Written to a
-    temporary file first and renamed, so ``path`` never holds a partial file.
+    Each block holds ``fields`` (``{name: (b, frames, *grid)}`` for scalar fields,
+    ``(b, frames, *grid, components)`` for vector fields: every field of ``recipe``),
+    ``sample_index (b,)``, ``seed (b,)``, ``length (b,)``, ``time (b, frames)`` and
+    ``caption`` (b strings). Written to a temporary file first and renamed, so
+    ``path`` never holds a partial file.
     """
     path = Path(path)
-    statistics = RunningStatistics()
+    channels = recipe.channels
+    statistics = RunningStatistics(len(channels))
     with atomic_output(path) as temporary, h5py.File(temporary, "w") as f:
         out = _create_layout(f, recipe, n_trajectories, metadata)
         position, first = 0, True
         for block in blocks:
             b = len(block["sample_index"])
             rows = slice(position, position + b)
-            for trajectory in block["field"]:
+            for trajectory in to_channels(block["fields"], channels):
                 statistics.add(trajectory)
-            out["field"][rows] = block["field"].astype(np.float32)
+            for name, values in block["fields"].items():
+                out["fields"][name][rows] = values.astype(np.float32)
             for key in ("caption", "seed", "sample_index"):
                 out[key][rows] = block[key]
             _write_coordinates(out, recipe, block, rows, first)
@@ -183,9 +213,10 @@ def write_well_file(path: Path, recipe: Recipe, n_trajectories: int, blocks: Ite
             first = False
         if position != n_trajectories:
             raise RuntimeError(f"expected {n_trajectories} trajectories, got {position}")
-        stats = statistics.result()
-        out["field"].attrs.update(stats)
-        f.attrs["statistics"] = json.dumps({recipe.field_name: stats}, sort_keys=True)
+        stats = field_statistics(channels, statistics.result())
+        for name, values in stats.items():
+            out["fields"][name].attrs.update(values)
+        f.attrs["statistics"] = json.dumps(stats, sort_keys=True)
     return path
 
 
@@ -207,17 +238,17 @@ def _write_coordinates(out: dict, recipe: Recipe, block: dict, rows: slice, firs
 
 def read_blocks(path: Path, rows_per_block: int = 64) -> Iterator[dict]:
     """Per-trajectory arrays of a written file, in blocks (the inverse of ``write_well_file``)."""
+    recipe = file_recipe(path)
     with h5py.File(path, "r") as f:
-        recipe = Recipe.from_dict(json.loads(f.attrs["recipe"]))
         n = int(f.attrs["n_trajectories"])
-        field = f["t0_fields"][recipe.field_name]
+        fields = {c.field: f[c.group][c.field] for c in recipe.channels}
         for start in range(0, n, rows_per_block):
             rows = slice(start, min(n, start + rows_per_block))
             b = rows.stop - rows.start
             length = f["scalars/length"]
             time = f["dimensions/time"]
             yield {
-                "field": field[rows],
+                "fields": {name: dataset[rows] for name, dataset in fields.items()},
                 "sample_index": f["pdeop/sample_index"][rows],
                 "seed": f["pdeop/seed"][rows],
                 "caption": f["pdeop/caption"].asstr()[rows],
@@ -226,6 +257,20 @@ def read_blocks(path: Path, rows_per_block: int = 64) -> Iterator[dict]:
             }
 
 
-def file_recipe(path: Path) -> Recipe:
-    with h5py.File(path, "r") as f:
-        return Recipe.from_dict(json.loads(f.attrs["recipe"]))
+def file_recipe(path: str | Path) -> Recipe:
+    """The recipe stored in a dataset file; a clear InputError when the file is not a pdeop dataset."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"no dataset file at {path}")
+    try:
+        with h5py.File(path, "r") as f:
+            text = f.attrs.get("recipe")
+    except OSError as error:
+        raise InputError(f"{path} is not a readable HDF5 file ({error})") from error
+    if text is None:
+        raise InputError(f"{path} is an HDF5 file but not a pdeop dataset (no recipe attribute)")
+    try:
+        recipe = Recipe.from_dict(json.loads(text))
+    except (ValueError, TypeError) as error:
+        raise InputError(f"{path} has an unreadable recipe attribute ({str(error).splitlines()[0]})") from error
+    return recipe

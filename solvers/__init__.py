@@ -14,20 +14,24 @@ term; time stepping is one shared exponential integrator (ETDRK1-4).
 
 from solvers.base import SpectralSolver
 from solvers.burgers import Burgers1D
-from solvers.errors import SolverDivergedError
+from solvers.errors import InputError, MissingFileError, SolverDivergedError
 from solvers.etdrk import ETDRKStepper, etdrk_coefficients
 from solvers.kdv import KdV1D
 from solvers.kuramoto_sivashinsky import KuramotoSivashinsky1D, KuramotoSivashinsky2D
 from solvers.navier_stokes import NavierStokes2D
+from solvers.resample import fourier_resample
 
 __all__ = [
     "Burgers1D",
     "ETDRKStepper",
+    "InputError",
     "KdV1D",
     "KuramotoSivashinsky1D",
     "KuramotoSivashinsky2D",
+    "MissingFileError",
     "NavierStokes2D",
     "SolverDivergedError",
     "SpectralSolver",
     "etdrk_coefficients",
+    "fourier_resample",
 ]

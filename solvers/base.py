@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from solvers.errors import SolverDivergedError
+from solvers.errors import InputError, SolverDivergedError
 from solvers.etdrk import ETDRKStepper
 from solvers.spectral import dealias_mask, fft_axes, spectral_grid, squared_wavenumber
 
@@ -26,7 +26,7 @@ DIVERGENCE_CHECK_INTERVAL = 100
 
 def _positive_number(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        raise InputError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
 
@@ -35,9 +35,9 @@ def _per_sample_or_number(name: str, value) -> float | torch.Tensor:
     if isinstance(value, (list, tuple, torch.Tensor)):
         tensor = torch.as_tensor(value, dtype=torch.float64).detach().cpu()
         if tensor.dim() != 1 or tensor.numel() == 0:
-            raise ValueError(f"per-sample {name} must be a non-empty 1D sequence, got shape {tuple(tensor.shape)}")
+            raise InputError(f"per-sample {name} must be a non-empty 1D sequence, got shape {tuple(tensor.shape)}")
         if not bool(torch.isfinite(tensor).all()) or bool((tensor <= 0).any()):
-            raise ValueError(f"every per-sample {name} must be a finite number > 0")
+            raise InputError(f"every per-sample {name} must be a finite number > 0")
         return tensor
     return _positive_number(name, value)
 
@@ -45,14 +45,14 @@ def _per_sample_or_number(name: str, value) -> float | torch.Tensor:
 def nonnegative_coefficient(name: str, value: float) -> float:
     """Check an equation coefficient that must be finite and >= 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        raise InputError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
 
 def finite_coefficient(name: str, value: float) -> float:
     """Check an equation coefficient that must be a finite number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+        raise InputError(f"{name} must be a finite number, got {value!r}")
     return float(value)
 
 
@@ -93,22 +93,22 @@ class SpectralSolver:
         device: torch.device | str | None = None,
     ):
         if isinstance(n, bool) or not isinstance(n, int) or n < 4 or n % 2:
-            raise ValueError(f"n (grid points per axis) must be an even integer >= 4, got {n!r}")
+            raise InputError(f"n (grid points per axis) must be an even integer >= 4, got {n!r}")
         if order not in (1, 2, 3, 4) or isinstance(order, bool):
-            raise ValueError(f"order must be 1, 2, 3 or 4 (ETDRK scheme order), got {order!r}")
+            raise InputError(f"order must be 1, 2, 3 or 4 (ETDRK scheme order), got {order!r}")
         self.n = n
         self.length = _per_sample_or_number("length", length)
         self.dt = _per_sample_or_number("dt", dt)
         sizes = {v.numel() for v in (self.length, self.dt) if isinstance(v, torch.Tensor)}
         if len(sizes) > 1:
-            raise ValueError(f"per-sample length and dt must have the same number of entries, got {sorted(sizes)}")
+            raise InputError(f"per-sample length and dt must have the same number of entries, got {sorted(sizes)}")
         #: the batch size that per-sample lengths or steps fix, or None
         self.batch_size = sizes.pop() if sizes else None
         self.order = order
         try:
             self.device = torch.device("cpu" if device is None else device)
         except (RuntimeError, TypeError) as error:
-            raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from error
+            raise InputError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from error
         if dtype is None:
             dtype = torch.float64 if self.device.type == "cpu" else torch.float32
         if dtype not in _REAL_TO_COMPLEX:
@@ -201,12 +201,12 @@ class SpectralSolver:
         expected = self.grid_shape
         if u.dim() != self.ndim + 1 or tuple(u.shape[1:]) != expected:
             hint = " (add a batch axis with u[None])" if tuple(u.shape) == expected else ""
-            raise ValueError(
+            raise InputError(
                 f"{name} must have shape (batch, {self._grid_text()}) for this {type(self).__name__}, "
                 f"got {tuple(u.shape)}{hint}"
             )
         if self.batch_size is not None and u.shape[0] != self.batch_size:
-            raise ValueError(
+            raise InputError(
                 f"{name} has batch size {u.shape[0]} but this solver has per-sample lengths or steps "
                 f"for {self.batch_size} samples"
             )
@@ -216,7 +216,7 @@ class SpectralSolver:
                 f"convert with {name}.to({self.dtype}) or build the solver with dtype={u.dtype}"
             )
         if u.device != self.device and not (u.device.type == self.device.type and self.device.index is None):
-            raise ValueError(
+            raise InputError(
                 f"{name} is on {u.device} but this solver is on {self.device}; move it with {name}.to('{self.device}')"
             )
 
@@ -230,7 +230,7 @@ class SpectralSolver:
         """Advance a batch ``(batch, *grid)`` by ``steps * dt``; returns the same shape."""
         self.check_state(u)
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+            raise InputError(f"steps must be an integer >= 0, got {steps!r}")
         if steps == 0:
             return u
         return self.to_physical(self._advance(self.to_spectral(u), steps, start_step=0))
@@ -267,32 +267,32 @@ class SpectralSolver:
         try:
             values = torch.as_tensor(times, dtype=torch.float64).detach().cpu()
         except (TypeError, ValueError, RuntimeError) as error:
-            raise ValueError(f"times must be a 1D sequence of numbers starting at 0, got {times!r}") from error
+            raise InputError(f"times must be a 1D sequence of numbers starting at 0, got {times!r}") from error
         per_sample = isinstance(self.dt, torch.Tensor)
         if values.dim() == 1 and per_sample:
             values = values.expand(self.batch_size, -1)
         expected = "(batch, len(times))" if per_sample else "1D"
         if values.dim() != (2 if per_sample else 1) or values.shape[-1] == 0:
-            raise ValueError(
+            raise InputError(
                 f"times must be a non-empty {expected} sequence starting at 0, got shape {tuple(values.shape)}"
             )
         if not bool(torch.isfinite(values).all()):
-            raise ValueError("times must be finite")
+            raise InputError("times must be finite")
         ratios = values / (self.dt[:, None] if per_sample else self.dt)
         steps = torch.round(ratios)
         if bool((steps[..., 0] != 0).any()) or bool((ratios[..., 0].abs() > 1e-6).any()):
-            raise ValueError(f"times must start at 0, got times[0] = {values[..., 0].tolist()!r}")
+            raise InputError(f"times must start at 0, got times[0] = {values[..., 0].tolist()!r}")
         off = (ratios - steps).abs() > 1e-6 * ratios.abs().clamp(min=1.0)
         if bool(off.any()):
             index = tuple(torch.nonzero(off)[0].tolist())
-            raise ValueError(
+            raise InputError(
                 f"every time must be a multiple of dt; {values[index].item()!r} is {ratios[index].item():.6g} steps"
             )
         if per_sample and bool((steps != steps[:1]).any()):
-            raise ValueError("with per-sample dt every sample must reach its times in the same numbers of steps")
+            raise InputError("with per-sample dt every sample must reach its times in the same numbers of steps")
         counts = [int(c) for c in (steps[0] if per_sample else steps).tolist()]
         if any(b <= a for a, b in itertools.pairwise(counts)):
-            raise ValueError(f"times must be strictly increasing (in whole steps of dt), got {values.tolist()}")
+            raise InputError(f"times must be strictly increasing (in whole steps of dt), got {values.tolist()}")
         return counts
 
     # --- internals ---------------------------------------------------------------------

@@ -1,8 +1,22 @@
-"""Errors raised by the spectral solvers."""
+"""Errors shared by every pdeop layer: the user-input error type, and the solvers' divergence error.
+
+``InputError`` marks a mistake in what the user asked for (a bad argument, file,
+config value or checkpoint). The ``pdeop`` command line prints it as one line and
+exits non-zero; every other exception is a bug or an environment failure and keeps
+its traceback. It lives in the lowest layer so that every layer can raise it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+
+class InputError(ValueError):
+    """Bad user input: the message says what was wrong and what is allowed (one line)."""
+
+
+class MissingFileError(InputError, FileNotFoundError):
+    """A file or folder the user named does not exist (or is not what was asked for)."""
 
 
 class SolverDivergedError(RuntimeError):

@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 import torch
 
+from solvers.errors import InputError
+
 SpectralFunction = Callable[[torch.Tensor], torch.Tensor]
 
 #: number of contour points and radius for the phi-function means
@@ -84,7 +86,7 @@ def etdrk_coefficients(
         (already multiplied by ``dt``) that ``etdrk_step`` expects.
     """
     if order not in (1, 2, 3, 4):
-        raise ValueError(f"ETDRK order must be 1, 2, 3 or 4, got {order!r}")
+        raise InputError(f"ETDRK order must be 1, 2, 3 or 4, got {order!r}")
     is_real = not linear_symbol.is_complex() or bool((linear_symbol.imag == 0).all())
     z = linear_symbol.to(torch.complex128) * dt
     full = phi_contour_means(z)

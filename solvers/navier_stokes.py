@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from solvers.base import SpectralSolver, nonnegative_coefficient
+from solvers.errors import InputError
 
 
 class NavierStokes2D(SpectralSolver):
@@ -42,9 +43,9 @@ class NavierStokes2D(SpectralSolver):
         if forcing is not None:
             if not isinstance(forcing, torch.Tensor) or tuple(forcing.shape) != (n, n):
                 shape = tuple(forcing.shape) if isinstance(forcing, torch.Tensor) else type(forcing).__name__
-                raise ValueError(f"forcing must be an ({n}, {n}) tensor on the grid, got {shape}")
+                raise InputError(f"forcing must be an ({n}, {n}) tensor on the grid, got {shape}")
             if not forcing.is_floating_point() or not bool(torch.isfinite(forcing).all()):
-                raise ValueError("forcing must be a finite real floating-point tensor")
+                raise InputError("forcing must be a finite real floating-point tensor")
         self.forcing = forcing
         super().__init__(n=n, length=length, dt=dt, **options)
 

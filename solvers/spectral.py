@@ -15,6 +15,8 @@ import math
 
 import torch
 
+from solvers.errors import InputError
+
 Length = float | torch.Tensor
 
 
@@ -65,7 +67,7 @@ def dealias_mask(n: int, ndim: int, fraction: float = 2.0 / 3.0) -> torch.Tensor
     alias only onto discarded ones (Orszag 1971). ``fraction = 1`` keeps all.
     """
     if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"dealiasing fraction must lie in (0, 1], got {fraction}")
+        raise InputError(f"dealiasing fraction must lie in (0, 1], got {fraction}")
     keep = torch.ones((), dtype=torch.bool)
     for axis in range(ndim):
         m = _integer_frequencies(n, real=axis == ndim - 1).abs()

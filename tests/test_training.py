@@ -212,8 +212,15 @@ def test_surrogate_predict_shapes_and_errors():
         surrogate.predict(torch.randn(4, 1, 1, 32), 3)
     with pytest.raises(ValueError, match="expected 1 channel"):
         surrogate.predict(torch.randn(4, 2, 3, 32), 3)
-    with pytest.raises(ValueError, match=r"expected a grid of \(32,\)"):
-        surrogate.predict(torch.randn(4, 2, 1, 16), 3)
+    # FNO is resolution-agnostic: another grid of the same dimension is accepted ...
+    assert surrogate.resolution_agnostic and surrogate.predict(torch.randn(4, 2, 1, 64), 3).shape == (4, 3, 1, 64)
+    with pytest.raises(ValueError, match=r"expected a 1D grid like \(32,\)"):
+        surrogate.predict(torch.randn(4, 2, 1, 16, 16), 3)
+    # ... while a grid-tied model (MgNO's stencils are in grid points) refuses it and says how to resample
+    mgno = operators.build("mgno", in_channels=2, out_channels=2, ndim=1, channels=4, layers=1, levels=2)
+    tied = Surrogate(mgno, [0.0], [1.0], history=2, horizon=2, metadata={"grid": [32]})
+    with pytest.raises(ValueError, match=r"expected a grid of \(32,\), got \(16,\).*fourier_resample"):
+        tied.predict(torch.randn(4, 2, 1, 16), 3)
     with pytest.raises(ValueError, match="steps must be a positive integer"):
         surrogate.predict(torch.randn(4, 2, 1, 32), 0)
     with pytest.raises(ValueError, match="fp16 autocast needs a CUDA device"):

@@ -1,21 +1,28 @@
 """The ``pdeop`` command line: one entry point, one subcommand per job.
 
-Bad input ends with one clear line on stderr and a non-zero exit, never a traceback.
+Bad input (``solvers.InputError``, which every layer raises for user mistakes) ends
+with one clear line on stderr and exit status 2; so do environment failures the user
+can act on (a read-only folder, a full disk). Any other exception is a bug and keeps
+its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from training.distributed import LaunchError
+from solvers.errors import InputError
+
+#: OSError numbers that describe the user's environment, not a bug
+ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOENT, errno.EISDIR}
 
 
-class CommandError(Exception):
-    """A user-facing failure: printed as one line, exit status 2."""
+class CommandError(InputError):
+    """A user-facing failure of the command line itself: printed as one line, exit status 2."""
 
 
 def package_version() -> str:
@@ -49,12 +56,22 @@ def _add_generate(commands) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output HDF5 file")
     parser.add_argument("--samples", type=int, help="number of trajectories (default: the preset's for --split)")
     parser.add_argument(
-        "--split", default="train", choices=["train", "valid", "test"], help="default count and random stream"
+        "--split",
+        default="train",
+        choices=["train", "valid", "test"],
+        help="what the file is for (default train): a valid or test file is entirely that split; a train file is "
+        "divided 80/10/10 %% into train/valid/test trajectories. Also picks the default count and random stream",
     )
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--batch-size", type=int, default=32, help="trajectories solved together (default 32)")
     parser.add_argument("--resolution", type=int, help="stored grid points per axis (default: the preset's)")
+    parser.add_argument(
+        "--extra-fields",
+        nargs="+",
+        metavar="NAME",
+        help="derived fields to store beside the solved one (ns: velocity), making a multi-channel dataset",
+    )
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--shard", help="I/K: generate shard I of K only; 'auto' from torchrun/SLURM variables")
@@ -84,6 +101,7 @@ def _run_generate(args) -> None:
         device=args.device,
         batch_size=args.batch_size,
         resolution=args.resolution,
+        extra_fields=args.extra_fields,
         resume=args.resume,
         overwrite=args.overwrite,
         shard=args.shard,
@@ -122,40 +140,44 @@ def _add_inspection(commands) -> None:
 def dataset_summary(path: Path, captions: int = 2) -> str:
     """The text ``pdeop info`` prints."""
     import pde_data
+    from pde_data.storage import file_recipe
 
+    recipe = file_recipe(path)
     ds = pde_data.open(path)
-    recipe = json.loads(ds.attrs["recipe"])
-    field_name = "vorticity" if "vorticity" in ds else "u"
-    field = ds[field_name]
     time = ds["time"].values
-    stats = json.loads(ds.attrs["statistics"])[field_name]
+    statistics = json.loads(ds.attrs["statistics"])
     parameters = {name: ds.attrs[name] for name in ds.attrs["simulation_parameters"]}
     lengths = ds["length"].values if "length" in ds else None
     lines = [
         f"{path}  ({path.stat().st_size / 2**20:.1f} MiB)",
         f"  dataset      {ds.attrs['dataset_name']} (split {ds.attrs.get('split', '?')}, seed {ds.attrs.get('seed', '?')})",
-        f"  equation     {recipe['equation']}: {_equation_text(recipe['equation'])}",
+        f"  equation     {recipe.equation}: {recipe.pde.text}",
         "  parameters   " + ", ".join(f"{k} = {v:g}" for k, v in parameters.items()),
-        f"  field        {field_name} {tuple(field.shape)} (sample, time, {', '.join(field.dims[2:])}) {field.dtype}",
-        f"  time         {time.min():.4g} .. {time.max():.4g}, {time.shape[-1]} frames"
-        + (" (per-sample times)" if time.ndim == 2 else ""),
     ]
+    for name in recipe.field_names:
+        field = ds[name]
+        lines.append(f"  field        {name} {tuple(field.shape)} ({', '.join(field.dims)}) {field.dtype}")
+    lines.append(
+        f"  time         {time.min():.4g} .. {time.max():.4g}, {time.shape[-1]} frames"
+        + (" (per-sample times)" if time.ndim == 2 else "")
+    )
     if lengths is not None:
         lines.append(f"  length       per sample, {lengths.min():.4g} .. {lengths.max():.4g}")
-    lines.append(
-        f"  statistics   mean {stats['mean']:.4g}, std {stats['std']:.4g}, rms {stats['rms']:.4g}; "
-        f"frame differences std {stats['std_delta']:.4g}"
-    )
-    lines.append(f"  recipe       {recipe['description']}")
+    for name in recipe.field_names:
+        stats = statistics[name]
+        lines.append(
+            f"  statistics   {name}: mean {_numbers(stats['mean'])}, std {_numbers(stats['std'])}, "
+            f"rms {_numbers(stats['rms'])}; frame differences std {_numbers(stats['std_delta'])}"
+        )
+    lines.append(f"  recipe       {recipe.description}")
     for i in range(min(captions, ds.sizes["sample"])):
         lines.append(f"  caption[{i}]   {ds['caption'].values[i]}")
     return "\n".join(lines)
 
 
-def _equation_text(equation: str) -> str:
-    from pde_data.presets import EQUATIONS
-
-    return EQUATIONS[equation][2]
+def _numbers(value) -> str:
+    """A statistic of a scalar field (a number) or of a vector field (one per component)."""
+    return f"{value:.4g}" if isinstance(value, (int, float)) else "(" + ", ".join(f"{v:.4g}" for v in value) + ")"
 
 
 def _run_info(args) -> None:
@@ -181,6 +203,7 @@ def _run_plot(args) -> None:
 # --- train / evaluate / predict / quickstart ------------------------------------------------
 def _add_training(commands) -> None:
     import operators
+    from training.tasks import task_kinds
 
     train = commands.add_parser(
         "train",
@@ -192,7 +215,8 @@ def _add_training(commands) -> None:
         ),
         epilog=(
             "Every config field can be set with --set section.key=value (sections: data, model, task, optim, "
-            "schedule, train), e.g. --set optim.lr=3e-4 --set model.hyperparameters.width=32. Several GPUs: "
+            "schedule, train), e.g. --set optim.lr=3e-4 --set model.hyperparameters.width=32. Task kinds "
+            f"(--set task.kind=...): {', '.join(task_kinds())}; each has its own task.* fields. Several GPUs: "
             "torchrun --nproc-per-node 4 -m training.cli train ...; several nodes: add --nnodes N --node-rank R "
             "--rdzv-endpoint HOST:PORT."
         ),
@@ -221,7 +245,12 @@ def _add_training(commands) -> None:
     evaluate.add_argument("run", nargs="?", type=Path, help="run directory or checkpoint file")
     evaluate.add_argument("--data", required=True, type=Path)
     evaluate.add_argument("--predictions", type=Path, help="a predictions file (see 'pdeop predict')")
-    evaluate.add_argument("--split", default="test", help="train, valid, test or all (default test)")
+    evaluate.add_argument(
+        "--split",
+        default="test",
+        help="train, valid, test or all (default test): a file generated for valid or test is entirely that split; "
+        "in a train file, test is its last 10 %% of trajectories (never trained on)",
+    )
     evaluate.add_argument("--trajectories", type=int, help="at most this many trajectories")
     evaluate.add_argument("--out", type=Path, help="report folder (default RUN/evaluation-<data name>)")
     evaluate.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
@@ -349,11 +378,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pdeop: interrupted", file=sys.stderr)
         return 130
-    except (CommandError, ValueError, FileNotFoundError, OSError, LaunchError, FloatingPointError) as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"pdeop {args.command}: error: {message}", file=sys.stderr)
-        return 2
+    except InputError as error:
+        return _report(args.command, error)
+    except OSError as error:
+        if error.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        return _report(args.command, error)
     return 0
+
+
+def _report(command: str, error: BaseException) -> int:
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    print(f"pdeop {command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -9,13 +9,22 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
+
+from solvers.errors import InputError, MissingFileError
+from training.tasks import task_class
+
+#: the task a config without ``task.kind`` trains
+DEFAULT_TASK = "next-step"
 
 
 @dataclass
 class DataConfig:
-    """Which windows of which file. ``stride`` counts stored frames between model states."""
+    """Where the data comes from. ``history``, ``horizon`` and ``stride`` shape the windows of the
+    ``window`` data mode (``stride`` counts stored frames between model states); ``recipe``,
+    ``samples`` and ``seed`` draw the ``initial-condition`` mode's states (no file)."""
 
     path: str = ""
     val_path: str | None = None  # default: the validation split of ``path``
@@ -26,6 +35,9 @@ class DataConfig:
     num_workers: int = 0
     train_split: str | None = "train"
     val_split: str | None = "valid"
+    recipe: str | None = None  # initial-condition mode: a preset name
+    samples: int | None = None  # initial-condition mode: states per epoch (default: the recipe's)
+    seed: int = 0  # initial-condition mode: the base seed of the draws
 
 
 @dataclass
@@ -34,25 +46,6 @@ class ModelConfig:
 
     name: str = "fno"
     hyperparameters: dict = field(default_factory=dict)
-
-
-@dataclass
-class TaskConfig:
-    """``next-step``: history frames -> next frames; ``operator``: first frame -> last frame (u0 -> u(T)).
-
-    ``rollout_steps`` > 1 trains on multi-step rollouts (backpropagating through all
-    steps, or only the last with ``pushforward``). ``loss``: ``relative-l2`` (physical
-    units, per sample, averaged), ``relative-h1`` (adds the gradient, spectrally) or
-    ``mse`` (normalised units). ``residual``: the model
-    predicts the change from the last input state (so an untrained model starts as
-    the persistence baseline); ignored by the operator task.
-    """
-
-    kind: str = "next-step"
-    residual: bool = True
-    rollout_steps: int = 1
-    pushforward: bool = False
-    loss: str = "relative-l2"
 
 
 @dataclass
@@ -94,7 +87,8 @@ class TrainConfig:
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    task: TaskConfig = field(default_factory=TaskConfig)
+    #: the selected task's own ``Options`` dataclass (``training.tasks``); ``task.kind`` picks it
+    task: Any = field(default_factory=lambda: task_class(DEFAULT_TASK).Options())
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -109,53 +103,46 @@ class RunConfig:
     def check(self) -> None:
         """Raise ValueError for values outside what the trainer supports."""
         choices = {
-            "task.kind": (self.task.kind, ("next-step", "operator")),
-            "task.loss": (self.task.loss, ("relative-l2", "relative-h1", "mse")),
             "optim.name": (self.optim.name, ("adamw", "adam", "sgd")),
             "schedule.name": (self.schedule.name, ("cosine", "onecycle", "step", "constant")),
             "train.precision": (self.train.precision, ("fp32", "bf16", "fp16")),
         }
         for key, (value, allowed) in choices.items():
             if value not in allowed:
-                raise ValueError(f"{key} = {value!r} is not one of {', '.join(allowed)}")
+                raise InputError(f"{key} = {value!r} is not one of {', '.join(allowed)}")
         positive = {
             "data.history": self.data.history,
             "data.horizon": self.data.horizon,
             "data.stride": self.data.stride,
             "data.batch_size": self.data.batch_size,
-            "task.rollout_steps": self.task.rollout_steps,
             "train.epochs": self.train.epochs,
             "train.checkpoint_every": self.train.checkpoint_every,
         }
         for key, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{key} must be a positive integer, got {value!r}")
+                raise InputError(f"{key} must be a positive integer, got {value!r}")
         if not self.optim.lr > 0:
-            raise ValueError(f"optim.lr must be > 0, got {self.optim.lr!r}")
+            raise InputError(f"optim.lr must be > 0, got {self.optim.lr!r}")
         if self.train.ema_decay is not None and not 0 < self.train.ema_decay < 1:
-            raise ValueError(f"train.ema_decay must lie in (0, 1) or be null, got {self.train.ema_decay!r}")
-        if self.task.kind == "operator" and (self.data.history, self.data.horizon, self.task.rollout_steps) != (
-            1,
-            1,
-            1,
-        ):
-            raise ValueError(
-                "task.kind = operator maps the first frame to the last: use history 1, horizon 1, rollout_steps 1"
-            )
+            raise InputError(f"train.ema_decay must lie in (0, 1) or be null, got {self.train.ema_decay!r}")
+        self.task.check(self)
 
 
 def _build(cls, data: dict, prefix: str):
     if not isinstance(data, dict):
-        raise ValueError(f"config section '{prefix.rstrip('.') or 'root'}' must be a mapping, got {data!r}")
+        raise InputError(f"config section '{prefix.rstrip('.') or 'root'}' must be a mapping, got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         where = prefix.rstrip(".") or "the config"
-        raise ValueError(f"unknown config key '{prefix}{unknown[0]}'; valid keys in {where}: {', '.join(fields)}")
+        raise InputError(f"unknown config key '{prefix}{unknown[0]}'; valid keys in {where}: {', '.join(fields)}")
     values = {}
     for name, value in data.items():
         kind = fields[name].default_factory if fields[name].default_factory is not dataclasses.MISSING else None
-        if dataclasses.is_dataclass(kind):
+        if cls is RunConfig and name == "task":
+            task_kind = value.get("kind", DEFAULT_TASK) if isinstance(value, dict) else DEFAULT_TASK
+            values[name] = _build(task_class(task_kind).Options, value, "task.")
+        elif dataclasses.is_dataclass(kind):
             values[name] = _build(kind, value, f"{prefix}{name}.")
         elif name == "betas" and isinstance(value, list):
             values[name] = tuple(float(v) for v in value)
@@ -170,7 +157,7 @@ def _coerce(value, annotation: str, key: str):
         try:
             return float(value)
         except ValueError:
-            raise ValueError(f"{key} expects a number, got {value!r}") from None
+            raise InputError(f"{key} expects a number, got {value!r}") from None
     if "float" in annotation and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value
@@ -192,25 +179,25 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not path.is_file() and (BUILTIN_CONFIGS / f"{path}.yaml").is_file():
             path = BUILTIN_CONFIGS / f"{path}.yaml"
         if not path.is_file():
-            raise FileNotFoundError(f"no config file at {path} (built-in configs: {', '.join(builtin_configs())})")
+            raise MissingFileError(f"no config file at {path} (built-in configs: {', '.join(builtin_configs())})")
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as error:
-            raise ValueError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from error
+            raise InputError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from error
     for override in overrides or []:
         key, sep, text = override.partition("=")
         if not sep or not key:
-            raise ValueError(f"--set expects key=value (e.g. optim.lr=3e-4), got {override!r}")
+            raise InputError(f"--set expects key=value (e.g. optim.lr=3e-4), got {override!r}")
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError as error:
-            raise ValueError(f"cannot parse the value in --set {override!r}") from error
+            raise InputError(f"cannot parse the value in --set {override!r}") from error
         *parents, leaf = key.strip().split(".")
         node = data
         for part in parents:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ValueError(f"--set {override!r}: '{part}' is not a section")
+                raise InputError(f"--set {override!r}: '{part}' is not a section")
         node[leaf] = value
     config = RunConfig.from_dict(data)
     config.check()

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from solvers.errors import InputError
+
 REQUIRED = ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
-class LaunchError(RuntimeError):
+class LaunchError(InputError):
     """A multi-process launch that is configured only in part."""
 
 

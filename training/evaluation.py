@@ -20,8 +20,11 @@ from matplotlib.figure import Figure
 
 import pde_data
 from operators.surrogate import Surrogate
+from pde_data.fields import file_channels, from_channels, read_channels
+from pde_data.loading import FileData
 from pde_data.presets import Recipe
 from pde_data.storage import file_recipe, write_well_file
+from solvers.errors import InputError
 from training.metrics import rollout_metrics
 
 
@@ -33,14 +36,9 @@ def _figure(width: float, height: float) -> Figure:
 
 def dataset_trajectories(path: str | Path, split: str | None, limit: int | None) -> tuple[list[int], torch.Tensor]:
     """Sample indices and fields ``(samples, time, channels, *grid)`` of a split (first ``limit``)."""
-    samples = pde_data.TrajectoryDataset(path, split=split).samples
-    if limit:
-        samples = samples[:limit]
-    recipe = file_recipe(path)
-    with h5py.File(path, "r") as f:
-        field = f["t0_fields"][recipe.field_name]
-        frames = np.stack([field[i] for i in samples])
-    return samples, torch.from_numpy(frames)[:, :, None]
+    data = FileData(path, split=split)
+    samples = data.samples[:limit] if limit else data.samples
+    return samples, torch.stack([data.read(i) for i in samples])
 
 
 def rollout(surrogate: Surrogate, trajectories: torch.Tensor, precision: str | None = None):
@@ -52,16 +50,25 @@ def rollout(surrogate: Surrogate, trajectories: torch.Tensor, precision: str | N
     frames = trajectories[:, ::stride]
     given, target = frames[:, : surrogate.history], frames[:, surrogate.history :]
     if target.shape[1] == 0:
-        raise ValueError("the trajectories are too short to leave any frame to predict")
+        raise InputError("the trajectories are too short to leave any frame to predict")
     start = time.perf_counter()
     prediction = surrogate.predict(given, target.shape[1], precision).cpu()
     return prediction, target.float(), time.perf_counter() - start
 
 
-def score(prediction: torch.Tensor, target: torch.Tensor, last_given: torch.Tensor, dt: float) -> dict:
-    """Model and persistence-baseline metrics of rollouts (predicted frames only)."""
+def score(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    last_given: torch.Tensor,
+    dt: float,
+    channel_names: list[str] | None = None,
+) -> dict:
+    """Model and persistence-baseline metrics of rollouts (predicted frames only), per field when several."""
     persistence = last_given[:, None].expand_as(target)
-    return {"model": rollout_metrics(prediction, target, dt), "persistence": rollout_metrics(persistence, target, dt)}
+    return {
+        "model": rollout_metrics(prediction, target, dt, channel_names),
+        "persistence": rollout_metrics(persistence, target, dt, channel_names),
+    }
 
 
 def evaluate_surrogate(
@@ -78,7 +85,7 @@ def evaluate_surrogate(
     stride = int(surrogate.metadata.get("stride", 1))
     last_given = fields[:, ::stride][:, surrogate.history - 1].float()
     dt = float(surrogate.metadata.get("dt") or 1.0)
-    report = score(prediction, target, last_given, dt)
+    report = score(prediction, target, last_given, dt, surrogate.metadata.get("field_names"))
     report.update(
         data=str(data),
         split=split,
@@ -143,7 +150,7 @@ def write_predictions(
     frame_stride: int,
     model_name: str,
 ) -> Path:
-    """Save rollouts ``(samples, steps, 1, *grid)`` in the dataset format (readable by ``pde_data.open``).
+    """Save rollouts ``(samples, steps, channels, *grid)`` in the dataset format (readable by ``pde_data.open``).
 
     Root attributes ``data_file``, ``first_frame`` (the data-file frame index of
     prediction 0), ``frame_stride`` and ``given_frames`` say which stored frames
@@ -160,7 +167,7 @@ def write_predictions(
     spacing = times[:, 1:2] - times[:, :1]  # stored frames are evenly spaced
     prediction_times = times[:, :1] + spacing * (first_frame + frame_stride * np.arange(steps))
     block = {
-        "field": prediction[:, :, 0].numpy().astype(np.float32),
+        "fields": from_channels(prediction.numpy().astype(np.float32), recipe.channels),
         "sample_index": np.asarray(samples, dtype=np.int64),
         "seed": source["seed"].values[samples],
         "length": source["length"].values[samples] if "length" in source else np.full(len(samples), recipe.length),
@@ -185,42 +192,51 @@ def score_predictions(predictions: str | Path, data: str | Path, out_dir: str | 
     with h5py.File(predictions, "r") as f:
         for key in ("first_frame", "frame_stride"):
             if key not in f.attrs:
-                raise ValueError(
+                raise InputError(
                     f"{predictions} lacks the root attribute {key!r}; see training.evaluation.write_predictions"
                 )
         first, stride = int(f.attrs["first_frame"]), int(f.attrs["frame_stride"])
         samples = [int(i) for i in f["pdeop/sample_index"][()]]
-        recipe = Recipe.from_dict(json.loads(f.attrs["recipe"]))
-        prediction = torch.from_numpy(f["t0_fields"][recipe.field_name][()])[:, :, None]
-    data_recipe = file_recipe(data)
+        channels = file_channels(f)
+        prediction = torch.from_numpy(read_channels(f, channels, list(range(len(samples)))))
     with h5py.File(data, "r") as f:
-        field = f["t0_fields"][data_recipe.field_name]
-        if max(samples) >= field.shape[0]:
-            raise ValueError(f"{predictions} refers to sample {max(samples)}, but {data} has {field.shape[0]}")
+        data_channels = file_channels(f)
+        if [c.name for c in data_channels] != [c.name for c in channels]:
+            raise InputError(
+                f"{predictions} holds the channels {[c.name for c in channels]}, {data} holds {[c.name for c in data_channels]}"
+            )
+        n_samples, n_frames = f[channels[0].group][channels[0].field].shape[:2]
+        if max(samples) >= n_samples:
+            raise InputError(f"{predictions} refers to sample {max(samples)}, but {data} has {n_samples}")
         steps = prediction.shape[1]
         index = first + stride * np.arange(steps)
-        if index[-1] >= field.shape[1] or first < 1:
-            raise ValueError(
+        if index[-1] >= n_frames or first < 1:
+            raise InputError(
                 f"{predictions} covers frames {index[0]}..{index[-1]} that {data} does not have (or has no given frame before)"
             )
-        target = torch.from_numpy(np.stack([field[i][index] for i in samples]))[:, :, None]
-        last_given = torch.from_numpy(np.stack([field[i][first - stride] for i in samples]))[:, None]
+        target = torch.from_numpy(read_channels(f, channels, samples, list(index)))
+        last_given = torch.from_numpy(read_channels(f, channels, samples, [first - stride]))[:, 0]
         times = f["dimensions/time"][()]
     if tuple(prediction.shape[3:]) != tuple(target.shape[3:]):
-        raise ValueError(
+        raise InputError(
             f"prediction grid {tuple(prediction.shape[3:])} differs from the data grid {tuple(target.shape[3:])}"
         )
     dt = float(np.diff(times, axis=-1).flat[0]) * stride
-    report = score(prediction.float(), target.float(), last_given.float(), dt)
+    report = score(prediction.float(), target.float(), last_given.float(), dt, [c.name for c in channels])
     report.update(data=str(data), predictions=str(predictions), samples=samples, dt=dt)
     write_report(report, out_dir, prediction[0].float(), target[0].float())
     return report
 
 
 def summary_table(report: dict) -> str:
-    """A two-column text table: model and persistence."""
+    """A two-column text table: model and persistence (then per field, when there are several)."""
     model, baseline = report["model"]["summary"], report["persistence"]["summary"]
     lines = [f"{'metric':<28} {'model':>10} {'persistence':>12}"]
     for key in model:
         lines.append(f"{key:<28} {model[key]:>10.4g} {baseline[key]:>12.4g}")
+    for name, summary in report["model"].get("per_channel", {}).items():
+        reference = report["persistence"]["per_channel"][name]
+        for key in ("relative_l2_one_step", "relative_l2_rollout", "vrmse_rollout"):
+            label = f"{name}: {key}"
+            lines.append(f"{label:<28} {summary[key]:>10.4g} {reference[key]:>12.4g}")
     return "\n".join(lines)

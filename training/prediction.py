@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-import h5py
-import numpy as np
 import torch
 
 from operators.surrogate import Surrogate, timed_predict
+from pde_data.loading import FileData
 from pde_data.presets import Recipe
+from solvers import fourier_resample
+from solvers.errors import InputError
 from training.evaluation import write_predictions
-
-
-def upsample(states: torch.Tensor, n: int) -> torch.Tensor:
-    """Fourier interpolation of periodic fields ``(batch, *grid)`` to ``n`` points per axis."""
-    ndim = states.dim() - 1
-    if states.shape[-1] == n:
-        return states
-    axes = tuple(range(-ndim, 0))
-    spectrum = torch.fft.rfftn(states, dim=axes, norm="forward")
-    return torch.fft.irfftn(spectrum, s=(n,) * ndim, dim=axes, norm="forward")
 
 
 def solver_seconds(recipe: Recipe, states: torch.Tensor, frames: int, device: str) -> tuple[float, str]:
@@ -30,7 +20,8 @@ def solver_seconds(recipe: Recipe, states: torch.Tensor, frames: int, device: st
     batch = states.shape[0]
     ones = torch.ones(batch, dtype=torch.float64)
     solver = recipe.build_solver(recipe.length * ones, ones, None, device)
-    u = upsample(states.double(), recipe.solver_resolution).to(device=solver.device, dtype=solver.dtype)
+    u = fourier_resample(states.double(), recipe.solver_resolution, recipe.ndim)
+    u = u.to(device=solver.device, dtype=solver.dtype)
     steps = frames * recipe.substeps()
     solver.step(u, 1)  # warm-up
     if solver.device.type == "cuda":
@@ -55,29 +46,29 @@ def predict_to_file(
 ) -> str:
     """Predict ``steps`` states for ``samples`` of ``data``; write them to ``out``; return a timing summary."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"--steps must be a positive integer, got {steps!r}")
+        raise InputError(f"--steps must be a positive integer, got {steps!r}")
     if out.exists() and not overwrite:
-        raise ValueError(f"{out} exists; pass --overwrite to replace it")
+        raise InputError(f"{out} exists; pass --overwrite to replace it")
     if not out.parent.resolve().is_dir():
-        raise ValueError(f"cannot write {out}: folder {out.parent} does not exist")
+        raise InputError(f"cannot write {out}: folder {out.parent} does not exist")
     surrogate = Surrogate.load(run, device)
     stride = int(surrogate.metadata.get("stride", 1))
-    with h5py.File(data, "r") as f:
-        recipe = Recipe.from_dict(json.loads(f.attrs["recipe"]))
-        field = f["t0_fields"][recipe.field_name]
-        chosen = list(range(field.shape[0])) if not samples else samples
-        bad = [i for i in chosen if not 0 <= i < field.shape[0]]
-        if bad:
-            raise ValueError(f"sample {bad[0]} is out of range: {data} has {field.shape[0]} trajectories")
-        needed = (surrogate.history - 1) * stride + 1
-        if field.shape[1] < needed:
-            raise ValueError(f"{data} has {field.shape[1]} frames; the surrogate needs {needed} to start")
-        given = torch.from_numpy(np.stack([field[i][:needed:stride] for i in chosen]))[:, :, None]
+    source = FileData(data)
+    recipe, count = source.recipe, len(source.samples)
+    chosen = list(range(count)) if not samples else samples
+    bad = [i for i in chosen if not 0 <= i < count]
+    if bad:
+        raise InputError(f"sample {bad[0]} is out of range: {data} has {count} trajectories")
+    needed = (surrogate.history - 1) * stride + 1
+    if source.frames < needed:
+        raise InputError(f"{data} has {source.frames} frames; the surrogate needs {needed} to start")
+    given = torch.stack([source.read(i, slice(0, needed, stride)) for i in chosen])
     prediction, seconds = timed_predict(surrogate, given, 1, precision)  # warm-up
     prediction, seconds = timed_predict(surrogate, given, steps, precision)
     write_predictions(
         out, data, chosen, prediction.cpu(), needed - 1 + stride, stride, surrogate.model.pdeop_spec["name"]
     )
+    # the solver advances the solved field, channel 0 in The Well's order
     solver_time, solver_text = solver_seconds(recipe, given[:, -1, 0], steps * stride, device)
     per_sample, solver_per_sample = seconds / len(chosen), solver_time / len(chosen)
     return (

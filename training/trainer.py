@@ -4,9 +4,14 @@ It owns device placement, mixed precision (``torch.autocast``; gradient scaling
 for fp16), gradient clipping, optimizer and per-step schedule, an optional EMA of
 the weights, optional ``torch.compile``, DDP under torchrun, progress bars,
 metric logs (CSV, JSON lines, TensorBoard when installed) and checkpoints:
-``checkpoints/last.pt`` (the full training state, for ``resume``) and
-``checkpoints/best.pt`` (the best weights on validation data, a ``Surrogate``
-checkpoint). Checkpoints are written atomically by rank 0 only.
+``checkpoints/best.pt`` (the predictor with the best validation loss) and
+``checkpoints/last.pt`` (the predictor of the last epoch plus, under the key
+``training``, the full training state for ``resume``); both load with
+``operators.load``. Checkpoints are written atomically by rank 0 only.
+
+Everything objective-specific (batch layout, loss, metrics, what the predictor
+holds) comes from the task (``training.tasks``); the trainer never looks inside a
+batch.
 
 Resuming is exact: the data order of epoch ``e`` depends only on ``(seed, e)``
 and the RNG, optimizer, scheduler, scaler and EMA states are restored, so on the
@@ -27,12 +32,17 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
 from operators.checkpoint import load_checkpoint, save_checkpoint, tensor_state_dict
-from operators.surrogate import Surrogate
+from operators.predictors import from_payload
+from solvers.errors import InputError, MissingFileError
 from training.config import RunConfig
 from training.distributed import DistributedContext, all_reduce_sum, context_from_environment, initialise
 from training.optim import build_optimizer, build_scheduler
 
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class TrainingDivergedError(InputError, FloatingPointError):
+    """The loss became non-finite (a learning rate or precision the run cannot sustain)."""
 
 
 def resolve_device(name: str, context: DistributedContext) -> torch.device:
@@ -42,10 +52,10 @@ def resolve_device(name: str, context: DistributedContext) -> torch.device:
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError) as error:
-        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from error
+        raise InputError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from error
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} asked for, but CUDA is not available here")
+            raise InputError(f"device {name!r} asked for, but CUDA is not available here")
         if device.index is None:
             device = torch.device("cuda", context.local_rank)
     return device
@@ -56,12 +66,9 @@ class Trainer:
 
     Args:
         model: built by ``operators.build``.
-        task: an object with ``loss(model, batch) -> (loss, metrics)`` and
-            ``validate(model, batch) -> metrics`` (see ``training.tasks``).
+        task: a ``training.tasks.Task`` (loss, metrics, batch size, checkpoint payload).
         config: the run configuration (``train``, ``optim``, ``schedule``, ``data`` sections).
         run_dir: where logs and checkpoints go.
-        surrogate: ``(mean, std, history, horizon, metadata)`` saved with the best
-            weights so that ``Surrogate.load(run_dir)`` works.
         progress: show progress bars (rank 0).
     """
 
@@ -71,19 +78,19 @@ class Trainer:
         task,
         config: RunConfig,
         run_dir: str | Path,
-        surrogate: dict,
         progress: bool = True,
     ):
-        self.config, self.task, self.surrogate_info = config, task, surrogate
+        self.config, self.task = config, task
         self.run_dir = Path(run_dir)
         self.context = context_from_environment()
         self.device = resolve_device(config.train.device, self.context)
         precision = config.train.precision
         if precision == "fp16" and self.device.type != "cuda":
-            raise ValueError("fp16 training needs a CUDA device (it relies on gradient scaling); use bf16 or fp32 here")
+            raise InputError("fp16 training needs a CUDA device (it relies on gradient scaling); use bf16 or fp32 here")
         self.autocast_dtype = AUTOCAST_DTYPES[precision]
         initialise(self.context, self.device)
         self.model = model.to(self.device)  # the plain module: saved, averaged, rebuilt
+        self.task.to(self.device)
         self.ema = None
         if config.train.ema_decay is not None:
             self.ema = torch.optim.swa_utils.AveragedModel(
@@ -141,7 +148,7 @@ class Trainer:
         epochs = self.config.train.epochs
         steps_per_epoch = len(train_loader)
         if steps_per_epoch == 0:
-            raise ValueError("the training set is empty: generate more samples or lower data.batch_size")
+            raise InputError("the training set is empty: generate more samples or lower data.batch_size")
         self.scheduler = build_scheduler(
             self.optimizer, self.config.schedule, epochs * steps_per_epoch, steps_per_epoch
         )
@@ -182,7 +189,7 @@ class Trainer:
             with self._autocast():
                 loss, metrics = self.task.loss(self.forward_model, batch)
             if not torch.isfinite(loss):
-                raise FloatingPointError(
+                raise TrainingDivergedError(
                     f"the loss became {float(loss)} in epoch {epoch + 1}; lower optim.lr or use fp32"
                 )
             self.optimizer.zero_grad(set_to_none=True)
@@ -195,7 +202,7 @@ class Trainer:
             self.scheduler.step()
             if self.ema is not None:
                 self.ema.update_parameters(self.model)
-            size = len(batch["input"])
+            size = self.task.batch_size(batch)
             totals += torch.tensor([metrics["loss"] * size, size], dtype=torch.float64)
             seconds = time.perf_counter() - start
             bar.set_postfix(loss=f"{metrics['loss']:.4g}", samples_per_s=f"{float(totals[1]) / seconds:.0f}")
@@ -211,70 +218,69 @@ class Trainer:
     def _validate(self, loader: DataLoader) -> dict:
         model = self.ema.module if self.ema is not None else self.model
         model.eval()
-        names, totals = None, None
+        # the names come from the task, so a process without validation batches joins the same reduction
+        names = list(self.task.metric_names)
+        totals = torch.zeros(len(names) + 1, dtype=torch.float64)
         for batch in loader:
             batch = self._to_device(batch)
             with self._autocast():
                 metrics = self.task.validate(model, batch)
-            if names is None:
-                names, totals = sorted(metrics), torch.zeros(len(metrics) + 1, dtype=torch.float64)
-            size = len(batch["input"])
+            missing = sorted(set(names) - set(metrics))
+            if missing:
+                raise RuntimeError(f"task {self.task.kind!r} did not return its metrics {missing} from validate()")
+            size = self.task.batch_size(batch)
             totals += torch.tensor([metrics[n] * size for n in names] + [size], dtype=torch.float64)
-        if names is None:  # this process had no validation windows; still join the reduction
-            names, totals = ["loss", "relative_l2"], torch.zeros(3, dtype=torch.float64)
         totals = all_reduce_sum(totals, self.context)
         if totals[-1] == 0:
-            raise ValueError("the validation set is empty: generate more samples")
+            raise InputError("the validation set is empty: generate more samples")
         return {name: float(totals[i] / totals[-1]) for i, name in enumerate(names)}
 
     # --- state ---------------------------------------------------------------------------
     def _weights(self) -> dict:
         return tensor_state_dict(self.ema.module if self.ema is not None else self.model)
 
-    def surrogate(self) -> Surrogate:
-        """The current (EMA) weights as a ``Surrogate`` on the CPU."""
-        return Surrogate.from_state(self._best_payload(), device="cpu")
+    def predictor(self):
+        """The current (EMA) weights as the task's predictor (e.g. a ``Surrogate``) on the CPU."""
+        return from_payload(self._best_payload(), "cpu", "this run's checkpoint")
+
+    surrogate = predictor  # the name from before tasks had predictor kinds
 
     def _best_payload(self) -> dict:
-        info = self.surrogate_info
-        return {
-            "model": self.model.pdeop_spec,
-            "state_dict": self._weights(),
-            "normalization": {
-                "mean": torch.as_tensor(info["mean"]).float(),
-                "std": torch.as_tensor(info["std"]).float(),
-            },
-            "history": info["history"],
-            "horizon": info["horizon"],
-            "residual": info.get("residual", False),
-            "metadata": info["metadata"],
-            "epoch": len(self.history),
-            "val_loss": self.best_score,
-        }
+        model = self.ema.module if self.ema is not None else self.model
+        return {**self.task.checkpoint(model), "epoch": len(self.history), "val_loss": self.best_score}
 
     def _training_state(self, epoch: int) -> dict:
+        """The predictor of this epoch plus, under ``training``, everything ``resume`` needs."""
         return {
             **self._best_payload(),
-            "state_dict": tensor_state_dict(self.model),
-            "ema_state_dict": tensor_state_dict(self.ema) if self.ema is not None else None,
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "epoch": epoch,
-            "best_score": self.best_score,
-            "history": self.history,
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "training": {
+                "model_state_dict": tensor_state_dict(self.model),
+                "ema_state_dict": tensor_state_dict(self.ema) if self.ema is not None else None,
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "epoch": epoch,
+                "best_score": self.best_score,
+                "epochs": self.history,
+                "rng": {
+                    "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                },
             },
         }
 
     def _restore(self) -> None:
         path = self.run_dir / "checkpoints" / "last.pt"
         if not path.is_file():
-            raise FileNotFoundError(f"nothing to resume: {path} does not exist")
-        state = load_checkpoint(path, map_location="cpu")
-        self.model.load_state_dict(state["state_dict"])
+            raise MissingFileError(f"nothing to resume: {path} does not exist")
+        payload = load_checkpoint(path, map_location="cpu")
+        if "training" in payload:
+            state = payload["training"]
+            weights, rows = state["model_state_dict"], state["epochs"]
+        else:  # written before the training state had its own key
+            state = payload
+            weights, rows = state["state_dict"], state["history"]
+        self.model.load_state_dict(weights)
         if self.ema is not None and state.get("ema_state_dict") is not None:
             self.ema.load_state_dict(state["ema_state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -282,7 +288,8 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.start_epoch = int(state["epoch"]) + 1
         self.best_score = float(state["best_score"])
-        self.history = list(state["history"])
+        self.history = list(rows)
+        state = {"rng": state["rng"]}
         if self.context.is_main:
             self._rewrite_logs()  # drop rows of an epoch that was interrupted after logging
         rng = state["rng"]
@@ -330,8 +337,8 @@ class Trainer:
                 if key != "epoch":
                     writer.add_scalar(key, value, row["epoch"])
         if self.progress and echo:
+            metrics = "  ".join(f"{name} {row[f'val_{name}']:.4g}" for name in self.task.metric_names if name != "loss")
             tqdm.write(
                 f"epoch {row['epoch']}: train {row['train_loss']:.4g}  val {row['val_loss']:.4g}  "
-                f"val rel. L2 {row.get('val_relative_l2', float('nan')):.4g}  "
-                f"{row['samples_per_second']:.0f} samples/s"
+                f"{metrics + '  ' if metrics else ''}{row['samples_per_second']:.0f} samples/s"
             )

@@ -1,9 +1,9 @@
 """Solver throughput: state-steps per second per equation, batch and precision, vs exponax.
 
-    python benchmarks/solvers.py                 # 2-core CPU sizes, a few minutes
-    python benchmarks/solvers.py --full --device cuda
+    python benchmarks/solver_throughput.py                 # 2-core CPU sizes, a few minutes
+    python benchmarks/solver_throughput.py --full --device cuda
 
-Prints a table and writes JSON (``--json``, default benchmarks/results/solvers.json).
+Prints a table and writes JSON (``--json``, default benchmarks/results/solver_throughput.json).
 When exponax (JAX) is installed (``pip install -e '.[bench]'``) the same cases run
 through it in the same process, like for like: ETDRK4, same grid, dt, batch,
 dtype and 2/3 dealiasing, jit + vmap, timing only the time loop (final state,
@@ -17,7 +17,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 
-import _common  # first: stops benchmarks/solvers.py shadowing the solvers package
+import _common
 import torch
 
 import solvers
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> list[Result]:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--equations", nargs="+", choices=sorted(SETUPS), default=sorted(SETUPS))
     parser.add_argument("--no-exponax", action="store_true", help="skip the exponax comparison")
-    parser.add_argument("--json", default="benchmarks/results/solvers.json")
+    parser.add_argument("--json", default="benchmarks/results/solver_throughput.json")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

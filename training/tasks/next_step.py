@@ -1,0 +1,101 @@
+"""The ``next-step`` task: history frames in, the next frames out (autoregressive surrogates).
+
+One-step training with a history window, multi-step rollout training
+(``rollout_steps``, chained on the model's own outputs) and pushforward
+(Brandstetter et al. 2022: the first calls without gradient). Data mode ``window``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from operators.surrogate import model_step
+from solvers.errors import InputError
+from training.data import datasets_for_mode
+from training.tasks.base import register_task
+from training.tasks.surrogate import SurrogateTask
+
+
+@register_task
+class NextStepTask(SurrogateTask):
+    """Batches: ``input`` ``(batch, history, channels, *grid)`` and ``target``
+    ``(batch, horizon * rollout_steps, channels, *grid)`` in physical units."""
+
+    kind = "next-step"
+    data_mode = "window"
+
+    @dataclass
+    class Options(SurrogateTask.Options):
+        """``residual``: the model predicts the change from the last input state (an untrained
+        model starts as the persistence baseline). ``rollout_steps`` > 1 trains on multi-step
+        rollouts (backpropagating through all steps, or only the last with ``pushforward``).
+        ``loss``: ``relative-l2`` (physical units, per sample and channel, averaged),
+        ``relative-h1`` (adds the gradient, spectrally) or ``mse`` (normalised units)."""
+
+        kind: str = "next-step"
+        residual: bool = True
+        rollout_steps: int = 1
+        pushforward: bool = False
+
+        def check(self, config) -> None:
+            super().check(config)
+            if (
+                isinstance(self.rollout_steps, bool)
+                or not isinstance(self.rollout_steps, int)
+                or self.rollout_steps < 1
+            ):
+                raise InputError(f"task.rollout_steps must be a positive integer, got {self.rollout_steps!r}")
+
+    def __init__(self, config):
+        data = config.data
+        self.history, self.horizon = data.history, data.horizon
+        self.residual = config.task.residual
+        super().__init__(config)
+
+    def datasets(self):
+        frames_out = self.horizon * self.options.rollout_steps
+        return datasets_for_mode("window", self.config.data, train_horizon=frames_out)
+
+    def model_hyperparameters(self) -> dict:
+        channels = self.train_set.channels
+        return super().model_hyperparameters() | {
+            "in_channels": self.history * channels,
+            "out_channels": self.horizon * channels,
+        }
+
+    def state_dt(self) -> float | None:
+        return self.train_set.frame_dt
+
+    def stride(self) -> int:
+        return self.train_set.stride
+
+    def _step(self, model: torch.nn.Module, window: torch.Tensor) -> torch.Tensor:
+        return model_step(model, window, self.history, self.horizon, self.residual)
+
+    def rollout(self, model: torch.nn.Module, inputs: torch.Tensor, calls: int, grad_from: int = 0) -> torch.Tensor:
+        """Normalised predictions of ``calls`` chained model calls; calls before ``grad_from`` run without gradient."""
+        window, outputs = inputs, []
+        for call in range(calls):
+            with torch.set_grad_enabled(torch.is_grad_enabled() and call >= grad_from):
+                prediction = self._step(model, window)
+            outputs.append(prediction)
+            window = torch.cat([window, prediction], dim=1)[:, -self.history :]
+        return torch.cat(outputs, dim=1)
+
+    def loss(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        steps, pushforward = self.options.rollout_steps, self.options.pushforward
+        target = batch["target"][:, : self.horizon * steps]
+        grad_from = steps - 1 if pushforward else 0
+        prediction = self.rollout(model, self.normalize(batch["input"]), steps, grad_from)
+        if pushforward:
+            prediction, target = prediction[:, -self.horizon :], target[:, -self.horizon :]
+        loss = self.field_loss(prediction, target)
+        return loss, {"loss": float(loss.detach())}
+
+    @torch.no_grad()
+    def validate(self, model: torch.nn.Module, batch: dict) -> dict[str, float]:
+        """The loss and the one-step relative L2 (physical units, per channel, averaged)."""
+        prediction = self._step(model, self.normalize(batch["input"]))
+        return self.one_step_metrics(prediction, batch["target"][:, : self.horizon])

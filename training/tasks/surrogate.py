@@ -1,0 +1,136 @@
+"""What the tasks that train a ``Surrogate`` share: normalisation, losses, the checkpoint, the evaluation.
+
+A surrogate task maps normalised states ``(batch, history, channels, *grid)`` to
+the next states; the model sees per-channel standardised values, while losses
+and metrics are computed in physical units, per channel and then averaged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+
+from operators.checkpoint import tensor_state_dict
+from solvers.errors import InputError
+from training.metrics import relative_h1, relative_l2
+from training.tasks.base import Task
+
+LOSSES = ("relative-l2", "relative-h1", "mse")
+
+
+class SurrogateTask(Task):
+    """Base of tasks whose checkpoints are ``Surrogate`` s (``operators.load`` returns one).
+
+    Subclasses say how many states go in and out (``history``, ``horizon``), the
+    time between states (``state_dt``) and the stride in stored frames between them.
+    """
+
+    predictor_kind: ClassVar[str] = "surrogate"
+    metric_names: ClassVar[tuple[str, ...]] = ("loss", "relative_l2")
+    history: int = 1
+    horizon: int = 1
+    residual: bool = False
+
+    @dataclass
+    class Options(Task.Options):
+        loss: str = "relative-l2"
+
+        def check(self, config) -> None:
+            if self.loss not in LOSSES:
+                raise InputError(f"task.loss = {self.loss!r} is not one of {', '.join(LOSSES)}")
+
+    def __init__(self, config):
+        super().__init__(config)
+        statistics = self.train_set.statistics
+        self.mean = statistics["mean"].float()
+        self.std = statistics["std"].float()
+        self.length = float(self.train_set.recipe.length)
+
+    def to(self, device: torch.device) -> SurrogateTask:
+        self.mean, self.std = self.mean.to(device), self.std.to(device)
+        return self
+
+    # --- units -------------------------------------------------------------------------
+    def _broadcast(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std shaped against states ``(batch, time, channels, *grid)``."""
+        shape = (1, 1, -1, *(1,) * (x.dim() - 3))
+        return self.mean.to(x.device).reshape(shape), self.std.to(x.device).reshape(shape)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        mean, std = self._broadcast(x)
+        return (x - mean) / std
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        mean, std = self._broadcast(x)
+        return x * std + mean
+
+    def field_loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The configured loss of normalised predictions against physical targets ``(batch, time, channels, *grid)``."""
+        if self.options.loss == "mse":
+            return torch.mean((prediction - self.normalize(target)) ** 2)
+        physical = self.denormalize(prediction)
+        if self.options.loss == "relative-h1":
+            return relative_h1(physical, target, target.dim() - 3, self.length)
+        return relative_l2(physical, target, channel_axis=2)
+
+    def one_step_metrics(self, prediction: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        return {
+            "loss": float(self.field_loss(prediction, target)),
+            "relative_l2": float(relative_l2(self.denormalize(prediction), target, channel_axis=2)),
+        }
+
+    # --- results -----------------------------------------------------------------------
+    def state_dt(self) -> float | None:
+        """Time between consecutive predicted states (None when it varies per sample)."""
+        raise NotImplementedError
+
+    def stride(self) -> int:
+        """Stored frames between consecutive predicted states."""
+        raise NotImplementedError
+
+    def metadata(self) -> dict:
+        data, recipe = self.train_set, self.train_set.recipe
+        return {
+            "equation": recipe.equation,
+            "coefficients": dict(recipe.coefficients),
+            "length": recipe.length,
+            "grid": list(data.grid_shape),
+            "dt": self.state_dt(),
+            "stride": self.stride(),
+            "field_names": data.channel_names,
+            "dataset": recipe.name,
+            "data_file": str(self.config.data.path),
+            "task": self.kind,
+        }
+
+    def checkpoint(self, model: torch.nn.Module) -> dict:
+        return {
+            "kind": self.predictor_kind,
+            "task": self.kind,
+            "model": model.pdeop_spec,
+            "state_dict": tensor_state_dict(model),
+            "normalization": {"mean": self.mean.detach().cpu(), "std": self.std.detach().cpu()},
+            "history": self.history,
+            "horizon": self.horizon,
+            "residual": self.residual,
+            "metadata": self.metadata(),
+        }
+
+    def evaluate(self, run_dir: Path, progress: bool = True) -> dict:
+        """Rollouts of the best checkpoint over the validation data, scored against persistence."""
+        import operators
+        from training.data import validation_file
+        from training.evaluation import evaluate_surrogate
+
+        data = self.config.data
+        surrogate = operators.load(run_dir)
+        return evaluate_surrogate(
+            surrogate,
+            validation_file(data),
+            Path(run_dir) / "evaluation",
+            data.val_split,
+            self.config.train.eval_trajectories,
+        )
