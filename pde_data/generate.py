@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from pde_data.equations import FORCINGS
 from pde_data.initial_conditions import make_initial_condition
 from pde_data.presets import Recipe, preset
-from pde_data.storage import atomic_output, read_blocks, write_well_file
+from pde_data.storage import atomic_output, file_recipe, read_blocks, write_well_file
 from solvers import InputError, SolverDivergedError
 
 SPLITS = ("train", "valid", "test")
@@ -404,7 +404,7 @@ def merge_shards(path: str | Path, shards: list[str | Path] | None = None, overw
     counts = sorted(int(attrs["n_trajectories"]) for _, _, attrs in headers)
     if sum(counts) != total:
         raise GenerationError(f"the shards hold {sum(counts)} of {total} samples; some are missing or repeated")
-    recipe = Recipe.from_dict(json.loads(reference["recipe"]))
+    recipe = file_recipe(headers[0][1])
     blocks = _checked_blocks([shard for _, shard, _ in headers], total)
     return write_well_file(
         path, recipe, total, blocks, {"seed": int(reference["seed"]), "split": str(reference["split"])}

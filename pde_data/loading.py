@@ -29,10 +29,10 @@ import xarray as xr
 from xarray.core import indexing
 
 from pde_data.fields import Channel, file_channels, read_channels
+from pde_data.generate import SPLITS
 from pde_data.storage import SPATIAL_DIMS, file_recipe
 from solvers.errors import InputError, MissingFileError
 
-SPLITS = ("train", "valid", "test")
 SPLIT_FRACTIONS = {"train": (0.0, 0.8), "valid": (0.8, 0.9), "test": (0.9, 1.0)}
 
 
@@ -326,17 +326,4 @@ class FullTrajectoryDataset(FileData):
         }
 
 
-def dataset_info(path: str | Path) -> dict:
-    """A quick summary of a file for other modules: recipe, channels, grid, frames, split."""
-    data = FileData(path)
-    return {
-        "recipe": data.recipe,
-        "channels": data.channel_names,
-        "grid": list(data.grid_shape),
-        "frames": data.frames,
-        "split": data.file_split,
-        "n_samples": len(data.samples),
-    }
-
-
-__all__ = ["FileData", "FullTrajectoryDataset", "TrajectoryDataset", "dataset_info", "open", "split_samples"]
+__all__ = ["FileData", "FullTrajectoryDataset", "TrajectoryDataset", "open", "split_samples"]

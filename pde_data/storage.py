@@ -1,6 +1,6 @@
 """Writing datasets in The Well's HDF5 layout, atomically.
 
-Layout (see ``shared/reference/datasets.md``): root attributes ``dataset_name``,
+Layout (The Well's HDF5 format, as its ``the_well`` package reads it): root attributes ``dataset_name``,
 ``grid_type``, ``n_spatial_dims``, ``n_trajectories``, ``simulation_parameters``
 (each also a root attribute and a ``/scalars/<name>`` dataset); groups
 ``dimensions`` (``time``, ``x``[, ``y``]), ``boundary_conditions`` (periodic on

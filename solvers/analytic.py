@@ -1,7 +1,8 @@
 """Exact solutions used to verify the solvers (and handy as test fields for users).
 
 Each function evaluates on given coordinates in float64 unless the inputs say
-otherwise; formulas follow ``shared/reference/datasets.md``.
+otherwise; each docstring states its formula and where it comes from (soliton,
+Cole-Hopf, Taylor-Green, the FNO forcing's steady state).
 """
 
 from __future__ import annotations

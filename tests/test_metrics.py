@@ -1,4 +1,4 @@
-"""Metrics against hand-computed cases (definitions in shared/reference/metrics.md)."""
+"""Metrics against hand-computed cases (definitions and conventions in training/metrics.py)."""
 
 from __future__ import annotations
 

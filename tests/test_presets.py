@@ -61,3 +61,26 @@ def test_frame_interval_is_split_into_whole_steps_no_longer_than_max_dt():
         recipe = pde_data.preset(name)
         longest = recipe.t_end * (1 + recipe.time_jitter) / (recipe.total_frames - 1)
         assert longest / recipe.substeps() <= recipe.max_dt * (1 + 1e-9)
+
+
+def test_one_description_per_equation_drives_recipes_and_captions():
+    from pde_data.equations import EQUATIONS
+
+    for key, equation in EQUATIONS.items():
+        recipe = next(pde_data.preset(n) for n in pde_data.presets() if pde_data.preset(n).equation == key)
+        assert recipe.ndim == equation.solver.ndim and recipe.field_name == equation.field
+    kdv = EQUATIONS["kdv"]
+    assert kdv.equation_text({"alpha": 1.0, "beta": 2.0}) == "u_t + 1 u u_x + 2 u_xxx = 0"
+    assert pde_data.preset("ns-fno-1e-3").channels[0].name == "vorticity"
+
+
+def test_a_file_without_a_readable_recipe_is_refused_clearly(tmp_path):
+    import h5py
+
+    from pde_data.storage import file_recipe
+
+    for name, value in (("empty", "{}"), ("garbage", "not json")):
+        with h5py.File(tmp_path / f"{name}.h5", "w") as f:
+            f.attrs["recipe"] = value
+        with pytest.raises(ValueError, match=f"{name}.h5 has an unreadable recipe attribute"):
+            file_recipe(tmp_path / f"{name}.h5")

@@ -1,4 +1,4 @@
-"""The field's evaluation metrics, with their exact conventions (``shared/reference/metrics.md``).
+"""The field's evaluation metrics, with their exact conventions (PDEBench, The Well, PDEArena; each docstring says which).
 
 Shapes: one-step tensors are ``(batch, channels, *grid)``; rollouts are
 ``(batch, time, channels, *grid)``. Rollout metrics score only the frames they
