@@ -31,21 +31,18 @@ from xarray.core import indexing
 from pde_data.fields import Channel, file_channels, read_channels
 from pde_data.generate import SPLITS
 from pde_data.storage import SPATIAL_DIMS, file_recipe
-from solvers.errors import InputError, MissingFileError
+from solvers.errors import InputError
 
 SPLIT_FRACTIONS = {"train": (0.0, 0.8), "valid": (0.8, 0.9), "test": (0.9, 1.0)}
 
 
 def _check_file(path: str | Path) -> Path:
+    """A pdeop dataset file (clear InputErrors otherwise: missing, not HDF5, no recipe, no fields)."""
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"no dataset file at {path}")
-    try:
-        with h5py.File(path, "r") as f:
-            if "recipe" not in f.attrs or "t0_fields" not in f:
-                raise InputError(f"{path} is an HDF5 file but not a pdeop dataset (no recipe or t0_fields)")
-    except OSError as error:
-        raise InputError(f"{path} is not a readable HDF5 file ({error})") from error
+    file_recipe(path)
+    with h5py.File(path, "r") as f:
+        if "t0_fields" not in f:
+            raise InputError(f"{path} is an HDF5 file but not a pdeop dataset (no t0_fields)")
     return path
 
 

@@ -13,7 +13,6 @@ from typing import ClassVar
 
 import torch
 
-from operators.checkpoint import tensor_state_dict
 from solvers.errors import InputError
 from training.metrics import relative_h1, relative_l2
 from training.tasks.base import Task
@@ -107,11 +106,7 @@ class SurrogateTask(Task):
         }
 
     def checkpoint(self, model: torch.nn.Module) -> dict:
-        return {
-            "kind": self.predictor_kind,
-            "task": self.kind,
-            "model": model.pdeop_spec,
-            "state_dict": tensor_state_dict(model),
+        return super().checkpoint(model) | {
             "normalization": {"mean": self.mean.detach().cpu(), "std": self.std.detach().cpu()},
             "history": self.history,
             "horizon": self.horizon,
