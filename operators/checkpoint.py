@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import pickle
-from contextlib import suppress
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import torch
@@ -18,6 +21,7 @@ import torch
 from solvers.errors import InputError, MissingFileError
 
 FORMAT = "pdeop-checkpoint"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 VERSION = 1
 
 
@@ -36,20 +40,45 @@ def tensor_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_checkpoint(payload: dict, path: str | Path) -> Path:
-    """Write ``payload`` to ``path`` atomically (temporary file, fsync, rename)."""
+    """Write ``payload`` to ``path`` atomically (temporary file, fsync, rename).
+
+    A Ctrl-C that lands during the write is held back until the file is complete and
+    renamed, then raised: no traceback from inside torch's writer, no partial file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(temporary, "wb") as handle:
+        with interrupts_deferred(), open(temporary, "wb") as handle:
             torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
+            os.replace(temporary, path)
     finally:
         with suppress(FileNotFoundError):
             temporary.unlink()
     return path
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT (Ctrl-C) until the block ends, then raise KeyboardInterrupt (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
@@ -57,6 +86,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"no checkpoint at {path}")
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if not head:
+        raise CheckpointError(f"{path} is empty (0 bytes): not a checkpoint")
+    if head == HDF5_SIGNATURE:
+        raise CheckpointError(f"{path} is an HDF5 file (a dataset or predictions?), not a torch checkpoint")
+    if not head.startswith(b"PK"):
+        raise CheckpointError(
+            f"{path} is not a readable torch checkpoint (torch.save writes zip archives; this is not one)"
+        )
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
@@ -65,7 +104,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             "are loaded (weights_only)"
         ) from error
     except (RuntimeError, EOFError, OSError, KeyError, ValueError, IndexError) as error:
-        raise CheckpointError(f"{path} is not a readable torch checkpoint ({str(error).splitlines()[0]})") from error
+        raise CheckpointError(f"{path} is not a readable torch checkpoint ({_first_line(error)})") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a pdeop checkpoint (no '{FORMAT}' marker)")
     return payload

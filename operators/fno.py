@@ -30,12 +30,16 @@ def run_spectral_layers_in_float32(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+#: Fourier modes per axis when none are given (FNO's 2D setting is 12, its 1D setting 16)
+DEFAULT_MODES = 16
+
+
 @register("fno", resolution_agnostic=True)
 def build_fno(
     in_channels: int,
     out_channels: int,
     ndim: int,
-    modes: int = 16,
+    modes: int | None = None,
     width: int = 64,
     layers: int = 4,
     grid_size: int | None = None,
@@ -46,7 +50,8 @@ def build_fno(
     """An FNO for ``(batch, in_channels, *grid)`` -> ``(batch, out_channels, *grid)`` in ``ndim`` = 1 or 2 dimensions.
 
     Args:
-        modes: Fourier modes per axis (paper convention); capped at ``grid_size // 2`` when given.
+        modes: Fourier modes per axis (paper convention), at most ``grid_size // 2``; default 16,
+            capped at ``grid_size // 2`` on smaller grids.
         width: hidden channels. layers: Fourier layers.
         grid_size: grid points per axis of the training data (caps ``modes``).
         lifting_ratio, projection_ratio: widths of the lifting / projection MLPs relative to ``width``.
@@ -54,8 +59,10 @@ def build_fno(
     """
     if ndim not in (1, 2, 3):
         raise InputError(f"ndim must be 1, 2 or 3, got {ndim!r}")
-    if grid_size is not None:
-        modes = min(modes, grid_size // 2)
+    if modes is None:
+        modes = DEFAULT_MODES if grid_size is None else min(DEFAULT_MODES, grid_size // 2)
+    elif grid_size is not None and modes > grid_size // 2:
+        raise InputError(f"modes = {modes} is more than a {grid_size}-point grid holds; use 1 to {grid_size // 2}")
     model = FNO(
         n_modes=(2 * modes,) * ndim,
         in_channels=in_channels,

@@ -14,6 +14,7 @@ the built module then carries ``pdeop_resolution_agnostic = True`` and
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 
 import torch
@@ -69,10 +70,35 @@ def build(name: str, **hyperparameters) -> torch.nn.Module:
     ]
     if missing:
         raise InputError(f"{name} needs hyperparameters {missing}")
+    for key, value in hyperparameters.items():
+        _check_hyperparameter(name, key, value, accepted[key].default)
     try:
         model = builder(**hyperparameters)
-    except (ValueError, TypeError) as error:  # the builders' own checks of the hyperparameters' values
+    except (ValueError, TypeError, RuntimeError) as error:  # the builders' (and torch's) checks of the values
         raise InputError(f"{name}: {error}") from error
     model.pdeop_spec = {"name": name, "hyperparameters": dict(hyperparameters)}
     model.pdeop_resolution_agnostic = name in _RESOLUTION_AGNOSTIC
     return model
+
+
+def _check_hyperparameter(name: str, key: str, value, default) -> None:
+    """Sizes are positive integers, ratios positive finite numbers, switches booleans, choices text.
+
+    The kind is read from the builder's default (a required hyperparameter is a size).
+    """
+    if default is None and value is None:
+        return
+    reference = 1 if default is inspect.Parameter.empty or default is None else default
+    if isinstance(reference, bool):
+        ok, expected = isinstance(value, bool), "true or false"
+    elif isinstance(reference, int):
+        ok, expected = isinstance(value, int) and not isinstance(value, bool) and value >= 1, "a positive integer"
+    elif isinstance(reference, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+        expected = "a finite number > 0"
+    elif isinstance(reference, str):
+        ok, expected = isinstance(value, str), "text"
+    else:
+        return
+    if not ok:
+        raise InputError(f"{name}: hyperparameter {key} must be {expected}, got {value!r}")

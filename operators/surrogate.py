@@ -10,6 +10,7 @@ outputs are in physical units.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -75,16 +76,29 @@ class Surrogate:
 
     # --- prediction ----------------------------------------------------------------------
     def _check_input(self, u0: torch.Tensor) -> None:
-        if not isinstance(u0, torch.Tensor) or u0.dim() < 4:
-            shape = tuple(u0.shape) if isinstance(u0, torch.Tensor) else type(u0).__name__
-            raise InputError(f"u0 must be a tensor (batch, history, channels, *grid), got {shape}")
+        layout = "(batch, history, channels, *grid)"
+        if not isinstance(u0, torch.Tensor):
+            raise InputError(f"u0 must be a torch tensor {layout}, got {type(u0).__name__}")
+        if u0.is_complex() or not u0.is_floating_point():
+            raise InputError(f"u0 must hold real floating-point values, got dtype {u0.dtype}")
+        grid = self.metadata.get("grid")
+        expected = 3 + (len(grid) if grid is not None else u0.dim() - 3)
+        if u0.dim() != expected or u0.dim() < 4:
+            hint = " (add a batch axis with u0[None])" if u0.dim() == expected - 1 else ""
+            raise InputError(f"u0 must have shape {layout} with {expected} axes, got {tuple(u0.shape)}{hint}")
+        if u0.shape[0] == 0:
+            raise InputError(f"u0 holds no samples (batch size 0): shape {tuple(u0.shape)}")
         if u0.shape[1] < self.history:
             raise InputError(
                 f"this surrogate needs the last {self.history} states as input, got {u0.shape[1]} "
-                f"(u0 has shape (batch, history, channels, *grid) = {tuple(u0.shape)})"
+                f"(u0 has shape {layout} = {tuple(u0.shape)})"
             )
         if u0.shape[2] != self.channels:
             raise InputError(f"expected {self.channels} channel(s) on axis 2, got {u0.shape[2]}")
+        finite = torch.isfinite(u0[:, -self.history :]).flatten(1).all(dim=1)
+        if not bool(finite.all()):
+            bad = torch.nonzero(~finite).flatten().tolist()
+            raise InputError(f"u0 contains non-finite values (NaN or infinity) in batch entries {bad[:10]}")
         grid = self.metadata.get("grid")
         if grid is not None and tuple(u0.shape[3:]) != tuple(grid):
             if len(u0.shape[3:]) != len(grid):
@@ -101,32 +115,50 @@ class Surrogate:
 
         Args:
             u0: the latest states ``(batch, history', channels, *grid)``, ``history' >= history``
-                (the last ``history`` are used), in physical units.
+                (the last ``history`` are used), in physical units, real and finite.
             steps: number of future states (each ``dt`` apart).
             precision: ``None``/``"fp32"``, ``"bf16"`` or ``"fp16"`` autocast.
 
         Returns:
             ``(batch, steps, channels, *grid)`` float32 on the model's device.
         """
+        return torch.cat(list(self.predict_chunks(u0, steps, steps, precision)), dim=1)
+
+    def predict_chunks(
+        self, u0: torch.Tensor, steps: int, chunk_steps: int, precision: str | None = None
+    ) -> Iterator[torch.Tensor]:
+        """``predict`` in pieces: yields ``(batch, k, channels, *grid)`` until ``steps`` states are out,
+        holding only one piece (for rollouts too long to keep in memory). ``k`` is ``chunk_steps``
+        rounded down to whole model calls (at least ``horizon``), less for the last piece."""
         self._check_input(u0)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise InputError(f"steps must be a positive integer, got {steps!r}")
+        for name, value in (("steps", steps), ("chunk_steps", chunk_steps)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a positive integer, got {value!r}")
         if precision not in AUTOCAST:
             raise InputError(f"precision must be one of fp32, bf16, fp16, got {precision!r}")
         device = self.device
         mean = self.mean.to(device).reshape(1, 1, -1, *(1,) * (u0.dim() - 3))
         std = self.std.to(device).reshape(mean.shape)
         window = (u0[:, -self.history :].to(device=device, dtype=torch.float32) - mean) / std
-        outputs = []
-        with torch.inference_mode(), _autocast(device, AUTOCAST[precision]):
-            produced = 0
-            while produced < steps:
-                nxt = self.step_normalized(window)
-                outputs.append(nxt)
-                window = torch.cat([window, nxt], dim=1)[:, -self.history :]
-                produced += nxt.shape[1]
-        prediction = torch.cat(outputs, dim=1)[:, :steps].float()
-        return prediction * std + mean
+        # whole model calls per piece, so the window after a piece holds exactly the states yielded
+        chunk_steps = max(self.horizon, chunk_steps // self.horizon * self.horizon)
+        produced = 0
+        while produced < steps:
+            count = min(chunk_steps, steps - produced)
+            with torch.inference_mode(), _autocast(device, AUTOCAST[precision]):  # not held across the yield
+                piece, window = self._advance(window, count)
+            produced += count
+            yield piece * std + mean
+
+    def _advance(self, window: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``count`` normalised states after ``window`` and the window that follows them."""
+        outputs, produced = [], 0
+        while produced < count:
+            nxt = self.step_normalized(window)
+            outputs.append(nxt[:, : count - produced])
+            window = torch.cat([window, nxt], dim=1)[:, -self.history :]
+            produced += nxt.shape[1]
+        return torch.cat(outputs, dim=1).float(), window
 
     def step_normalized(self, window: torch.Tensor) -> torch.Tensor:
         """One model call: ``(batch, history, channels, *grid)`` -> ``(batch, horizon, channels, *grid)``, normalised."""
@@ -168,6 +200,9 @@ class Surrogate:
             )
         except KeyError as error:
             raise CheckpointError(f"checkpoint lacks the field {error}; is it a model checkpoint?") from error
+        except (RuntimeError, TypeError, AttributeError) as error:  # weights that do not fit the architecture
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise CheckpointError(f"the checkpoint's weights do not fit its model ({first})") from error
         return surrogate.to(device)
 
     @classmethod

@@ -32,11 +32,15 @@ from tqdm.auto import tqdm
 
 from pde_data.equations import FORCINGS
 from pde_data.initial_conditions import make_initial_condition
+from pde_data.locks import RunLock
 from pde_data.presets import Recipe, preset
 from pde_data.storage import atomic_output, file_recipe, read_blocks, write_well_file
 from solvers import InputError, SolverDivergedError
+from solvers.device import resolve_device
 
 SPLITS = ("train", "valid", "test")
+#: seeds are stored as 64-bit integers and hashed with numpy's SeedSequence
+MAX_SEED = 2**63
 
 
 class GenerationError(InputError):
@@ -274,12 +278,15 @@ def generate(
         raise GenerationError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     n_samples = _positive_int("the number of samples", recipe.samples.get(split, 0) if n_samples is None else n_samples)
     batch_size = _positive_int("the batch size", batch_size)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise GenerationError(f"the seed must be an integer >= 0, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
+        raise GenerationError(f"the seed must be an integer >= 0 and < 2**63, got {seed!r}")
+    if dtype not in (None, torch.float32, torch.float64):
+        raise GenerationError(f"dtype must be None, torch.float32 or torch.float64, got {dtype!r}")
     if shard == "auto" and device == "cuda" and "LOCAL_RANK" in os.environ:
         device = f"cuda:{int(os.environ['LOCAL_RANK'])}"  # one GPU per torchrun process
     shard = parse_shard(shard)
     device = _check_device(device)
+    chunks = chunk_ranges(n_samples, batch_size, shard)  # checked before anything is created
     path = Path(path)
     output = shard_path(path, *shard) if shard else path
     _check_output(output, overwrite)
@@ -293,40 +300,59 @@ def generate(
         "shard": list(shard) if shard else None,
         "dtype": str(dtype),
     }
-    _prepare_parts(parts, settings, resume, overwrite)
-    chunks = chunk_ranges(n_samples, batch_size, shard)
+    with RunLock(output.with_name(output.name + ".lock"), f"generating {output}"):
+        _prepare_parts(parts, settings, resume, overwrite)
+        try:
+            _solve_chunks(
+                recipe, chunks, parts, seed, split, device, dtype, f"{recipe.name} -> {output.name}", progress
+            )
+        except BaseException:
+            if not any(parts.glob("chunk-*.h5")):  # nothing finished: leave nothing behind
+                shutil.rmtree(parts, ignore_errors=True)
+            raise
+        metadata = {"seed": seed, "split": split}
+        if shard:
+            metadata.update(shard=f"{shard[0]}/{shard[1]}", n_samples_total=n_samples, batch_size=batch_size)
+        count = sum(stop - start for _, start, stop in chunks)
+        blocks = (_read_chunk(_chunk_file(parts, c)) for c, _, _ in chunks)
+        write_well_file(output, recipe, count, blocks, metadata)
+        shutil.rmtree(parts, ignore_errors=True)
+    return output
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an allocation failure (CUDA's OutOfMemoryError, or the CPU allocator's RuntimeError)."""
+    text = str(error)
+    return isinstance(error, (torch.OutOfMemoryError, MemoryError)) or "can't allocate memory" in text
+
+
+def _solve_chunks(recipe, chunks, parts: Path, seed: int, split: str, device, dtype, label: str, progress: bool):
+    """Solve and write every chunk not yet in ``parts``, with a progress bar."""
     todo = [c for c in chunks if not _chunk_file(parts, c[0]).exists()]
-    done_samples = sum(stop - start for _, start, stop in chunks) - sum(stop - start for _, start, stop in todo)
-    with tqdm(
-        total=sum(stop - start for _, start, stop in chunks),
-        initial=done_samples,
-        unit="traj",
-        desc=f"{recipe.name} -> {output.name}",
-        disable=not progress,
-    ) as bar:
+    total = sum(stop - start for _, start, stop in chunks)
+    done = total - sum(stop - start for _, start, stop in todo)
+    with tqdm(total=total, initial=done, unit="traj", desc=label, disable=not progress) as bar:
         for chunk, start, stop in todo:
             indices = list(range(start, stop))
             seeds = [sample_seed(seed, split, i) for i in indices]
-            _write_chunk(_chunk_file(parts, chunk), solve_chunk(recipe, indices, seeds, device, dtype))
+            try:
+                block = solve_chunk(recipe, indices, seeds, device, dtype)
+            except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
+                if not is_out_of_memory(error):
+                    raise
+                raise GenerationError(
+                    f"out of memory solving {len(indices)} trajectories at {recipe.solver_resolution} points per "
+                    f"axis on {device}; lower --batch-size (or --resolution)"
+                ) from error
+            _write_chunk(_chunk_file(parts, chunk), block)
             bar.update(stop - start)
-    metadata = {"seed": seed, "split": split}
-    if shard:
-        metadata.update(shard=f"{shard[0]}/{shard[1]}", n_samples_total=n_samples, batch_size=batch_size)
-    count = sum(stop - start for _, start, stop in chunks)
-    blocks = (_read_chunk(_chunk_file(parts, c)) for c, _, _ in chunks)
-    write_well_file(output, recipe, count, blocks, metadata)
-    shutil.rmtree(parts, ignore_errors=True)
-    return output
 
 
 def _check_device(device: str) -> str:
     try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise GenerationError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from error
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise GenerationError(f"device {device!r} asked for, but CUDA is not available here")
-    return str(parsed)
+        return str(resolve_device(device, allow_auto=False))
+    except InputError as error:
+        raise GenerationError(str(error)) from None
 
 
 def _check_output(output: Path, overwrite: bool) -> None:
@@ -388,8 +414,11 @@ def merge_shards(path: str | Path, shards: list[str | Path] | None = None, overw
             raise GenerationError(f"shard file {shard} does not exist")
         with h5py.File(shard, "r") as f:
             attrs = dict(f.attrs)
+            missing = [key for key in ("pdeop/sample_index", "pdeop/seed", "pdeop/caption") if key not in f]
             if "shard" not in attrs:
                 raise GenerationError(f"{shard} is not a shard file (it has no 'shard' attribute)")
+            if missing:
+                raise GenerationError(f"{shard} is not a complete shard file (it lacks {', '.join(missing)})")
             headers.append((int(f["pdeop/sample_index"][0]) if f["pdeop/sample_index"].size else 0, Path(shard), attrs))
     headers.sort(key=lambda h: h[0])
     keys = ("recipe", "seed", "split", "n_samples_total", "batch_size")
@@ -405,16 +434,17 @@ def merge_shards(path: str | Path, shards: list[str | Path] | None = None, overw
     if sum(counts) != total:
         raise GenerationError(f"the shards hold {sum(counts)} of {total} samples; some are missing or repeated")
     recipe = file_recipe(headers[0][1])
-    blocks = _checked_blocks([shard for _, shard, _ in headers], total)
+    # blocks of the run's batch size: the file is then written exactly as a single run writes it
+    blocks = _checked_blocks([shard for _, shard, _ in headers], total, int(reference["batch_size"]))
     return write_well_file(
         path, recipe, total, blocks, {"seed": int(reference["seed"]), "split": str(reference["split"])}
     )
 
 
-def _checked_blocks(paths: list[Path], total: int) -> Iterator[dict]:
+def _checked_blocks(paths: list[Path], total: int, rows_per_block: int) -> Iterator[dict]:
     expected = 0
     for path in paths:
-        for block in read_blocks(path):
+        for block in read_blocks(path, rows_per_block):
             indices = block["sample_index"]
             if not np.array_equal(indices, np.arange(expected, expected + len(indices))):
                 raise GenerationError(

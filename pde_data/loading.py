@@ -33,6 +33,8 @@ from pde_data.generate import SPLITS
 from pde_data.storage import SPATIAL_DIMS, file_recipe
 from solvers.errors import InputError
 
+#: magnitudes beyond this overflow float32 arithmetic (their squares pass 3.4e38): treated like NaN
+UNUSABLE_MAGNITUDE = 1e18
 SPLIT_FRACTIONS = {"train": (0.0, 0.8), "valid": (0.8, 0.9), "test": (0.9, 1.0)}
 
 
@@ -64,6 +66,32 @@ def split_samples(n_samples: int, file_split: str, split: str | None, path: str 
     if not samples:
         raise InputError(f"split {split!r} of the {n_samples} trajectories in {path} is empty; generate more samples")
     return samples
+
+
+def unusable(values: torch.Tensor | np.ndarray):
+    """Mask of values that are NaN, infinite or beyond ``UNUSABLE_MAGNITUDE``."""
+    if isinstance(values, np.ndarray):
+        return ~np.isfinite(values) | (np.abs(values) > UNUSABLE_MAGNITUDE)
+    return ~torch.isfinite(values) | (values.abs() > UNUSABLE_MAGNITUDE)
+
+
+def scan_values(path: str | Path) -> dict[str, tuple[int, int, int] | None]:
+    """Every field of a file checked for unusable values: ``{field: (count, first sample, first frame)}``
+    or ``{field: None}`` when all values are fine. Reads one trajectory at a time."""
+    report: dict[str, tuple[int, int, int] | None] = {}
+    with h5py.File(_check_file(path), "r") as f:
+        for channel in file_channels(f):
+            if channel.field in report:
+                continue
+            dataset, count, first = f[channel.group][channel.field], 0, None
+            for sample in range(dataset.shape[0]):
+                bad = unusable(dataset[sample])
+                if bad.any():
+                    count += int(bad.sum())
+                    if first is None:
+                        first = (sample, int(np.argwhere(bad)[0][0]))
+            report[channel.field] = None if first is None else (count, *first)
+    return report
 
 
 class _LazyHDF5Array(xr.backends.BackendArray):
@@ -199,8 +227,21 @@ class FileData(torch.utils.data.Dataset):
         return self._file
 
     def read(self, sample: int, frames=slice(None)) -> torch.Tensor:
-        """Frames of one trajectory as channels ``(time, channels, *grid)``, float32."""
-        return torch.from_numpy(read_channels(self._handle(), self.channel_list, sample, frames))
+        """Frames of one trajectory as channels ``(time, channels, *grid)``, float32.
+
+        Raises InputError naming the sample and frame when a value is not finite (or too
+        large for float32 arithmetic): corrupted data must not look like a bad learning rate.
+        """
+        values = torch.from_numpy(read_channels(self._handle(), self.channel_list, sample, frames))
+        bad = unusable(values).flatten(1).any(dim=1)
+        if bool(bad.any()):
+            index = range(self.frames)[frames] if isinstance(frames, slice) else list(frames)
+            frame = index[int(bad.nonzero()[0])]
+            raise InputError(
+                f"{self.path} contains non-finite values (sample {sample}, frame {frame}); "
+                "regenerate the file or leave that trajectory out"
+            )
+        return values
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -323,4 +364,4 @@ class FullTrajectoryDataset(FileData):
         }
 
 
-__all__ = ["FileData", "FullTrajectoryDataset", "TrajectoryDataset", "open", "split_samples"]
+__all__ = ["FileData", "FullTrajectoryDataset", "TrajectoryDataset", "open", "scan_values", "split_samples", "unusable"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from pde_data.loading import open as open_dataset
+from pde_data.loading import unusable
 from pde_data.storage import file_recipe
 from solvers.errors import InputError
 
@@ -21,6 +23,12 @@ def _figure(width: float, height: float) -> Figure:
     return figure
 
 
+def _color_limit(values: np.ndarray) -> float:
+    """The largest finite magnitude (symmetric colour scales), 1 for an all-zero or all-blank field."""
+    finite = np.abs(values[np.isfinite(values)])
+    return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+
+
 def _sample_arrays(path: str | Path, sample: int):
     ds = open_dataset(path)
     n = ds.sizes["sample"]
@@ -28,6 +36,15 @@ def _sample_arrays(path: str | Path, sample: int):
         raise InputError(f"sample {sample} is out of range: the file has {n} trajectories (0 to {n - 1})")
     field_name = file_recipe(path).field_name  # the solved field
     values = np.asarray(ds[field_name][sample].values)
+    bad = unusable(values)
+    if bad.any():
+        frame = int(np.argwhere(bad)[0][0])
+        warnings.warn(
+            f"{path}: sample {sample} of {field_name} has {int(bad.sum())} non-finite or overflowing values "
+            f"(first at frame {frame}); they are drawn blank",
+            stacklevel=3,
+        )
+        values = np.where(bad, np.nan, values)
     time = ds["time"].values
     time = time[sample] if time.ndim == 2 else time
     x = ds["x"].values
@@ -39,7 +56,7 @@ def plot_sample(path: str | Path, out: str | Path, sample: int = 0, frames: int 
     """Save a picture of trajectory ``sample``: a space-time diagram (1D) or ``frames`` snapshots (2D)."""
     ds, field_name, values, time, x = _sample_arrays(path, sample)
     title = f"{ds.attrs['dataset_name']}, sample {sample}"
-    limit = float(np.abs(values).max()) or 1.0
+    limit = _color_limit(values)
     if values.ndim == 2:
         fig = _figure(8, 4)
         ax = fig.subplots()
@@ -72,8 +89,9 @@ def plot_sample(path: str | Path, out: str | Path, sample: int = 0, frames: int 
 def animate_sample(path: str | Path, out: str | Path, sample: int = 0, fps: int = 8) -> Path:
     """Save a GIF of trajectory ``sample``: the profile over time (1D) or the field (2D)."""
     ds, field_name, values, time, x = _sample_arrays(path, sample)
-    limit = float(np.abs(values).max()) or 1.0
-    fig = _figure(5, 4)
+    limit = _color_limit(values)
+    fig = _figure(5, 4) if values.ndim == 2 else _figure(4.6, 4)
+    fig.set_layout_engine("constrained")  # no wide margins around the frames
     ax = fig.subplots()
     if values.ndim == 2:
         (line,) = ax.plot(x, values[0])
@@ -85,7 +103,8 @@ def animate_sample(path: str | Path, out: str | Path, sample: int = 0, fps: int 
             return (line,)
     else:
         image = ax.imshow(values[0].T, origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit)
-        ax.set(xticks=[], yticks=[])
+        ax.set(xticks=[], yticks=[], xlabel="x", ylabel="y")
+        fig.colorbar(image, ax=ax, label=field_name, shrink=0.85)
 
         def draw(i):
             image.set_data(values[i].T)

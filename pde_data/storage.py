@@ -18,6 +18,7 @@ so a file at the final path is always whole.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -52,9 +53,19 @@ class RunningStatistics:
 
     def add(self, trajectory: np.ndarray) -> None:
         """One trajectory ``(time, channels, *grid)``."""
-        u = np.moveaxis(trajectory.astype(np.float64), 1, 0).reshape(trajectory.shape[1], trajectory.shape[0], -1)
-        du = np.diff(u, axis=1)
-        self.sums += np.stack([u.sum((1, 2)), (u * u).sum((1, 2)), du.sum((1, 2)), (du * du).sum((1, 2))], axis=1)
+        self.add_frames(trajectory[None])
+
+    def add_frames(self, frames: np.ndarray, previous: np.ndarray | None = None) -> None:
+        """Consecutive frames ``(samples, time, channels, *grid)`` of several trajectories; ``previous``
+        ``(samples, channels, *grid)`` is the frame before them (for the time differences), if any."""
+        u = np.moveaxis(frames.astype(np.float64), 2, 0).reshape(frames.shape[2], frames.shape[0], frames.shape[1], -1)
+        if previous is not None:
+            u_before = np.moveaxis(previous.astype(np.float64), 1, 0).reshape(u.shape[0], u.shape[1], 1, -1)
+            du = np.diff(np.concatenate([u_before, u], axis=2), axis=2)
+        else:
+            du = np.diff(u, axis=2)
+        axes = (1, 2, 3)
+        self.sums += np.stack([u.sum(axes), (u * u).sum(axes), du.sum(axes), (du * du).sum(axes)], axis=1)
         self.counts += [u[0].size, du[0].size]
 
     def result(self) -> list[dict[str, float]]:
@@ -101,7 +112,9 @@ def _flags(dataset: h5py.Dataset, sample: bool, time: bool, dims: int | None = N
         dataset.attrs["dim_varying"] = np.ones(dims, dtype=bool)
 
 
-def _create_layout(f: h5py.File, recipe: Recipe, n: int, metadata: dict) -> dict[str, h5py.Dataset]:
+def _create_layout(
+    f: h5py.File, recipe: Recipe, n: int, metadata: dict, frames_per_chunk: int | None = None
+) -> dict[str, h5py.Dataset]:
     ndim, frames = recipe.ndim, recipe.frames
     dims = list(SPATIAL_DIMS[:ndim])
     length_varies, time_varies = recipe.length_jitter > 0, recipe.time_jitter > 0
@@ -157,7 +170,8 @@ def _create_layout(f: h5py.File, recipe: Recipe, n: int, metadata: dict) -> dict
     for name, last in components.items():
         shape = (n, frames, *grid) if last is None else (n, frames, *grid, last + 1)
         group = groups["t0_fields" if last is None else "t1_fields"]
-        out["fields"][name] = group.create_dataset(name, shape=shape, dtype="f4", chunks=(1, *shape[1:]))
+        chunk = (1, min(frames, frames_per_chunk or frames), *shape[2:])
+        out["fields"][name] = group.create_dataset(name, shape=shape, dtype="f4", chunks=chunk)
         _flags(out["fields"][name], True, True, ndim)
     extras = f.create_group("pdeop")
     out["caption"] = extras.create_dataset("caption", shape=(n,), dtype=h5py.string_dtype())
@@ -213,11 +227,54 @@ def write_well_file(path: Path, recipe: Recipe, n_trajectories: int, blocks: Ite
             first = False
         if position != n_trajectories:
             raise RuntimeError(f"expected {n_trajectories} trajectories, got {position}")
-        stats = field_statistics(channels, statistics.result())
-        for name, values in stats.items():
-            out["fields"][name].attrs.update(values)
-        f.attrs["statistics"] = json.dumps(stats, sort_keys=True)
+        _write_statistics(f, out, channels, statistics)
     return path
+
+
+def stream_well_file(
+    path: Path,
+    recipe: Recipe,
+    trajectories: dict,
+    frame_blocks: Iterable[dict[str, np.ndarray]],
+    metadata: dict,
+    frames_per_chunk: int = 64,
+) -> Path:
+    """Write a file whose frames arrive in time slices of every trajectory at once (long rollouts).
+
+    ``trajectories`` holds the per-trajectory arrays of ``write_well_file``'s blocks
+    except ``fields`` (``sample_index``, ``seed``, ``length``, ``time (n, frames)``,
+    ``caption``); ``frame_blocks`` yields ``{name: (n, t, *grid[, components])}`` slices
+    in time order that together cover ``recipe.frames`` frames. Memory stays at one
+    slice; the file appears at ``path`` only when complete.
+    """
+    path = Path(path)
+    channels = recipe.channels
+    n = len(trajectories["sample_index"])
+    statistics = RunningStatistics(len(channels))
+    with atomic_output(path) as temporary, h5py.File(temporary, "w") as f:
+        out = _create_layout(f, recipe, n, metadata, frames_per_chunk)
+        for key in ("caption", "seed", "sample_index"):
+            out[key][:] = trajectories[key]
+        _write_coordinates(out, recipe, trajectories, slice(0, n), True)
+        position, previous = 0, None
+        for block in frame_blocks:
+            frames = to_channels(block, channels)
+            statistics.add_frames(frames, previous)
+            for name, values in block.items():
+                out["fields"][name][:, position : position + values.shape[1]] = values.astype(np.float32)
+            position += frames.shape[1]
+            previous = frames[:, -1]
+        if position != recipe.frames:
+            raise RuntimeError(f"expected {recipe.frames} frames, got {position}")
+        _write_statistics(f, out, channels, statistics)
+    return path
+
+
+def _write_statistics(f: h5py.File, out: dict, channels: list[Channel], statistics: RunningStatistics) -> None:
+    stats = field_statistics(channels, statistics.result())
+    for name, values in stats.items():
+        out["fields"][name].attrs.update(values)
+    f.attrs["statistics"] = json.dumps(stats, sort_keys=True)
 
 
 def _write_coordinates(out: dict, recipe: Recipe, block: dict, rows: slice, first: bool) -> None:
@@ -274,3 +331,25 @@ def file_recipe(path: str | Path) -> Recipe:
     except (ValueError, TypeError) as error:
         raise InputError(f"{path} has an unreadable recipe attribute ({str(error).splitlines()[0]})") from error
     return recipe
+
+
+def file_identity(path: str | Path) -> dict:
+    """What identifies a dataset file's content: recipe, seed, split, size and a hash of its root attributes.
+
+    Two files with the same identity were generated the same way (the attributes
+    hold the recipe, seed, split, counts and the per-field statistics).
+    """
+    path = Path(path)
+    recipe = file_recipe(path)
+    with h5py.File(path, "r") as f:
+        attributes = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in f.attrs.items()}
+    attributes.pop("pdeop_version", None)
+    text = json.dumps(attributes, sort_keys=True, default=str)
+    return {
+        "path": str(path.resolve()),
+        "dataset": recipe.name,
+        "seed": int(attributes.get("seed", 0)),
+        "split": str(attributes.get("split", "")),
+        "trajectories": int(attributes.get("n_trajectories", 0)),
+        "attributes_sha256": hashlib.sha256(text.encode()).hexdigest(),
+    }

@@ -14,6 +14,7 @@ term; time stepping is one shared exponential integrator (ETDRK1-4).
 
 from solvers.base import SpectralSolver
 from solvers.burgers import Burgers1D
+from solvers.device import resolve_device
 from solvers.errors import InputError, MissingFileError, SolverDivergedError
 from solvers.etdrk import ETDRKStepper, etdrk_coefficients
 from solvers.kdv import KdV1D
@@ -34,4 +35,5 @@ __all__ = [
     "SpectralSolver",
     "etdrk_coefficients",
     "fourier_resample",
+    "resolve_device",
 ]

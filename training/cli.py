@@ -32,6 +32,17 @@ def package_version() -> str:
         return "unknown (not installed)"
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (0 and negative values would silently mean something else)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 # --- generate / merge -------------------------------------------------------------------------
 def _add_generate(commands) -> None:
     from pde_data.presets import presets
@@ -140,6 +151,7 @@ def _add_inspection(commands) -> None:
 def dataset_summary(path: Path, captions: int = 2) -> str:
     """The text ``pdeop info`` prints."""
     import pde_data
+    from pde_data.loading import scan_values
     from pde_data.storage import file_recipe
 
     recipe = file_recipe(path)
@@ -169,6 +181,13 @@ def dataset_summary(path: Path, captions: int = 2) -> str:
             f"  statistics   {name}: mean {_numbers(stats['mean'])}, std {_numbers(stats['std'])}, "
             f"rms {_numbers(stats['rms'])}; frame differences std {_numbers(stats['std_delta'])}"
         )
+    for name, problem in scan_values(path).items():
+        if problem is not None:
+            count, sample, frame = problem
+            lines.append(
+                f"  WARNING      {name}: {count} non-finite or overflowing values (first at sample {sample}, "
+                f"frame {frame}); training on this file stops there"
+            )
     lines.append(f"  recipe       {recipe.description}")
     for i in range(min(captions, ds.sizes["sample"])):
         lines.append(f"  caption[{i}]   {ds['caption'].values[i]}")
@@ -251,7 +270,7 @@ def _add_training(commands) -> None:
         help="train, valid, test or all (default test): a file generated for valid or test is entirely that split; "
         "in a train file, test is its last 10 %% of trajectories (never trained on)",
     )
-    evaluate.add_argument("--trajectories", type=int, help="at most this many trajectories")
+    evaluate.add_argument("--trajectories", type=_positive_int, help="at most this many trajectories")
     evaluate.add_argument("--out", type=Path, help="report folder (default RUN/evaluation-<data name>)")
     evaluate.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
     evaluate.set_defaults(handler=_run_evaluate)
@@ -266,9 +285,17 @@ def _add_training(commands) -> None:
     predict.add_argument("--sample", type=int, action="append", help="trajectory index (repeatable; default all)")
     predict.add_argument("--steps", type=int, required=True, help="states to predict")
     predict.add_argument("--out", required=True, type=Path, help="predictions file (.h5)")
-    predict.add_argument("--device", default="cpu")
+    predict.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N (default cpu)")
     predict.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
     predict.add_argument("--overwrite", action="store_true")
+    predict.add_argument(
+        "--solver-frames",
+        type=_positive_int,
+        default=50,
+        help="time the solver over at most this many frame intervals and scale to the rollout (default 50)",
+    )
+    predict.add_argument("--no-solver-timing", action="store_true", help="skip the solver comparison")
+    predict.add_argument("--quiet", action="store_true", help="no progress bar")
     predict.set_defaults(handler=_run_predict)
 
     quick = commands.add_parser(
@@ -322,6 +349,11 @@ def _run_evaluate(args) -> None:
     if args.predictions is not None:
         out = args.out or args.predictions.with_name(args.predictions.stem + "-evaluation")
         report = score_predictions(args.predictions, args.data, out)
+        if report["scored_steps"] < report["predicted_steps"]:
+            print(
+                f"scored the first {report['scored_steps']} of {report['predicted_steps']} predicted states: "
+                f"{args.data} stores no later frames"
+            )
     else:
         if args.run is None:
             raise CommandError("give a run directory (or checkpoint) to evaluate, or --predictions FILE")
@@ -336,11 +368,10 @@ def _run_evaluate(args) -> None:
 def _run_predict(args) -> None:
     from training.prediction import predict_to_file
 
-    print(
-        predict_to_file(
-            args.run, args.input, args.out, args.steps, args.sample, args.device, args.precision, args.overwrite
-        )
-    )
+    solver_frames = None if args.no_solver_timing else args.solver_frames
+    summary = predict_to_file(args.run, args.input, args.out, args.steps, args.sample, args.device, args.precision,
+                              args.overwrite, progress=not args.quiet, solver_frames=solver_frames)  # fmt: skip
+    print(summary)
 
 
 def _run_quickstart(args) -> None:

@@ -7,6 +7,7 @@ are parsed as YAML (``--set optim.lr=3e-4``, ``--set train.ema_decay=null``).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,7 @@ class RunConfig:
         return _build(cls, data or {}, "")
 
     def check(self) -> None:
-        """Raise ValueError for values outside what the trainer supports."""
+        """Raise InputError for values outside what the trainer supports (types are checked on reading)."""
         choices = {
             "optim.name": (self.optim.name, ("adamw", "adam", "sgd")),
             "schedule.name": (self.schedule.name, ("cosine", "onecycle", "step", "constant")),
@@ -110,22 +111,47 @@ class RunConfig:
         for key, (value, allowed) in choices.items():
             if value not in allowed:
                 raise InputError(f"{key} = {value!r} is not one of {', '.join(allowed)}")
-        positive = {
-            "data.history": self.data.history,
-            "data.horizon": self.data.horizon,
-            "data.stride": self.data.stride,
-            "data.batch_size": self.data.batch_size,
-            "train.epochs": self.train.epochs,
-            "train.checkpoint_every": self.train.checkpoint_every,
-        }
-        for key, value in positive.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"{key} must be a positive integer, got {value!r}")
-        if not self.optim.lr > 0:
-            raise InputError(f"optim.lr must be > 0, got {self.optim.lr!r}")
-        if self.train.ema_decay is not None and not 0 < self.train.ema_decay < 1:
-            raise InputError(f"train.ema_decay must lie in (0, 1) or be null, got {self.train.ema_decay!r}")
+        d, o, s, r = self.data, self.optim, self.schedule, self.train
+        ranges = [
+            # (key, value, lowest, highest, lowest allowed?, highest allowed?) for numbers; None = unbounded
+            *((k, v, 1, None, True, True) for k, v in (
+                ("data.history", d.history), ("data.horizon", d.horizon), ("data.stride", d.stride),
+                ("data.batch_size", d.batch_size), ("data.samples", d.samples), ("train.epochs", r.epochs),
+                ("train.checkpoint_every", r.checkpoint_every), ("train.eval_trajectories", r.eval_trajectories),
+                ("schedule.step_epochs", s.step_epochs))),
+            *((k, v, 0, None, True, True) for k, v in (
+                ("data.num_workers", d.num_workers), ("data.seed", d.seed), ("train.seed", r.seed),
+                ("schedule.warmup_steps", s.warmup_steps), ("optim.weight_decay", o.weight_decay))),
+            *((k, v, 0, None, False, True) for k, v in (
+                ("optim.lr", o.lr), ("optim.grad_clip", o.grad_clip), ("schedule.gamma", s.gamma),
+                ("schedule.div_factor", s.div_factor), ("schedule.final_div_factor", s.final_div_factor))),
+            ("schedule.min_lr_ratio", s.min_lr_ratio, 0, 1, True, True),
+            ("schedule.pct_start", s.pct_start, 0, 1, False, False),
+            ("train.ema_decay", r.ema_decay, 0, 1, False, False),
+            *((f"optim.betas[{i}]", beta, 0, 1, True, False) for i, beta in enumerate(o.betas)),
+        ]  # fmt: skip
+        for key, value, low, high, low_ok, high_ok in ranges:
+            _check_range(key, value, low, high, low_ok, high_ok)
         self.task.check(self)
+
+
+def _check_range(key: str, value, low, high, low_ok: bool, high_ok: bool) -> None:
+    """``value`` (None passes: an optional setting left unset) must be finite and within the bounds."""
+    if value is None:
+        return
+    inside = math.isfinite(value) and (value >= low if low_ok else value > low)
+    if high is not None:
+        inside = inside and (value <= high if high_ok else value < high)
+    if not inside and isinstance(value, int) and high is None and low_ok:
+        raise InputError(
+            f"{key} must be a positive integer, got {value!r}"
+            if low == 1
+            else f"{key} must be an integer >= {low}, got {value!r}"
+        )
+    if not inside:
+        left, right = "[" if low_ok else "(", "]" if high_ok else ")"
+        bound = f"in {left}{low}, {high}{right}" if high is not None else (f">= {low}" if low_ok else f"> {low}")
+        raise InputError(f"{key} must be a finite number {bound}, got {value!r}")
 
 
 def _build(cls, data: dict, prefix: str):
@@ -144,22 +170,49 @@ def _build(cls, data: dict, prefix: str):
             values[name] = _build(task_class(task_kind).Options, value, "task.")
         elif dataclasses.is_dataclass(kind):
             values[name] = _build(kind, value, f"{prefix}{name}.")
-        elif name == "betas" and isinstance(value, list):
-            values[name] = tuple(float(v) for v in value)
         else:
             values[name] = _coerce(value, str(fields[name].type), f"{prefix}{name}")
     return cls(**values)
 
 
 def _coerce(value, annotation: str, key: str):
-    """YAML reads ``3e-4`` as a string (it wants ``3.0e-4``); accept it where a float is expected."""
-    if "float" in annotation and isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            raise InputError(f"{key} expects a number, got {value!r}") from None
-    if "float" in annotation and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    """Check ``value`` against a field's type annotation (a string such as ``int``, ``float | None``).
+
+    YAML reads ``3e-4`` as a string (it wants ``3.0e-4``): a string that parses as a
+    number is accepted where a float is expected, and an integer where a float is.
+    """
+    optional = "None" in annotation
+    if value is None:
+        if optional or annotation in ("Any", "dict"):
+            return None
+        raise InputError(f"{key} cannot be null")
+    base = annotation.replace("| None", "").strip()
+    if base == "bool":
+        if not isinstance(value, bool):
+            raise InputError(f"{key} expects true or false, got {value!r}")
+    elif base == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"{key} expects an integer, got {value!r}")
+    elif base == "float":
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise InputError(f"{key} expects a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(f"{key} expects a number, got {value!r}")
+        value = float(value)
+    elif base == "str":
+        if not isinstance(value, str):
+            raise InputError(f"{key} expects a text value, got {value!r}")
+    elif base == "dict" and not isinstance(value, dict):
+        raise InputError(f"{key} expects a mapping (e.g. {{width: 32}}), got {value!r}")
+    elif base.startswith("tuple[float"):
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+        ):
+            raise InputError(f"{key} expects a list of numbers, got {value!r}")
+        value = tuple(float(v) for v in value)
     return value
 
 
@@ -184,6 +237,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as error:
             raise InputError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from error
+        if not isinstance(data, dict):
+            raise InputError(
+                f"{path} must hold a YAML mapping of sections (data, model, task, optim, schedule, train), "
+                f"got {type(data).__name__} {data!r}"
+            )
     for override in overrides or []:
         key, sep, text = override.partition("=")
         if not sep or not key:

@@ -3,35 +3,30 @@
 Given the first ``history`` states of each trajectory, the model predicts the
 rest; only predicted states are scored (``training.metrics``), next to the
 persistence baseline (the last given state repeated). Results go to a JSON
-report and two plots: error against rollout step, and prediction against truth.
+report and two figures (``training.figures``): error against rollout step, and
+prediction against truth.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import h5py
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 import pde_data
 from operators.surrogate import Surrogate
 from pde_data.fields import file_channels, from_channels, read_channels
 from pde_data.loading import FileData
 from pde_data.presets import Recipe
-from pde_data.storage import file_recipe, write_well_file
+from pde_data.storage import file_recipe, stream_well_file
 from solvers.errors import InputError
+from training.figures import plot_error_curves, plot_prediction
 from training.metrics import rollout_metrics
-
-
-def _figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(width, height))
-    FigureCanvasAgg(figure)
-    return figure
 
 
 def dataset_trajectories(path: str | Path, split: str | None, limit: int | None) -> tuple[list[int], torch.Tensor]:
@@ -94,50 +89,24 @@ def evaluate_surrogate(
         dt=dt,
         seconds_per_trajectory=seconds / len(samples),
     )
-    write_report(report, out_dir, prediction[0], target[0])
+    write_report(report, out_dir, prediction[0], target[0], data, samples[0])
     return report
 
 
-def write_report(report: dict, out_dir: str | Path, prediction: torch.Tensor, target: torch.Tensor) -> None:
+def write_report(
+    report: dict, out_dir: str | Path, prediction: torch.Tensor, target: torch.Tensor, data: str | Path, sample: int
+) -> None:
+    """``evaluation.json`` and the two figures (trajectory ``sample`` of ``data`` in the second)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "evaluation.json").write_text(json.dumps(report, indent=1))
-    plot_error_curves(report, out_dir / "error_vs_step.png")
-    plot_prediction(prediction, target, out_dir / "prediction_vs_truth.png")
-
-
-def plot_error_curves(report: dict, path: Path) -> None:
-    fig = _figure(6, 4)
-    ax = fig.subplots()
-    for name, style in (("model", "-o"), ("persistence", "--")):
-        curve = report[name]["curves"]["relative_l2"]
-        ax.plot(range(1, len(curve) + 1), curve, style, label=name, markersize=3)
-    ax.set(xlabel="rollout step", ylabel="relative L2 error", yscale="log", title="error along the rollout")
-    ax.legend()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-
-
-def plot_prediction(prediction: torch.Tensor, target: torch.Tensor, path: Path) -> None:
-    """One trajectory ``(steps, channels, *grid)``: space-time panels (1D) or snapshot rows (2D)."""
-    p, u = prediction[:, 0].numpy(), target[:, 0].numpy()
-    limit = float(np.abs(u).max()) or 1.0
-    if p.ndim == 2:
-        fig = _figure(11, 3.5)
-        axes = fig.subplots(1, 3)
-        panels = (("truth", u), ("prediction", p), ("error", p - u))
-        for ax, (title, values) in zip(axes, panels):
-            ax.imshow(values.T, origin="lower", aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit)
-            ax.set(title=title, xlabel="rollout step", ylabel="x index")
-    else:
-        steps = np.unique(np.linspace(0, len(p) - 1, min(4, len(p))).round().astype(int))
-        fig = _figure(2.6 * len(steps), 7.5)
-        axes = fig.subplots(3, len(steps), squeeze=False)
-        for column, step in enumerate(steps):
-            for row, (title, values) in enumerate((("truth", u), ("prediction", p), ("error", p - u))):
-                ax = axes[row][column]
-                ax.imshow(values[step].T, origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit)
-                ax.set(xticks=[], yticks=[], title=f"{title}, step {step + 1}")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    source = FileData(data)
+    name = source.recipe.name
+    plot_error_curves(report, out_dir / "error_vs_step.png", f"{name}: {len(report['samples'])} trajectories")
+    x = pde_data.open(data)["x"].values
+    x = x[sample] if x.ndim == 2 else x
+    title = f"{name}, sample {sample}, {source.channel_names[0]}"
+    plot_prediction(prediction, target, out_dir / "prediction_vs_truth.png", title, source.channel_names[0], x)
 
 
 # --- prediction files ------------------------------------------------------------------------
@@ -145,33 +114,35 @@ def write_predictions(
     path: str | Path,
     data: str | Path,
     samples: list[int],
-    prediction: torch.Tensor,
+    prediction: torch.Tensor | Iterable[torch.Tensor],
     first_frame: int,
     frame_stride: int,
     model_name: str,
+    steps: int | None = None,
 ) -> Path:
     """Save rollouts ``(samples, steps, channels, *grid)`` in the dataset format (readable by ``pde_data.open``).
 
-    Root attributes ``data_file``, ``first_frame`` (the data-file frame index of
-    prediction 0), ``frame_stride`` and ``given_frames`` say which stored frames
-    each prediction corresponds to; ``pdeop/sample_index`` gives the trajectory.
-    Outside models can write files with the same attributes to be scored by
-    ``pdeop evaluate --predictions``.
+    ``prediction`` is one tensor, or an iterable of consecutive time pieces
+    ``(samples, k, channels, *grid)`` with ``steps`` states in all: they are streamed
+    to the file, so memory holds one piece. Root attributes ``data_file``,
+    ``first_frame`` (the data-file frame index of prediction 0), ``frame_stride`` and
+    ``given_frames`` say which stored frames each prediction corresponds to;
+    ``pdeop/sample_index`` gives the trajectory. Outside models can write files with
+    the same attributes to be scored by ``pdeop evaluate --predictions``.
     """
+    if isinstance(prediction, torch.Tensor):
+        steps, prediction = prediction.shape[1], [prediction]
     recipe = file_recipe(data)
-    steps = prediction.shape[1]
     layout = Recipe.from_dict({**recipe.to_dict(), "total_frames": max(steps, 2), "kept_frames": steps})
     source = pde_data.open(data)
     times = source["time"].values
     times = times[samples] if times.ndim == 2 else np.broadcast_to(times, (len(samples), times.shape[0]))
     spacing = times[:, 1:2] - times[:, :1]  # stored frames are evenly spaced
-    prediction_times = times[:, :1] + spacing * (first_frame + frame_stride * np.arange(steps))
-    block = {
-        "fields": from_channels(prediction.numpy().astype(np.float32), recipe.channels),
+    trajectories = {
         "sample_index": np.asarray(samples, dtype=np.int64),
         "seed": source["seed"].values[samples],
         "length": source["length"].values[samples] if "length" in source else np.full(len(samples), recipe.length),
-        "time": prediction_times,
+        "time": times[:, :1] + spacing * (first_frame + frame_stride * np.arange(steps)),
         "caption": [f"Prediction by {model_name} of: {source['caption'].values[i]}" for i in samples],
     }
     metadata = {
@@ -184,7 +155,27 @@ def write_predictions(
         "seed": int(source.attrs.get("seed", 0)),
         "split": str(source.attrs.get("split", "")),
     }
-    return write_well_file(Path(path), layout, len(samples), [block], metadata)
+    pieces = (from_channels(piece.cpu().numpy().astype(np.float32), recipe.channels) for piece in prediction)
+    return stream_well_file(Path(path), layout, trajectories, pieces, metadata)
+
+
+#: what predictions and the data they are scored against must share
+SAME_PROBLEM = ("equation", "coefficients", "length", "resolution", "initial_condition", "forcing", "extra_fields")
+
+
+def check_same_problem(predictions: str | Path, data: str | Path) -> None:
+    """Refuse to score predictions of one equation, coefficients, grid or seeds against another's data."""
+    made, truth = file_recipe(predictions).to_dict(), file_recipe(data).to_dict()
+    different = [f"{key} {made[key]!r} vs {truth[key]!r}" for key in SAME_PROBLEM if made[key] != truth[key]]
+    if not different:
+        with h5py.File(predictions, "r") as f, h5py.File(data, "r") as g:
+            samples, seeds = f["pdeop/sample_index"][()], f["pdeop/seed"][()]
+            if samples.size and samples.max() < g["pdeop/seed"].shape[0]:
+                mismatched = [int(i) for i, s in zip(samples, seeds) if g["pdeop/seed"][int(i)] != s]
+                if mismatched:
+                    different.append(f"the initial-condition seeds of samples {mismatched[:5]}")
+    if different:
+        raise InputError(f"{predictions} predicts other data than {data}: {'; '.join(different)}")
 
 
 def score_predictions(predictions: str | Path, data: str | Path, out_dir: str | Path) -> dict:
@@ -199,6 +190,7 @@ def score_predictions(predictions: str | Path, data: str | Path, out_dir: str | 
         samples = [int(i) for i in f["pdeop/sample_index"][()]]
         channels = file_channels(f)
         prediction = torch.from_numpy(read_channels(f, channels, list(range(len(samples)))))
+    check_same_problem(predictions, data)
     with h5py.File(data, "r") as f:
         data_channels = file_channels(f)
         if [c.name for c in data_channels] != [c.name for c in channels]:
@@ -210,10 +202,13 @@ def score_predictions(predictions: str | Path, data: str | Path, out_dir: str | 
             raise InputError(f"{predictions} refers to sample {max(samples)}, but {data} has {n_samples}")
         steps = prediction.shape[1]
         index = first + stride * np.arange(steps)
-        if index[-1] >= n_frames or first < 1:
+        index = index[index < n_frames]  # a rollout may run past the stored frames: score the overlap
+        if index.size == 0 or first < 1:
             raise InputError(
-                f"{predictions} covers frames {index[0]}..{index[-1]} that {data} does not have (or has no given frame before)"
+                f"{predictions} covers frames {first}..{first + stride * (steps - 1)}, none of which {data} "
+                f"stores (it has frames 0..{n_frames - 1}), or it has no given frame before them"
             )
+        prediction = prediction[:, : index.size]
         target = torch.from_numpy(read_channels(f, channels, samples, list(index)))
         last_given = torch.from_numpy(read_channels(f, channels, samples, [first - stride]))[:, 0]
         times = f["dimensions/time"][()]
@@ -223,8 +218,11 @@ def score_predictions(predictions: str | Path, data: str | Path, out_dir: str | 
         )
     dt = float(np.diff(times, axis=-1).flat[0]) * stride
     report = score(prediction.float(), target.float(), last_given.float(), dt, [c.name for c in channels])
-    report.update(data=str(data), predictions=str(predictions), samples=samples, dt=dt)
-    write_report(report, out_dir, prediction[0].float(), target[0].float())
+    report.update(
+        data=str(data), predictions=str(predictions), samples=samples, dt=dt, predicted_steps=steps,
+        scored_steps=int(index.size),
+    )  # fmt: skip
+    write_report(report, out_dir, prediction[0].float(), target[0].float(), data, samples[0])
     return report
 
 

@@ -7,14 +7,18 @@ model's channels, the loss, what the checkpoints hold and how the run is evaluat
 
 from __future__ import annotations
 
+import dataclasses
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
 import operators
+from operators.checkpoint import load_checkpoint
+from pde_data.locks import RunLock
 from solvers.errors import InputError, MissingFileError
 from training.config import RunConfig, load_config, save_config
-from training.distributed import shutdown
+from training.distributed import context_from_environment, shutdown
 from training.tasks import Task, build_task
 from training.trainer import Trainer
 
@@ -33,24 +37,86 @@ def train(
 ) -> tuple[Trainer, dict | None]:
     """Train, keep the best checkpoint on validation data, and (rank 0) evaluate it as the task says.
 
+    Everything is checked before anything is written: the data and model are built
+    first, and a resume is refused (one line naming the difference) when the
+    architecture, task, grid or data differ from the run's. ``config.yaml`` is
+    (re)written only once the previous state has loaded, data paths are stored
+    absolute (so ``--resume`` works from any folder), and a lock in the run folder
+    tells a second process training the same run apart.
+
     Returns the trainer and the evaluation report (None when not evaluated or the task has none).
     """
     run_dir = Path(run_dir)
+    config = with_absolute_paths(config)
     last = run_dir / "checkpoints" / "last.pt"
     if not resume and last.exists():
         raise InputError(
             f"{run_dir} already holds a training run; pass --resume to continue it or choose another --out"
         )
+    if resume and not last.is_file():
+        raise MissingFileError(f"nothing to resume: {last} does not exist")
     task = build_task(config)
     model = build_model(config, task)
-    trainer = Trainer(model, task, config, run_dir, progress=progress)
-    if trainer.context.is_main:
+    if resume:
+        check_resumable(last, task, model)
+    main_process = context_from_environment().is_main
+    if main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir / "config.yaml")
-    trainer.fit(task.train_set, task.val_set, resume=resume)
-    report = task.evaluate(run_dir, progress) if evaluate and trainer.context.is_main else None
+    lock = RunLock(run_dir / "train.lock", f"training {run_dir}") if main_process else nullcontext()
+    with lock:
+        trainer = Trainer(model, task, config, run_dir, progress=progress)
+        on_start = (lambda: save_config(config, run_dir / "config.yaml")) if main_process else None
+        trainer.fit(task.train_set, task.val_set, resume=resume, on_start=on_start)
+        report = task.evaluate(run_dir, progress) if evaluate and main_process else None
     shutdown(trainer.context)
     return trainer, report
+
+
+def with_absolute_paths(config: RunConfig) -> RunConfig:
+    """The config with ``data.path`` and ``data.val_path`` made absolute."""
+    data = config.data
+    absolute = {key: str(Path(value).resolve()) for key in ("path", "val_path") if (value := getattr(data, key))}
+    return dataclasses.replace(config, data=dataclasses.replace(data, **absolute))
+
+
+def check_resumable(last: Path, task: Task, model: torch.nn.Module) -> None:
+    """Refuse (one line naming every difference) to resume ``last`` with another model, task, grid or data."""
+    payload = load_checkpoint(last)
+    differences = []
+    then, now = payload.get("model", {}), model.pdeop_spec
+    if then.get("name") != now["name"]:
+        differences.append(f"model {then.get('name')!r} in the run, {now['name']!r} now")
+    else:
+        previous, current = then.get("hyperparameters", {}), now["hyperparameters"]
+        for key in sorted(set(previous) | set(current)):
+            if previous.get(key) != current.get(key):
+                source = " (from the data)" if key in DERIVED else ""
+                differences.append(f"{key}{source} {previous.get(key)!r} in the run, {current.get(key)!r} now")
+    if payload.get("task", task.kind) != task.kind:
+        differences.append(f"task.kind {payload['task']!r} in the run, {task.kind!r} now")
+    grid = payload.get("metadata", {}).get("grid")
+    if grid is not None and tuple(grid) != tuple(task.train_set.grid_shape):
+        differences.append(f"grid {tuple(grid)} in the run, {tuple(task.train_set.grid_shape)} now")
+    recorded, current_data = payload.get("training", {}).get("data"), task.data_identity()
+    if recorded is not None and differences == []:
+        changed = [k for k in recorded if k != "path" and recorded[k] != current_data.get(k)]
+        if changed:
+            described = ", ".join(
+                f"{k} {recorded[k]!r} -> {current_data.get(k)!r}" for k in changed if k != "attributes_sha256"
+            )
+            differences.append(
+                f"the data differs from the run's ({recorded.get('path')}): {described or 'its content differs'}"
+            )
+    if differences:
+        raise InputError(
+            f"cannot resume {last.parent.parent}: "
+            + "; ".join(differences)
+            + ". Resume with the run's own settings and data, or start a new run with another --out"
+        )
+
+
+#: hyperparameters the task derives from the data
+DERIVED = ("in_channels", "out_channels", "ndim", "grid_size")
 
 
 def resume_config(run_dir: str | Path, overrides: list[str]) -> RunConfig:

@@ -24,6 +24,7 @@ import csv
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -33,6 +34,7 @@ from tqdm.auto import tqdm
 
 from operators.checkpoint import load_checkpoint, save_checkpoint, tensor_state_dict
 from operators.predictors import from_payload
+from solvers.device import resolve_device as solvers_resolve_device
 from solvers.errors import InputError, MissingFileError
 from training.config import RunConfig
 from training.distributed import DistributedContext, all_reduce_sum, context_from_environment, initialise
@@ -47,17 +49,9 @@ class TrainingDivergedError(InputError, FloatingPointError):
 
 def resolve_device(name: str, context: DistributedContext) -> torch.device:
     """``auto`` -> the local GPU when there is one, else the CPU; ``cuda`` under torchrun -> ``cuda:LOCAL_RANK``."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError) as error:
-        raise InputError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from error
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(f"device {name!r} asked for, but CUDA is not available here")
-        if device.index is None:
-            device = torch.device("cuda", context.local_rank)
+    device = solvers_resolve_device(name)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", context.local_rank)
     return device
 
 
@@ -141,8 +135,15 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     # --- loop ----------------------------------------------------------------------------
-    def fit(self, train_dataset: Dataset, val_dataset: Dataset, resume: bool = False) -> list[dict]:
-        """Train for ``config.train.epochs`` epochs (continuing a previous run with ``resume``)."""
+    def fit(
+        self, train_dataset: Dataset, val_dataset: Dataset, resume: bool = False, on_start: Callable | None = None
+    ) -> list[dict]:
+        """Train for ``config.train.epochs`` epochs (continuing a previous run with ``resume``).
+
+        ``on_start()`` runs once the previous state has been restored (or the run seeded),
+        before the first epoch: ``train`` saves the run's config there, so a resume that
+        fails to load changes nothing on disk.
+        """
         train_loader, sampler = self._train_loader(train_dataset)
         val_loader = self._val_loader(val_dataset)
         epochs = self.config.train.epochs
@@ -158,6 +159,8 @@ class Trainer:
             self._restore()
         else:
             self._seed_everything(self.config.train.seed)
+        if on_start is not None:
+            on_start()
         writer = self._tensorboard()
         for epoch in range(self.start_epoch, epochs):
             sampler.set_epoch(epoch)
@@ -262,6 +265,7 @@ class Trainer:
                 "epoch": epoch,
                 "best_score": self.best_score,
                 "epochs": self.history,
+                "data": self.task.data_identity(),
                 "rng": {
                     "torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],

@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from operators.checkpoint import tensor_state_dict
+from pde_data.storage import file_identity
 from solvers.errors import InputError
 from training.data import DATA_MODES, datasets_for_mode
 
@@ -123,6 +124,13 @@ class Task:
             if isinstance(value, torch.Tensor) and value.dim() > 0:
                 return len(value)
         raise InputError("cannot tell the batch size: the batch holds no tensor")
+
+    def data_identity(self) -> dict:
+        """What the training data is, recorded in ``last.pt`` so that ``--resume`` on other data is refused."""
+        data = self.train_set
+        if hasattr(data, "path"):
+            return file_identity(data.path)
+        return {"recipe": data.recipe.name, "seed": data.seed, "samples": data.n_samples}
 
     def to(self, device: torch.device) -> Task:
         """Move the task's own modules and buffers (none by default) to ``device``."""
