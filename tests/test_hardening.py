@@ -101,6 +101,8 @@ def test_resume_works_from_any_folder_with_a_relative_data_path(data, tmp_path):
     ],
 )
 def test_generate_validates_before_creating_anything(tmp_path, arguments, phrases):
+    with pytest.raises(ValueError, match=r"dtype must be None, torch\.float32 or torch\.float64"):
+        pde_data.generate("burgers-fno-tiny", tmp_path / "x.h5", 4, dtype=torch.int32, progress=False)
     out = tmp_path / "x.h5"
     assert refused(pdeop("generate", "burgers-fno-tiny", "--out", out, "--samples", "4", *arguments), *phrases)
     assert list(tmp_path.iterdir()) == []  # no OUT.parts/, no lock, no shard file
@@ -268,6 +270,27 @@ def test_a_live_lock_is_reported_and_a_dead_ones_taken_over(tmp_path):
     assert result.returncode == 0 and out.is_file() and not (tmp_path / "d.h5.lock").exists()
 
 
+def test_a_second_training_process_on_the_same_run_is_told_apart(run):
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = run / "train.lock"
+        lock.write_text(f'{{"pid": {holder.pid}, "host": "{os.uname().nodename}", "since": "now"}}')
+        assert refused(
+            pdeop("train", "--resume", "--out", run, "--epochs", "3"), f"process {holder.pid}", "is training"
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+        lock.unlink()
+
+
+def test_out_of_memory_is_one_line_and_leaves_nothing(tmp_path):
+    arguments = ["--out", tmp_path / "x.h5", "--samples", "2", "--resolution", "65536", "--quiet"]
+    result = pdeop("generate", "ns-fno-1e-3-tiny", *arguments)
+    assert refused(result, "out of memory solving 2 trajectories at 65536 points per axis", "lower --batch-size")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_merge_writes_the_bytes_of_a_single_run(tmp_path):
     single = pde_data.generate("ks-lpsda-tiny", tmp_path / "single.h5", 70, batch_size=8, progress=False)
     for i in range(3):
@@ -303,6 +326,12 @@ def test_the_readme_predict_then_evaluate_sequence_works_on_the_tiny_preset(tmp_
     scored = pdeop("evaluate", "--predictions", tmp_path / "pred.h5", "--data", data)
     assert scored.returncode == 0, scored.stderr[-2000:]
     assert "scored the first 4 of 10 predicted states" in scored.stdout
+
+
+def test_a_closed_output_pipe_ends_the_command_quietly(data):
+    command = f"{sys.executable} -m training.cli info {data} --captions 20 | head -1"
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
+    assert result.stdout.startswith(str(data)) and result.stderr == ""
 
 
 def test_the_solver_demo_checks_kuramoto_sivashinsky():
@@ -342,3 +371,41 @@ def test_the_error_curve_shows_a_single_step_with_markers_inside_the_axes(tmp_pa
     low, high = ax.get_ylim()
     assert low < 0.02 and 0.9 < high and ax.get_xlim() == (0.5, 1.5)
     assert (tmp_path / "e.png").is_file()
+
+
+# --- 6. usable on a busy machine ------------------------------------------------------------------------
+def test_every_command_takes_threads_and_the_wait_policy_is_set_before_torch_loads(data):
+    from training.cli import build_parser
+
+    parser = build_parser()
+    for command in ("generate", "merge", "info", "plot", "train", "evaluate", "predict", "quickstart"):
+        assert "--threads" in parser._subparsers._group_actions[0].choices[command].format_help()
+    # training.cli sets the policy first thing, and what it imports to do so does not load torch
+    probe = (
+        "import os, sys, training.threads; assert 'torch' not in sys.modules; import training.cli; "
+        "print(os.environ.get('OMP_WAIT_POLICY', ''))"
+    )
+    environment = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=environment)
+    assert out.returncode == 0, out.stderr[-2000:]
+    if (os.cpu_count() or 1) <= 2:  # the measured regime; larger machines keep OpenMP's default
+        assert out.stdout.strip() == "PASSIVE"
+    result = pdeop("info", data, "--threads", "1")
+    assert result.returncode == 0 and "burgers-fno-tiny" in result.stdout
+    assert pdeop("info", data, "--threads", "0").returncode == 2
+
+
+def test_thread_defaults_follow_the_machine_and_the_environment(monkeypatch):
+    from solvers import InputError
+    from training import threads
+
+    monkeypatch.delenv("PDEOP_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert threads.default_threads() == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 32)
+    assert threads.default_threads() is None  # unmeasured: torch's own default
+    monkeypatch.setenv("PDEOP_THREADS", "3")
+    assert threads.default_threads() == 3
+    monkeypatch.setenv("PDEOP_THREADS", "many")
+    with pytest.raises(InputError, match="PDEOP_THREADS must be a positive integer"):
+        threads.default_threads()

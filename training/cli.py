@@ -8,14 +8,19 @@ its traceback.
 
 from __future__ import annotations
 
-import argparse
-import errno
-import json
-import sys
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
+from training.threads import apply_threads, prepare_environment
 
-from solvers.errors import InputError
+prepare_environment()  # before anything imports torch: OpenMP reads its wait policy when it loads
+
+import argparse  # noqa: E402
+import errno  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from importlib.metadata import PackageNotFoundError, version  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from solvers.errors import InputError  # noqa: E402
 
 #: OSError numbers that describe the user's environment, not a bug
 ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOENT, errno.EISDIR}
@@ -23,6 +28,21 @@ ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errn
 
 class CommandError(InputError):
     """A user-facing failure of the command line itself: printed as one line, exit status 2."""
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="CPU threads for torch (default: $PDEOP_THREADS, else 1 on machines with up to 2 cores; README: Busy machines)",
+    )
+    return common
+
+
+def _add_command(commands, name: str, **options) -> argparse.ArgumentParser:
+    """A subcommand with the options every command shares."""
+    return commands.add_parser(name, parents=[_common_options()], **options)
 
 
 def package_version() -> str:
@@ -47,7 +67,8 @@ def _positive_int(text: str) -> int:
 def _add_generate(commands) -> None:
     from pde_data.presets import presets
 
-    parser = commands.add_parser(
+    parser = _add_command(
+        commands,
         "generate",
         help="generate a benchmark dataset from a preset",
         description=(
@@ -89,7 +110,8 @@ def _add_generate(commands) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=_run_generate)
 
-    merge = commands.add_parser(
+    merge = _add_command(
+        commands,
         "merge",
         help="join shard files into one dataset",
         description="Join the files written by 'pdeop generate --shard I/K' into the file one unsharded run writes.",
@@ -129,14 +151,15 @@ def _run_merge(args) -> None:
 
 # --- info / plot --------------------------------------------------------------------------------
 def _add_inspection(commands) -> None:
-    info = commands.add_parser(
-        "info", help="summarise a dataset file", description="Print a readable summary of a dataset file."
+    info = _add_command(
+        commands, "info", help="summarise a dataset file", description="Print a readable summary of a dataset file."
     )
     info.add_argument("path", type=Path)
     info.add_argument("--captions", type=int, default=2, help="how many captions to show (default 2)")
     info.set_defaults(handler=_run_info)
 
-    plot = commands.add_parser(
+    plot = _add_command(
+        commands,
         "plot",
         help="picture of one trajectory",
         description="Save a space-time diagram (1D) or snapshots (2D) of one trajectory, and optionally a GIF.",
@@ -224,7 +247,8 @@ def _add_training(commands) -> None:
     import operators
     from training.tasks import task_kinds
 
-    train = commands.add_parser(
+    train = _add_command(
+        commands,
         "train",
         help="train a surrogate on a dataset",
         description=(
@@ -252,7 +276,8 @@ def _add_training(commands) -> None:
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(handler=_run_train)
 
-    evaluate = commands.add_parser(
+    evaluate = _add_command(
+        commands,
         "evaluate",
         help="score a trained run (or stored predictions) on a dataset",
         description=(
@@ -275,7 +300,8 @@ def _add_training(commands) -> None:
     evaluate.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
     evaluate.set_defaults(handler=_run_evaluate)
 
-    predict = commands.add_parser(
+    predict = _add_command(
+        commands,
         "predict",
         help="roll a trained surrogate out and save the predictions",
         description="Predict future states from a dataset's first frames; prints the time per sample and the solver's.",
@@ -298,7 +324,8 @@ def _add_training(commands) -> None:
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
     predict.set_defaults(handler=_run_predict)
 
-    quick = commands.add_parser(
+    quick = _add_command(
+        commands,
         "quickstart",
         help="the whole pipeline on a tiny problem, in a few minutes on a laptop CPU",
         description=(
@@ -405,10 +432,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        apply_threads(args.threads)
         args.handler(args)
+        sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at interpreter exit
     except KeyboardInterrupt:
         print("pdeop: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of the output went away (e.g. `pdeop info FILE | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except InputError as error:
         return _report(args.command, error)
     except OSError as error:
