@@ -51,7 +51,9 @@ def quickstart(out: Path, epochs: int = 40, samples: int = 96, device: str = "au
     print(summary_table(report))
     print("[4/4] predicting the test trajectories and timing the solver on the same horizon")
     test = pde_data.TrajectoryDataset(data, split="test").samples
-    timing = predict_to_file(run_dir, data, out / "predictions.h5", 4, test, "cpu", None, overwrite=True)
+    timing = predict_to_file(
+        run_dir, data, out / "predictions.h5", 4, test, "cpu", None, overwrite=True, progress=progress
+    )
     print(timing)
     model, baseline = report["model"]["summary"], report["persistence"]["summary"]
     print(
