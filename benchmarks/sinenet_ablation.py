@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         "waves": waves,
                         "mult": mult,
                         "padding": padding,
-                        "parameters": sum(p.numel() for p in surrogate.model.parameters()),
+                        "parameters": operators.parameter_count(surrogate.model),
                         "one_step_relative_l2": report["model"]["summary"]["relative_l2_one_step"],
                         "rollout_relative_l2": report["model"]["summary"]["relative_l2_rollout"],
                         "persistence_rollout_relative_l2": report["persistence"]["summary"]["relative_l2_rollout"],

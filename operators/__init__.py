@@ -11,7 +11,7 @@ May use ``solvers``; never ``pde_data`` or ``training``.
 from operators import fno, mgno, sinenet  # noqa: F401  (each module registers its architecture)
 from operators.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, tensor_state_dict
 from operators.predictors import load, predictor_kinds, register_predictor
-from operators.registry import available, build, hyperparameter_names, register
+from operators.registry import available, build, hyperparameter_names, parameter_count, register
 from operators.surrogate import Surrogate
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "hyperparameter_names",
     "load",
     "load_checkpoint",
+    "parameter_count",
     "predictor_kinds",
     "register",
     "register_predictor",

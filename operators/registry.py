@@ -71,7 +71,7 @@ def build(name: str, **hyperparameters) -> torch.nn.Module:
     if missing:
         raise InputError(f"{name} needs hyperparameters {missing}")
     for key, value in hyperparameters.items():
-        _check_hyperparameter(name, key, value, accepted[key].default)
+        _check_hyperparameter(name, key, value, accepted[key])
     try:
         model = builder(**hyperparameters)
     except (ValueError, TypeError, RuntimeError) as error:  # the builders' (and torch's) checks of the values
@@ -81,24 +81,35 @@ def build(name: str, **hyperparameters) -> torch.nn.Module:
     return model
 
 
-def _check_hyperparameter(name: str, key: str, value, default) -> None:
-    """Sizes are positive integers, ratios positive finite numbers, switches booleans, choices text.
+def _check_hyperparameter(name: str, key: str, value, parameter: inspect.Parameter) -> None:
+    """Sizes are positive integers, ratios finite numbers >= 0, switches booleans, choices text.
 
-    The kind is read from the builder's default (a required hyperparameter is a size).
+    The kind comes from the builder's default, or (default ``None`` or none) from its annotation;
+    other kinds (lists, nested specs) are the builder's to check.
     """
+    default = parameter.default
     if default is None and value is None:
         return
-    reference = 1 if default is inspect.Parameter.empty or default is None else default
+    if default is inspect.Parameter.empty or default is None:
+        annotation = str(parameter.annotation)
+        reference = 1 if annotation.startswith("int") else 1.0 if annotation.startswith("float") else None
+    else:
+        reference = default
     if isinstance(reference, bool):
         ok, expected = isinstance(value, bool), "true or false"
     elif isinstance(reference, int):
         ok, expected = isinstance(value, int) and not isinstance(value, bool) and value >= 1, "a positive integer"
     elif isinstance(reference, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-        expected = "a finite number > 0"
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+        expected = "a finite number >= 0"
     elif isinstance(reference, str):
         ok, expected = isinstance(value, str), "text"
     else:
         return
     if not ok:
         raise InputError(f"{name}: hyperparameter {key} must be {expected}, got {value!r}")
+
+
+def parameter_count(model: torch.nn.Module) -> int:
+    """Trainable real numbers: a complex weight (a spectral convolution's) counts twice, as papers count it."""
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters() if p.requires_grad)

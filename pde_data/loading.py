@@ -270,6 +270,8 @@ class TrajectoryDataset(FileData):
         split: ``None`` (all trajectories) or ``"train"`` / ``"valid"`` / ``"test"``
             (see the module docstring for what a split means).
         normalize: standardise frames with the file's per-channel mean and std.
+        first_frame: windows start at this stored frame or later (1 skips the initial
+            condition: the FNO paper's files start at t = 1, ours at t = 0).
 
     The HDF5 file is opened lazily, once per process, so the dataset works with
     multi-worker ``DataLoader``s.
@@ -285,18 +287,23 @@ class TrajectoryDataset(FileData):
         stride: int = 1,
         split: str | None = None,
         normalize: bool = False,
+        first_frame: int = 0,
     ):
         for name, value in (("history", history), ("horizon", horizon), ("stride", stride)):
             _positive(name, value)
+        if isinstance(first_frame, bool) or not isinstance(first_frame, int) or first_frame < 0:
+            raise InputError(f"first_frame must be an integer >= 0, got {first_frame!r}")
         super().__init__(path, split)
         self.history, self.horizon, self.stride, self.normalize = history, horizon, stride, normalize
+        self.first_frame = first_frame
         span = (history + horizon - 1) * stride + 1
-        if span > self.frames:
+        if span > self.frames - first_frame:
             raise InputError(
                 f"a window of {history} + {horizon} frames with stride {stride} spans {span} frames, "
                 f"but the trajectories have {self.frames}"
+                + (f" ({self.frames - first_frame} from frame {first_frame})" if first_frame else "")
             )
-        self.windows_per_sample = self.frames - span + 1
+        self.windows_per_sample = self.frames - first_frame - span + 1
         #: time between consecutive frames of a window (None when it varies per sample)
         frame_dt = np.diff(self.times, axis=-1) * stride
         self.frame_dt = float(frame_dt.flat[0]) if np.allclose(frame_dt, frame_dt.flat[0]) else None
@@ -309,7 +316,7 @@ class TrajectoryDataset(FileData):
             raise IndexError(f"index {index} out of range for {len(self)} windows")
         index %= len(self)
         sample = self.samples[index // self.windows_per_sample]
-        start = index % self.windows_per_sample
+        start = self.first_frame + index % self.windows_per_sample
         stop = start + (self.history + self.horizon - 1) * self.stride + 1
         frames = self.read(sample, slice(start, stop, self.stride))
         if self.normalize:

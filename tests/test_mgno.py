@@ -58,7 +58,7 @@ def test_the_v_cycle_is_linear(ndim):
 def test_circular_v_cycle_is_equivariant_to_shifts_by_the_coarsest_cell(ndim):
     torch.manual_seed(1)
     levels = 4
-    cycle = MultigridConv(2, 4, levels=levels, ndim=ndim, padding="circular").double()
+    cycle = MultigridConv(2, 4, levels=levels, ndim=ndim, padding="circular", wrap_prolongation=True).double()
     f = torch.randn(1, 2, *(32,) * ndim, dtype=torch.float64)
     axes = tuple(range(-ndim, 0))
     shift = 2 ** (levels - 1)
@@ -72,7 +72,18 @@ def test_circular_v_cycle_is_equivariant_to_shifts_by_the_coarsest_cell(ndim):
 
 def test_gradients_reach_every_parameter():
     model = operators.build(
-        "mgno", in_channels=1, out_channels=1, ndim=2, channels=4, layers=2, levels=3, normalize=True, residual=True
+        "mgno",
+        in_channels=1,
+        out_channels=1,
+        ndim=2,
+        channels=4,
+        layers=2,
+        levels=3,
+        norm="layer",
+        residual=True,
+        grid_size=16,
+        pointwise=True,
+        restrict_residual=True,
     )
     model(torch.randn(2, 1, 16, 16)).square().mean().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
@@ -115,18 +126,15 @@ def test_published_configs_load():
         "layers": 5,
         "levels": 5,
         "padding": "circular",
-        "normalize": True,
+        "norm": "layer",
         "residual": True,
     }
-    assert (ns.task.rollout_steps, ns.schedule.name, ns.schedule.div_factor, ns.optim.weight_decay) == (
-        10,
-        "onecycle",
-        2.0,
-        1e-5,
-    )
+    protocol = (ns.task.rollout_steps, ns.data.batch_size, ns.data.first_frame, ns.schedule.pct_start,
+                ns.schedule.final_div_factor, ns.optim.weight_decay, ns.train.eval_steps)  # fmt: skip
+    assert protocol == (1, 500, 1, 0.1, 50.0, 1e-5 / 500, 10)
     burgers = load_config("mgno-burgers")
     assert burgers.task.kind == "operator" and burgers.model.name == "mgno"
-    model = operators.build("mgno", in_channels=1, out_channels=1, ndim=2, **ns.model.hyperparameters)
+    model = operators.build("mgno", in_channels=1, out_channels=1, ndim=2, grid_size=64, **ns.model.hyperparameters)
     assert model(torch.randn(1, 1, 64, 64)).shape == (1, 1, 64, 64)
 
 
@@ -142,3 +150,34 @@ def test_periodic_coordinate_channels():
         "mgno", in_channels=1, out_channels=1, ndim=1, channels=4, layers=1, levels=2, coordinates=True, residual=True
     )
     assert model(torch.randn(2, 1, 16)).shape == (2, 1, 16)
+
+
+def test_the_published_ns_model_has_the_public_architecture():
+    """MgNO_NS (xlliu2017/MgNO models.py) with 5 layers of 32 channels, 5 levels, the schedule
+    [[1,0],[1,0],[1,0],[2,0],[2,0]], biased 3x3 smoothers, bias-free restrictions and prolongations,
+    LayerNorm([32, 64/2^l, 64/2^l]) per level but the coarsest and a bias-free head: counted by hand,
+    per layer (C_f = 32): 13 smoothers x 9,248 + 8 restrictions x 9,216 + 4 prolongations x 16,384
+    + LayerNorms 2 x 32 x 5,440 = 607,648; the first layer (C_f = 1) 454,570; head 32."""
+    model = operators.build(
+        "mgno", in_channels=1, out_channels=1, ndim=2, channels=32, layers=5, levels=5, norm="layer",
+        residual=True, grid_size=64,
+    )  # fmt: skip
+    assert operators.parameter_count(model) == 4 * 607_648 + 454_570 + 32 == 2_885_194
+    norms = [m for m in model.multigrid[0].modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert [tuple(m.normalized_shape) for m in norms] == [(32, 64, 64), (32, 32, 32), (32, 16, 16), (32, 8, 8)]
+    assert norms[0].weight.shape == (32, 64, 64)  # a scale and shift per grid point, as published
+    assert model.pointwise is None and model.head.bias is None
+    with pytest.raises(ValueError, match="norm='layer' is tied to the training grid"):
+        operators.build("mgno", in_channels=1, out_channels=1, ndim=2, norm="layer")
+
+
+def test_the_published_prolongation_does_not_wrap_round():
+    from operators.mgno import Prolongation
+
+    coarse = torch.zeros(1, 1, 8)
+    coarse[0, 0, -1] = 1.0  # an impulse at the last coarse point spreads to fine points 13..15 (and 16)
+    for wrap, reaches_zero in ((False, False), (True, True)):
+        prolong = Prolongation(1, 1, wrap)
+        torch.nn.init.ones_(prolong.conv.weight)
+        fine = prolong(coarse, (16,))
+        assert bool(fine[0, 0, 0] != 0) == reaches_zero and bool(fine[0, 0, -1] != 0)

@@ -32,6 +32,7 @@ class DataConfig:
     history: int = 1
     horizon: int = 1
     stride: int = 1
+    first_frame: int = 0  # windows and evaluation rollouts start here (1: the FNO paper's t = 1)
     batch_size: int = 16
     num_workers: int = 0
     train_split: str | None = "train"
@@ -81,6 +82,7 @@ class TrainConfig:
     ema_decay: float | None = None  # e.g. 0.999: validate and save the exponential moving average
     compile: bool = False  # torch.compile the model
     eval_trajectories: int = 16  # validation trajectories rolled out after training
+    eval_steps: int | None = None  # states those rollouts predict (default: to the last stored frame)
     checkpoint_every: int = 1  # epochs between 'last' checkpoints
 
 
@@ -117,10 +119,11 @@ class RunConfig:
             *((k, v, 1, None, True, True) for k, v in (
                 ("data.history", d.history), ("data.horizon", d.horizon), ("data.stride", d.stride),
                 ("data.batch_size", d.batch_size), ("data.samples", d.samples), ("train.epochs", r.epochs),
-                ("train.checkpoint_every", r.checkpoint_every), ("train.eval_trajectories", r.eval_trajectories),
+                ("train.checkpoint_every", r.checkpoint_every), ("train.eval_trajectories", r.eval_trajectories), ("train.eval_steps", r.eval_steps),
                 ("schedule.step_epochs", s.step_epochs))),
             *((k, v, 0, None, True, True) for k, v in (
                 ("data.num_workers", d.num_workers), ("data.seed", d.seed), ("train.seed", r.seed),
+                ("data.first_frame", d.first_frame),
                 ("schedule.warmup_steps", s.warmup_steps), ("optim.weight_decay", o.weight_decay))),
             *((k, v, 0, None, False, True) for k, v in (
                 ("optim.lr", o.lr), ("optim.grad_clip", o.grad_clip), ("schedule.gamma", s.gamma),

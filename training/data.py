@@ -42,6 +42,7 @@ def datasets_for_mode(mode: str, data: DataConfig, **options) -> tuple[Dataset, 
         history, horizon = options.pop("history", data.history), options.pop("horizon", data.horizon)
         train_frames_out = options.pop("train_horizon", horizon)
         stride = options.pop("stride", data.stride)
+        options.setdefault("first_frame", data.first_frame)
         train = pde_data.TrajectoryDataset(
             data_file(data), history, train_frames_out, stride, data.train_split, **options
         )

@@ -89,16 +89,17 @@ def predict_to_file(
     device = resolve_device(device)
     surrogate = Surrogate.load(run, device)
     stride = int(surrogate.metadata.get("stride", 1))
+    first = int(surrogate.metadata.get("first_frame", 0))
     source = FileData(data)
     recipe, count = source.recipe, len(source.samples)
     chosen = list(range(count)) if not samples else samples
     bad = [i for i in chosen if not 0 <= i < count]
     if bad:
         raise InputError(f"sample {bad[0]} is out of range: {data} has {count} trajectories")
-    needed = (surrogate.history - 1) * stride + 1
+    needed = first + (surrogate.history - 1) * stride + 1
     if source.frames < needed:
         raise InputError(f"{data} has {source.frames} frames; the surrogate needs {needed} to start")
-    given = torch.stack([source.read(i, slice(0, needed, stride)) for i in chosen])
+    given = torch.stack([source.read(i, slice(first, needed, stride)) for i in chosen])
     finite = torch.isfinite(given).flatten(1).all(dim=1)
     if not bool(finite.all()):
         raise InputError(f"the first frames of sample {chosen[int((~finite).nonzero()[0])]} in {data} are not finite")

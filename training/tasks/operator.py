@@ -47,11 +47,12 @@ class OperatorTask(SurrogateTask):
     def __init__(self, config):
         self.residual = config.task.residual
         super().__init__(config)
-        if self.train_set.frame_indices[-1] == 0:
+        if len(self.train_set.frame_indices) < 2:
             raise InputError("task.target_frame points at the first frame; the operator needs a later frame")
 
     def datasets(self):
-        return datasets_for_mode("trajectory", self.config.data, frames=[0, self.options.target_frame])
+        frames = [self.config.data.first_frame, self.options.target_frame]
+        return datasets_for_mode("trajectory", self.config.data, frames=frames)
 
     def state_dt(self) -> float | None:
         data = self.train_set
@@ -59,7 +60,7 @@ class OperatorTask(SurrogateTask):
         return float(spans[0]) if np.allclose(spans, spans[0]) else None
 
     def stride(self) -> int:
-        return self.train_set.frame_indices[-1]
+        return self.train_set.frame_indices[-1] - self.train_set.frame_indices[0]
 
     def _predict(self, model: torch.nn.Module, u0: torch.Tensor) -> torch.Tensor:
         out = model(u0[:, 0]).float()[:, None]

@@ -99,6 +99,7 @@ class SurrogateTask(Task):
             "grid": list(data.grid_shape),
             "dt": self.state_dt(),
             "stride": self.stride(),
+            "first_frame": self.config.data.first_frame,
             "field_names": data.channel_names,
             "dataset": recipe.name,
             "data_file": str(self.config.data.path),
@@ -128,4 +129,5 @@ class SurrogateTask(Task):
             Path(run_dir) / "evaluation",
             data.val_split,
             self.config.train.eval_trajectories,
+            steps=self.config.train.eval_steps,
         )
