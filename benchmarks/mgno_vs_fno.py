@@ -73,6 +73,8 @@ def run_case(name, preset, samples, mgno, modes, args, folder: Path) -> list[dic
         settings = [f"data.path={data}", f"model.name={model}", f"model.hyperparameters={hp}", f"train.epochs={args.epochs}",
                     f"train.device={args.device}", "data.batch_size=8", f"optim.lr={args.lr}", "optim.name=adamw",
                     "schedule.name=cosine"]  # fmt: skip
+        if hyper.get("residual"):  # the model adds u0 itself (as MgNO_NS does): the task must not add it again
+            settings.append("task.residual=false")
         start = time.perf_counter()
         trainer, _ = train(load_config(None, settings), folder / f"{name}-{label}", progress=False, evaluate=False)
         seconds = time.perf_counter() - start
