@@ -159,3 +159,28 @@ def test_one_step_scores_cover_every_window():
     assert scores["model"] == pytest.approx(scores["persistence"])
     windows = [relative_l2_per_step(trajectories[:, s : s + 1], trajectories[:, s + 1 : s + 2]) for s in range(5)]
     assert scores["model"]["relative_l2_one_step"] == pytest.approx(float(torch.stack(windows).mean()), rel=1e-5)
+
+
+def test_hs_loss_is_the_papers_hsloss():
+    from training.metrics import hs_loss
+
+    generator = torch.Generator().manual_seed(3)
+    target = torch.randn(4, 32, 32, 1, generator=generator)  # the public layout: (batch, x, y, channels)
+    prediction = target + 0.3 * torch.randn(4, 32, 32, 1, generator=generator)
+    # utilities3.HsLoss(d=2, p=2, k=1, a=[2.], truncation=True, res=32), re-implemented from its published code
+    res = 32
+    k = torch.cat((torch.arange(0, res // 2), torch.arange(-res // 2, 0)))
+    k_x, k_y = k.reshape(res, 1).repeat(1, res), k.reshape(1, res).repeat(res, 1)
+    k_x = (k_x.abs() * (k_x.abs() < 20)).reshape(1, res, res, 1)
+    k_y = (k_y.abs() * (k_y.abs() < 20)).reshape(1, res, res, 1)
+    weight = torch.sqrt(1 + 2.0**2 * (k_x**2 + k_y**2))
+    x = torch.fft.fftn(prediction, dim=[1, 2], norm="ortho") * weight
+    y = torch.fft.fftn(target, dim=[1, 2], norm="ortho") * weight
+    theirs = torch.mean(torch.norm((x - y).reshape(4, -1), 2, 1) / torch.norm(y.reshape(4, -1), 2, 1))
+    ours = hs_loss(prediction.permute(0, 3, 1, 2), target.permute(0, 3, 1, 2), ndim=2, a=2.0)
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
+    # hand case in 1D: error 0.1 sin(2 pi 5 x) on sin(2 pi 3 x), integer wavenumbers, a = 1
+    x1 = torch.arange(64) / 64
+    u = torch.sin(2 * math.pi * 3 * x1).reshape(1, 1, 64)
+    p = u + 0.1 * torch.sin(2 * math.pi * 5 * x1).reshape(1, 1, 64)
+    assert hs_loss(p, u, ndim=1).item() == pytest.approx(0.1 * math.sqrt(26 / 10), rel=1e-5)

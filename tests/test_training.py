@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import signal
@@ -135,6 +136,14 @@ def test_ema_onecycle_multistep_pushforward_and_h1_loss_run(burgers, tmp_path):
     ]
     trainer, _ = train(config_for(burgers, *settings), tmp_path / "r", progress=False, evaluate=False)
     assert trainer.ema is not None and len(trainer.history) == 2
+
+
+@pytest.mark.parametrize("loss", ["relative-h1", "hs", "mse"])
+def test_every_loss_trains(burgers, tmp_path, loss):
+    trainer, _ = train(config_for(burgers, "train.epochs=4", f"task.loss={loss}", "task.hs_a=2.0"), tmp_path / "r",
+                       progress=False, evaluate=False)  # fmt: skip
+    losses = [row["train_loss"] for row in trainer.history]
+    assert all(math.isfinite(x) for x in losses) and losses[-1] < losses[0]
 
 
 def test_operator_task_maps_first_frame_to_last(burgers, tmp_path):

@@ -224,3 +224,30 @@ def relative_h1(
         return energy.movedim(channel_axis, 1).flatten(2).sum(dim=2).sqrt()
 
     return (norm(prediction - target) / (norm(target) + eps)).mean()
+
+
+def hs_loss(
+    prediction: torch.Tensor, target: torch.Tensor, ndim: int, a: float = 1.0, truncation: int | None = 20
+) -> torch.Tensor:
+    """The FNO/MgNO papers' ``HsLoss`` (k = 1, as their ``utilities3.py`` computes it), per sample, averaged.
+
+    The fields' orthonormal FFT over the last ``ndim`` axes is weighted by
+    ``sqrt(1 + a^2 |k|^2)`` with *integer* wavenumbers ``k`` (not ``2 pi k / length``) in which
+    every component with ``|k_i| >= truncation`` counts as 0 (so high modes keep weight 1);
+    the loss is ``||w (P - U)|| / ||w U||`` over everything but the batch axis (channels and
+    time pooled), averaged over samples. MgNO's Navier-Stokes run uses ``a = 2``; the class
+    default is ``a = 1``. Unlike ``relative_h1`` (physical wavenumbers, no truncation, per channel).
+    """
+    axes = tuple(range(-ndim, 0))
+    weight = torch.ones((), device=prediction.device)
+    for axis, n in enumerate(prediction.shape[-ndim:]):
+        k = torch.fft.fftfreq(n, d=1.0 / n, device=prediction.device).abs()
+        if truncation is not None:
+            k = k * (k < truncation)
+        shape = [1] * ndim
+        shape[axis] = n
+        weight = weight + a**2 * (k**2).reshape(shape)
+    weight = weight.sqrt()
+    p = torch.fft.fftn(prediction.float(), dim=axes, norm="ortho") * weight
+    u = torch.fft.fftn(target.float(), dim=axes, norm="ortho") * weight
+    return ((p - u).flatten(1).norm(dim=1) / u.flatten(1).norm(dim=1)).mean()

@@ -32,7 +32,8 @@ class NextStepTask(SurrogateTask):
         model starts as the persistence baseline). ``rollout_steps`` > 1 trains on multi-step
         rollouts (backpropagating through all steps, or only the last with ``pushforward``).
         ``loss``: ``relative-l2`` (physical units, per sample and channel, averaged),
-        ``relative-h1`` (adds the gradient, spectrally) or ``mse`` (normalised units)."""
+        ``relative-h1`` (adds the gradient, spectrally), ``hs`` (the FNO/MgNO papers' HsLoss, weight
+        ``hs_a``) or ``mse`` (normalised units)."""
 
         kind: str = "next-step"
         residual: bool = True

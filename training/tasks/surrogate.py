@@ -14,10 +14,10 @@ from typing import ClassVar
 import torch
 
 from solvers.errors import InputError
-from training.metrics import relative_h1, relative_l2
+from training.metrics import hs_loss, relative_h1, relative_l2
 from training.tasks.base import Task
 
-LOSSES = ("relative-l2", "relative-h1", "mse")
+LOSSES = ("relative-l2", "relative-h1", "hs", "mse")
 
 
 class SurrogateTask(Task):
@@ -35,11 +35,18 @@ class SurrogateTask(Task):
 
     @dataclass
     class Options(Task.Options):
+        """``loss``: ``relative-l2`` (physical units, per sample and channel, averaged), ``relative-h1``
+        (ours: adds the gradient with physical wavenumbers), ``hs`` (the FNO/MgNO papers' HsLoss with
+        weight ``hs_a``; ``training.metrics.hs_loss``) or ``mse`` (normalised units)."""
+
         loss: str = "relative-l2"
+        hs_a: float = 1.0
 
         def check(self, config) -> None:
             if self.loss not in LOSSES:
                 raise InputError(f"task.loss = {self.loss!r} is not one of {', '.join(LOSSES)}")
+            if not (self.hs_a >= 0 and self.hs_a < float("inf")):
+                raise InputError(f"task.hs_a must be a finite number >= 0, got {self.hs_a!r}")
 
     def __init__(self, config):
         super().__init__(config)
@@ -73,6 +80,8 @@ class SurrogateTask(Task):
         physical = self.denormalize(prediction)
         if self.options.loss == "relative-h1":
             return relative_h1(physical, target, target.dim() - 3, self.length)
+        if self.options.loss == "hs":
+            return hs_loss(physical, target, target.dim() - 3, self.options.hs_a)
         return relative_l2(physical, target, channel_axis=2)
 
     def one_step_metrics(self, prediction: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
