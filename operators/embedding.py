@@ -14,6 +14,19 @@ import torch
 from torch import nn
 
 
+def _append_axis_channels(x: torch.Tensor, ndim: int, profiles) -> torch.Tensor:
+    """``x`` with, per axis, the channels ``profiles(fraction)`` (``fraction = i / n`` along that axis)."""
+    channels = [x]
+    grid = x.shape[-ndim:]
+    for axis, n in enumerate(grid):
+        shape = [1] * ndim
+        shape[axis] = n
+        fraction = torch.arange(n, device=x.device, dtype=x.dtype) / n
+        for profile in profiles(fraction):
+            channels.append(profile.reshape(1, 1, *shape).expand(x.shape[0], 1, *grid))
+    return torch.cat(channels, dim=1)
+
+
 class PeriodicCoordinates(nn.Module):
     """``(batch, C, *grid)`` -> ``(batch, C + 2 * ndim, *grid)``."""
 
@@ -22,12 +35,30 @@ class PeriodicCoordinates(nn.Module):
         self.ndim = ndim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channels = [x]
-        grid = x.shape[-self.ndim :]
-        for axis, n in enumerate(grid):
-            phase = 2 * math.pi * torch.arange(n, device=x.device, dtype=x.dtype) / n
-            shape = [1] * self.ndim
-            shape[axis] = n
-            for wave in (torch.sin(phase), torch.cos(phase)):
-                channels.append(wave.reshape(1, 1, *shape).expand(x.shape[0], 1, *grid))
-        return torch.cat(channels, dim=1)
+        return _append_axis_channels(x, self.ndim, lambda f: (torch.sin(2 * math.pi * f), torch.cos(2 * math.pi * f)))
+
+
+class GridCoordinates(nn.Module):
+    """``(batch, C, *grid)`` -> ``(batch, C + ndim, *grid)``: ``x_i / L`` in ``[0, 1)`` per axis.
+
+    neuraloperator's ``GridEmbedding2D`` (used by the NNs-to-NOs U-Net): the same
+    physical point gets the same value on every grid, so it is resolution consistent.
+    """
+
+    def __init__(self, ndim: int):
+        super().__init__()
+        self.ndim = ndim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _append_axis_channels(x, self.ndim, lambda f: (f,))
+
+
+def coordinate_embedding(kind: str, ndim: int) -> tuple[nn.Module, int]:
+    """The module appending ``kind`` coordinates (``grid``, ``periodic`` or ``none``) and its extra channels."""
+    if kind == "grid":
+        return GridCoordinates(ndim), ndim
+    if kind == "periodic":
+        return PeriodicCoordinates(ndim), 2 * ndim
+    if kind == "none":
+        return nn.Identity(), 0
+    raise ValueError(f"coordinates must be grid, periodic or none, got {kind!r}")

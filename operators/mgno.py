@@ -48,6 +48,7 @@ from torch.nn import functional
 
 from operators.embedding import PeriodicCoordinates
 from operators.registry import register
+from operators.resolution import consistent_if_asked
 from solvers.errors import InputError
 
 PADDINGS = ("circular", "zeros", "reflect")
@@ -298,6 +299,8 @@ def build_mgno(
     bias: bool = True,
     head_bias: bool = False,
     wrap_prolongation: bool = False,
+    resolution_consistent: bool = False,
+    interpolation: str = "bilinear",
 ) -> nn.Module:
     """MgNO for 1D or 2D fields (the published model's structure by default; see the module docstring).
 
@@ -313,9 +316,16 @@ def build_mgno(
         bias: bias in the smoothing convolutions (the public NS command's ``--bias``).
         head_bias: bias in the 1x1 head (the published head has none).
         wrap_prolongation: periodic transposed convolutions (ours).
+        resolution_consistent: convert by kernel interpolation so that the model runs on
+            other grids (``operators.resolution``; ours): stencils keep their physical
+            size, prolongations run on their training grids, the per-point LayerNorm
+            fields are resampled. Needs ``grid_size``. interpolation: ``bilinear`` or ``fourier``.
     """
     if ndim not in (1, 2):
         raise InputError(f"MgNO supports ndim 1 or 2, got {ndim!r}")
+    if resolution_consistent and wrap_prolongation:
+        raise InputError("wrap_prolongation cannot be made resolution consistent (its wrap-around is per grid point)")
     grid = None if grid_size is None else (grid_size,) * ndim
-    return MgNO(in_channels, out_channels, ndim, channels, layers, levels, smoothing, padding, norm, residual,
-                restrict_residual, coordinates, grid, pointwise, bias, head_bias, wrap_prolongation)  # fmt: skip
+    model = MgNO(in_channels, out_channels, ndim, channels, layers, levels, smoothing, padding, norm, residual,
+                 restrict_residual, coordinates, grid, pointwise, bias, head_bias, wrap_prolongation)  # fmt: skip
+    return consistent_if_asked(model, resolution_consistent, in_channels, grid_size, ndim, interpolation)

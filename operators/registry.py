@@ -8,7 +8,8 @@ of accepted names, so configs fail early and clearly.
 An architecture that works on any grid of the same dimension (FNO: its weights
 act on Fourier modes, not grid points) registers with ``resolution_agnostic=True``;
 the built module then carries ``pdeop_resolution_agnostic = True`` and
-``Surrogate.predict`` accepts other grids for it.
+``Surrogate.predict`` accepts other grids for it. So does a module that a builder
+option converted (``resolution_consistent = True``, ``operators.resolution``).
 """
 
 from __future__ import annotations
@@ -77,7 +78,10 @@ def build(name: str, **hyperparameters) -> torch.nn.Module:
     except (ValueError, TypeError, RuntimeError) as error:  # the builders' (and torch's) checks of the values
         raise InputError(f"{name}: {error}") from error
     model.pdeop_spec = {"name": name, "hyperparameters": dict(hyperparameters)}
-    model.pdeop_resolution_agnostic = name in _RESOLUTION_AGNOSTIC
+    # a builder option can make a grid-tied architecture consistent (operators.resolution)
+    model.pdeop_resolution_agnostic = name in _RESOLUTION_AGNOSTIC or bool(
+        getattr(model, "resolution_consistent", False)
+    )
     return model
 
 

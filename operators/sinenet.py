@@ -16,7 +16,7 @@ paper and its public code's description, written here):
 Padding: ``circular`` (periodic domains: convolutions wrap, and upsampling pads
 2 cells circularly, interpolates, and crops 4 so the bicubic stencil sees the
 periodic neighbours) or ``zeros``. The grid must be divisible by 16 (four
-halvings); other sizes raise a clear error.
+halvings) and at least 32; other sizes raise a clear error.
 
 Parameter counts follow from the widths alone (``parameter_count``, checked
 against the built modules); the published INS configuration (4 history frames x
@@ -33,6 +33,7 @@ from torch.nn import functional
 
 from operators.embedding import PeriodicCoordinates
 from operators.registry import register
+from operators.resolution import consistent_if_asked
 from solvers.errors import InputError
 
 LEVELS = 4
@@ -132,9 +133,10 @@ class SineNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         factor = 2**LEVELS
-        if x.shape[-1] % factor or x.shape[-2] % factor:
+        if x.shape[-1] % factor or x.shape[-2] % factor or min(x.shape[-2:]) < 2 * factor:
             raise InputError(
-                f"SineNet needs grid sizes divisible by {factor} (four halvings), got {tuple(x.shape[-2:])}"
+                f"SineNet needs grid sizes divisible by {factor} (four halvings) and at least {2 * factor} "
+                f"(the coarsest level keeps 2 points), got {tuple(x.shape[-2:])}"
             )
         x = self.lift(self.coordinates(x))
         for wave in self.waves:
@@ -191,6 +193,9 @@ def build_sinenet(
     mult: float = 1.425,
     padding: str = "circular",
     coordinates: bool = False,
+    resolution_consistent: bool = False,
+    grid_size: int | None = None,
+    interpolation: str = "bilinear",
 ) -> nn.Module:
     """SineNet for 2D fields.
 
@@ -199,6 +204,11 @@ def build_sinenet(
             per level. padding: ``circular`` (periodic) or ``zeros``.
         coordinates: append periodic coordinate channels (position-dependent forcing;
             not in the paper, off by default).
+        resolution_consistent: convert the convolutions by kernel interpolation so that
+            the model runs on other grids (``operators.resolution``; ours, not the paper's).
+            Pooling and bicubic upsampling by 2 already act on any grid.
+        grid_size: training points per axis (needed by ``resolution_consistent``).
+        interpolation: ``bilinear`` or ``fourier`` kernel resizing.
     """
     if ndim != 2:
         raise InputError(f"SineNet is 2D only, got ndim = {ndim}")
@@ -206,4 +216,5 @@ def build_sinenet(
         raise InputError(f"padding must be circular or zeros, got {padding!r}")
     if waves < 1:
         raise InputError(f"waves must be >= 1, got {waves}")
-    return SineNet(in_channels, out_channels, hidden, waves, mult, padding, coordinates)
+    model = SineNet(in_channels, out_channels, hidden, waves, mult, padding, coordinates)
+    return consistent_if_asked(model, resolution_consistent, in_channels, grid_size, ndim, interpolation)

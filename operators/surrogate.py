@@ -5,6 +5,14 @@ states ``(batch, history, channels, *grid)`` it predicts the next ``horizon``
 states, and ``predict`` repeats this to any number of steps, each ``dt`` apart.
 Normalisation (per-channel mean and std) is applied inside, so inputs and
 outputs are in physical units.
+
+Other grids: a resolution-agnostic model (FNO, the ``-no`` conversions) runs on
+any grid of its dimension. A grid-tied one refuses, unless ``other_grids`` says
+how: ``"direct"`` runs it on the given grid anyway (what cross-resolution
+studies measure), ``"interpolate"`` is the input-output interpolation baseline
+(each call resamples the input to the training grid, runs there, and resamples
+the output back; for residual models the change is resampled and added to the
+state on the given grid). ``"interpolate"`` applies to agnostic models too.
 """
 
 from __future__ import annotations
@@ -19,8 +27,11 @@ from operators.checkpoint import CheckpointError, load_checkpoint, save_checkpoi
 from operators.predictors import checkpoint_file, checkpoint_kind, register_predictor
 from operators.registry import build
 from solvers.errors import InputError
+from solvers.resample import fourier_resample
 
 AUTOCAST = {None: None, "fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: how a surrogate handles grids other than its training grid (None: only if the model is agnostic)
+OTHER_GRIDS = (None, "direct", "interpolate")
 
 
 @register_predictor("surrogate")
@@ -56,6 +67,15 @@ class Surrogate:
         self.history, self.horizon = int(history), int(horizon)
         self.metadata = dict(metadata or {})
         self.residual = bool(residual)
+        self.other_grids: str | None = None
+
+    def on_other_grids(self, mode: str | None) -> Surrogate:
+        """Set how to handle grids other than the training grid (``None``, ``"direct"``, ``"interpolate"``;
+        see the module docstring); returns ``self``."""
+        if mode not in OTHER_GRIDS:
+            raise InputError(f"other_grids must be one of direct, interpolate or None, got {mode!r}")
+        self.other_grids = mode
+        return self
 
     @property
     def channels(self) -> int:
@@ -103,11 +123,12 @@ class Surrogate:
         if grid is not None and tuple(u0.shape[3:]) != tuple(grid):
             if len(u0.shape[3:]) != len(grid):
                 raise InputError(f"expected a {len(grid)}D grid like {tuple(grid)}, got {tuple(u0.shape[3:])}")
-            if not self.resolution_agnostic:
+            if not self.resolution_agnostic and self.other_grids is None:
                 raise InputError(
                     f"expected a grid of {tuple(grid)}, got {tuple(u0.shape[3:])}: this "
                     f"{self.model.pdeop_spec['name']} model is tied to its training grid; resample the input "
-                    f"with solvers.fourier_resample(u0, {tuple(grid)})"
+                    f"with solvers.fourier_resample(u0, {tuple(grid)}), or opt in with "
+                    "surrogate.on_other_grids('interpolate' or 'direct') (--other-grids on the command line)"
                 )
 
     def predict(self, u0: torch.Tensor, steps: int, precision: str | None = None) -> torch.Tensor:
@@ -162,7 +183,12 @@ class Surrogate:
 
     def step_normalized(self, window: torch.Tensor) -> torch.Tensor:
         """One model call: ``(batch, history, channels, *grid)`` -> ``(batch, horizon, channels, *grid)``, normalised."""
-        return model_step(self.model, window, self.history, self.horizon, self.residual)
+        grid, trained = tuple(window.shape[3:]), tuple(self.metadata.get("grid") or window.shape[3:])
+        if self.other_grids != "interpolate" or grid == trained:
+            return model_step(self.model, window, self.history, self.horizon, self.residual)
+        coarse = fourier_resample(window, trained, len(trained))
+        output = fourier_resample(model_step(self.model, coarse, self.history, self.horizon, False), grid, len(grid))
+        return output + window[:, -1:].float() if self.residual else output
 
     # --- files ---------------------------------------------------------------------------
     def state(self) -> dict:

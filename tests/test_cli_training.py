@@ -65,8 +65,8 @@ def test_evaluate_predict_and_score_predictions(trained_run, data, tmp_path, cap
     [
         (["train", "--data", "{tmp}/none.h5"], "no dataset file"),
         (
-            ["train", "--data", "{data}", "--model", "unet", "--out", "{tmp}/r"],
-            "unknown architecture 'unet'; available: fno",
+            ["train", "--data", "{data}", "--model", "resnet", "--out", "{tmp}/r"],
+            "unknown architecture 'resnet'; available: fno",
         ),
         (["train", "--data", "{data}", "--set", "optim.lrr=1", "--out", "{tmp}/r"], "unknown config key 'optim.lrr'"),
         (["train", "--resume"], "--resume needs --out RUN"),

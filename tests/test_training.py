@@ -242,8 +242,8 @@ def test_surrogate_predict_shapes_and_errors():
 
 def test_registry_lists_and_checks_hyperparameters():
     assert "fno" in operators.available()
-    with pytest.raises(ValueError, match="unknown architecture 'unet'; available: fno"):
-        operators.build("unet")
+    with pytest.raises(ValueError, match="unknown architecture 'resnet'; available: fno"):
+        operators.build("resnet")
     with pytest.raises(ValueError, match="fno does not take \\['depth'\\]"):
         operators.build("fno", in_channels=1, out_channels=1, ndim=1, depth=3)
     with pytest.raises(ValueError, match="needs hyperparameters"):

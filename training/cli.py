@@ -243,6 +243,13 @@ def _run_plot(args) -> None:
 
 
 # --- train / evaluate / predict / quickstart ------------------------------------------------
+OTHER_GRIDS_HELP = (
+    "how a grid-tied model meets data on another grid: direct (run it there anyway, to measure how it degrades) or "
+    "interpolate (resample each input to the training grid and the output back); resolution-agnostic models "
+    "(fno, localno, *-no, resolution_consistent) need neither"
+)
+
+
 def _add_training(commands) -> None:
     import operators
     from training.tasks import task_kinds
@@ -287,7 +294,14 @@ def _add_training(commands) -> None:
         ),
     )
     evaluate.add_argument("run", nargs="?", type=Path, help="run directory or checkpoint file")
-    evaluate.add_argument("--data", required=True, type=Path)
+    evaluate.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        action="append",
+        help="dataset to score on; repeat it with the same trajectories at several resolutions for a table and "
+        "a plot of the error against resolution",
+    )
     evaluate.add_argument("--predictions", type=Path, help="a predictions file (see 'pdeop predict')")
     evaluate.add_argument(
         "--split",
@@ -298,6 +312,7 @@ def _add_training(commands) -> None:
     evaluate.add_argument("--trajectories", type=_positive_int, help="at most this many trajectories")
     evaluate.add_argument("--out", type=Path, help="report folder (default RUN/evaluation-<data name>)")
     evaluate.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
+    evaluate.add_argument("--other-grids", choices=["direct", "interpolate"], help=OTHER_GRIDS_HELP)
     evaluate.set_defaults(handler=_run_evaluate)
 
     predict = _add_command(
@@ -322,6 +337,7 @@ def _add_training(commands) -> None:
     )
     predict.add_argument("--no-solver-timing", action="store_true", help="skip the solver comparison")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    predict.add_argument("--other-grids", choices=["direct", "interpolate"], help=OTHER_GRIDS_HELP)
     predict.set_defaults(handler=_run_predict)
 
     quick = _add_command(
@@ -370,9 +386,26 @@ def _run_train(args) -> None:
 
 def _run_evaluate(args) -> None:
     from operators import Surrogate
-    from training.evaluation import evaluate_surrogate, score_predictions, summary_table
+    from training.evaluation import (
+        evaluate_resolutions,
+        evaluate_surrogate,
+        resolution_table,
+        score_predictions,
+        summary_table,
+    )
 
     split = None if args.split == "all" else args.split
+    datasets, args.data = args.data, args.data[0]
+    if len(datasets) > 1:
+        if args.predictions is not None or args.run is None:
+            raise CommandError("several --data (a resolution study) need a run, not --predictions")
+        surrogate = Surrogate.load(args.run).on_other_grids(args.other_grids)
+        run_folder = args.run if args.run.is_dir() else args.run.parent
+        out = args.out or run_folder / "evaluation-resolutions"
+        rows = evaluate_resolutions(surrogate, datasets, out, split, args.trajectories, args.precision)
+        print(resolution_table(rows))
+        print(f"wrote {out / 'resolution.json'}, {out / 'error_vs_resolution.png'} and a report per dataset")
+        return
     if args.predictions is not None:
         out = args.out or args.predictions.with_name(args.predictions.stem + "-evaluation")
         report = score_predictions(args.predictions, args.data, out)
@@ -384,7 +417,7 @@ def _run_evaluate(args) -> None:
     else:
         if args.run is None:
             raise CommandError("give a run directory (or checkpoint) to evaluate, or --predictions FILE")
-        surrogate = Surrogate.load(args.run)
+        surrogate = Surrogate.load(args.run).on_other_grids(args.other_grids)
         run_folder = args.run if args.run.is_dir() else args.run.parent
         out = args.out or run_folder / f"evaluation-{args.data.stem}"
         report = evaluate_surrogate(surrogate, args.data, out, split, args.trajectories, args.precision)
@@ -397,7 +430,8 @@ def _run_predict(args) -> None:
 
     solver_frames = None if args.no_solver_timing else args.solver_frames
     summary = predict_to_file(args.run, args.input, args.out, args.steps, args.sample, args.device, args.precision,
-                              args.overwrite, progress=not args.quiet, solver_frames=solver_frames)  # fmt: skip
+                              args.overwrite, progress=not args.quiet, solver_frames=solver_frames,
+                              other_grids=args.other_grids)  # fmt: skip
     print(summary)
 
 

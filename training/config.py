@@ -40,6 +40,8 @@ class DataConfig:
     recipe: str | None = None  # initial-condition mode: a preset name
     samples: int | None = None  # initial-condition mode: states per epoch (default: the recipe's)
     seed: int = 0  # initial-condition mode: the base seed of the draws
+    # window mode: the same problem stored at other resolutions; each training batch is drawn from one file
+    extra_train_paths: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -210,6 +212,10 @@ def _coerce(value, annotation: str, key: str):
             raise InputError(f"{key} expects a text value, got {value!r}")
     elif base == "dict" and not isinstance(value, dict):
         raise InputError(f"{key} expects a mapping (e.g. {{width: 32}}), got {value!r}")
+    elif base == "list[str]":
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise InputError(f"{key} expects a list of text values (e.g. [a.h5, b.h5]), got {value!r}")
+        value = list(value)
     elif base.startswith("tuple[float"):
         if not isinstance(value, (list, tuple)) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in value

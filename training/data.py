@@ -5,14 +5,21 @@
 ``pde_data.InitialConditionDataset`` (no file: ``data.recipe`` names the recipe).
 Validation data is ``data.val_split`` of ``data.val_path`` (default ``data.path``);
 see ``pde_data.loading`` for what a split means.
+
+Multi-resolution training (the NNs-to-NOs paper's): ``data.extra_train_paths``
+adds the same problem stored at other resolutions; ``MultiResolutionDataset``
+joins them and ``GroupedBatchSampler`` draws every batch from one file (tensors
+of one batch share a grid), the files' batches shuffled together.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from torch.utils.data import Dataset
+import torch
+from torch.utils.data import Dataset, Sampler
 
 import pde_data
 from solvers.errors import InputError, MissingFileError
@@ -47,7 +54,17 @@ def datasets_for_mode(mode: str, data: DataConfig, **options) -> tuple[Dataset, 
             data_file(data), history, train_frames_out, stride, data.train_split, **options
         )
         val = pde_data.TrajectoryDataset(validation_file(data), history, horizon, stride, data.val_split, **options)
+        if data.extra_train_paths:
+            extra = [
+                pde_data.TrajectoryDataset(
+                    _existing(path), history, train_frames_out, stride, data.train_split, **options
+                )
+                for path in data.extra_train_paths
+            ]
+            train = MultiResolutionDataset([train, *extra])
         return train, val
+    if data.extra_train_paths:
+        raise InputError(f"data.extra_train_paths (multi-resolution training) needs the window data mode, not {mode}")
     if mode == "trajectory":
         train = pde_data.FullTrajectoryDataset(data_file(data), data.train_split, **options)
         return train, pde_data.FullTrajectoryDataset(validation_file(data), data.val_split, **options)
@@ -60,3 +77,68 @@ def datasets_for_mode(mode: str, data: DataConfig, **options) -> tuple[Dataset, 
         val_samples = max(1, (data.samples or train.recipe.samples.get("valid", 1)) // 8)
         return train, pde_data.InitialConditionDataset(data.recipe, val_samples, data.seed, "valid", **options)
     raise InputError(f"unknown data mode {mode!r}; known: {', '.join(DATA_MODES)}")
+
+
+def _existing(path: str) -> Path:
+    if not Path(path).is_file():
+        raise MissingFileError(f"no dataset file at {path} (data.extra_train_paths)")
+    return Path(path)
+
+
+class MultiResolutionDataset(Dataset):
+    """Several window datasets of one problem (the first is the primary: its grid, statistics and
+    recipe describe the run); indices run through them in order. ``group_sizes``: windows per file."""
+
+    def __init__(self, datasets: list[Dataset]):
+        primary = datasets[0]
+        for other in datasets[1:]:
+            if other.channels != primary.channels or len(other.grid_shape) != len(primary.grid_shape):
+                raise InputError(
+                    f"{other.path} does not hold the same fields as {primary.path} "
+                    f"({other.channel_names} on a {len(other.grid_shape)}D grid vs {primary.channel_names})"
+                )
+        self.datasets = datasets
+        self.group_sizes = [len(d) for d in datasets]
+        self.offsets = [sum(self.group_sizes[:i]) for i in range(len(datasets))]
+
+    def __len__(self) -> int:
+        return sum(self.group_sizes)
+
+    def __getitem__(self, index: int):
+        group = max(i for i, offset in enumerate(self.offsets) if offset <= index)
+        return self.datasets[group][index - self.offsets[group]]
+
+    def __getattr__(self, name: str):  # everything else describes the primary file
+        if name == "datasets":
+            raise AttributeError(name)
+        return getattr(self.datasets[0], name)
+
+
+class GroupedBatchSampler(Sampler):
+    """Batches of ``batch_size`` indices from one group each, shuffled per epoch by ``(seed, epoch)``;
+    rank ``rank`` of ``world_size`` takes every ``world_size``-th batch (equal counts: the rest is dropped)."""
+
+    def __init__(self, group_sizes: list[int], batch_size: int, world_size: int = 1, rank: int = 0, seed: int = 0):
+        self.group_sizes, self.batch_size = group_sizes, batch_size
+        self.world_size, self.rank, self.seed, self.epoch = world_size, rank, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        batches, offset = [], 0
+        for size in self.group_sizes:
+            order = (offset + torch.randperm(size, generator=generator)).tolist()
+            batches += [order[i : i + self.batch_size] for i in range(0, size, self.batch_size)]
+            offset += size
+        shuffled = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+        usable = len(shuffled) // self.world_size * self.world_size
+        return shuffled[self.rank : usable : self.world_size]
+
+    def __iter__(self):
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        batches = sum(math.ceil(size / self.batch_size) for size in self.group_sizes)
+        return batches // self.world_size

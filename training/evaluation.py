@@ -25,7 +25,7 @@ from pde_data.loading import FileData
 from pde_data.presets import Recipe
 from pde_data.storage import file_recipe, stream_well_file
 from solvers.errors import InputError
-from training.figures import plot_error_curves, plot_prediction
+from training.figures import plot_error_curves, plot_error_vs_resolution, plot_prediction
 from training.metrics import relative_l2_per_step, rollout_metrics, vrmse_per_step
 
 
@@ -211,6 +211,71 @@ def check_same_problem(predictions: str | Path, data: str | Path) -> None:
                     different.append(f"the initial-condition seeds of samples {mismatched[:5]}")
     if different:
         raise InputError(f"{predictions} predicts other data than {data}: {'; '.join(different)}")
+
+
+def check_same_trajectories(datasets: list[str | Path]) -> None:
+    """Refuse datasets that are not the same trajectories (same problem and seeds) at other resolutions."""
+    first = file_recipe(datasets[0]).to_dict()
+    with h5py.File(datasets[0], "r") as f:
+        seeds = f["pdeop/seed"][()]
+    for data in datasets[1:]:
+        other = file_recipe(data).to_dict()
+        different = [f"{key} {first[key]!r} vs {other[key]!r}" for key in SAME_PROBLEM[:-1] if key != "resolution"
+                     and first[key] != other[key]]  # fmt: skip
+        with h5py.File(data, "r") as f:
+            if not np.array_equal(f["pdeop/seed"][()], seeds):
+                different.append("the initial-condition seeds (generate both with the same --seed and samples)")
+        if different:
+            raise InputError(f"{data} holds other trajectories than {datasets[0]}: {'; '.join(different)}")
+
+
+def evaluate_resolutions(
+    surrogate: Surrogate,
+    datasets: list[str | Path],
+    out_dir: str | Path,
+    split: str | None = "test",
+    trajectories: int | None = None,
+    precision: str | None = None,
+) -> list[dict]:
+    """Evaluate on the same trajectories stored at several resolutions.
+
+    Each dataset's full report goes to ``out_dir/<data name>/``; the rows (resolution,
+    rollout and one-step relative L2, persistence) to ``out_dir/resolution.json`` and a
+    plot to ``out_dir/error_vs_resolution.png``. Grid-tied models need
+    ``surrogate.on_other_grids(...)`` for grids other than their own.
+    """
+    check_same_trajectories(datasets)
+    out_dir = Path(out_dir)
+    rows = []
+    for data in datasets:
+        report = evaluate_surrogate(surrogate, data, out_dir / Path(data).stem, split, trajectories, precision)
+        model, persistence = report["model"]["summary"], report["persistence"]["summary"]
+        rows.append({
+            "data": str(data),
+            "resolution": int(FileData(data).grid_shape[0]),
+            "relative_l2_rollout": model["relative_l2_rollout"],
+            "relative_l2_one_step": model.get("relative_l2_one_step"),
+            "persistence_relative_l2_rollout": persistence["relative_l2_rollout"],
+        })  # fmt: skip
+    trained = (surrogate.metadata.get("grid") or [None])[0]
+    label = surrogate.model.pdeop_spec["name"] + (f" ({surrogate.other_grids})" if surrogate.other_grids else "")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "resolution.json").write_text(
+        json.dumps({"model": label, "trained_on": trained, "rows": rows}, indent=2)
+    )
+    curves = {label: [(r["resolution"], r["relative_l2_rollout"]) for r in rows]}
+    plot_error_vs_resolution(curves, out_dir / "error_vs_resolution.png", "error against resolution", trained)
+    return rows
+
+
+def resolution_table(rows: list[dict]) -> str:
+    """The rows of ``evaluate_resolutions`` as text."""
+    lines = [f"{'grid':>6} {'rollout L2':>11} {'1-step L2':>10} {'persistence':>12}  data"]
+    for r in rows:
+        one = r["relative_l2_one_step"]
+        lines.append(f"{r['resolution']:>6} {r['relative_l2_rollout']:>11.4g} {one if one is None else format(one, '.4g'):>10}"
+                     f" {r['persistence_relative_l2_rollout']:>12.4g}  {r['data']}")  # fmt: skip
+    return "\n".join(lines)
 
 
 def score_predictions(predictions: str | Path, data: str | Path, out_dir: str | Path) -> dict:

@@ -108,3 +108,23 @@ def _plot_2d(p: np.ndarray, u: np.ndarray, field: str, limit: float, error_limit
             ax.set(xticks=[], yticks=[], title=f"{name}, step {step + 1}")
         fig.colorbar(image, ax=list(axes[row]), label=field if name != "error" else f"error ({field})", shrink=0.9)
     return fig
+
+
+def plot_error_vs_resolution(curves: dict[str, list[tuple[int, float]]], path: Path, title: str,
+                             trained: int | None = None) -> Figure:  # fmt: skip
+    """Rollout relative L2 against grid points per axis, one line per model (``{label: [(points, error)]}``)."""
+    fig = _figure(6, 4)
+    ax = fig.subplots()
+    for label, points in curves.items():
+        resolutions, errors = zip(*sorted(points), strict=True)
+        ax.plot(resolutions, errors, "-o", label=label, markersize=5)
+    if trained is not None:
+        ax.axvline(trained, color="grey", linestyle=":", label=f"training grid ({trained})")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ticks = sorted({r for points in curves.values() for r, _ in points})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.set(xlabel="grid points per axis", ylabel="relative L2 error (rollout)", title=title)
+    ax.legend(fontsize="small")
+    fig.savefig(path, dpi=110)
+    return fig

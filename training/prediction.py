@@ -74,11 +74,12 @@ def predict_to_file(
     overwrite: bool = False,
     progress: bool = True,
     solver_frames: int | None = SOLVER_FRAMES,
+    other_grids: str | None = None,
 ) -> str:
     """Predict ``steps`` states for ``samples`` of ``data``, stream them to ``out``, return a timing summary.
 
     ``solver_frames``: time the solver over at most this many stored-frame intervals
-    (``None``: skip the solver comparison).
+    (``None``: skip the solver comparison). ``other_grids``: ``Surrogate.on_other_grids``.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise InputError(f"--steps must be a positive integer, got {steps!r}")
@@ -87,7 +88,7 @@ def predict_to_file(
     if not out.parent.resolve().is_dir():
         raise InputError(f"cannot write {out}: folder {out.parent} does not exist")
     device = resolve_device(device)
-    surrogate = Surrogate.load(run, device)
+    surrogate = Surrogate.load(run, device).on_other_grids(other_grids)
     stride = int(surrogate.metadata.get("stride", 1))
     first = int(surrogate.metadata.get("first_frame", 0))
     source = FileData(data)

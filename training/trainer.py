@@ -37,6 +37,7 @@ from operators.predictors import from_payload
 from solvers.device import resolve_device as solvers_resolve_device
 from solvers.errors import InputError, MissingFileError
 from training.config import RunConfig
+from training.data import GroupedBatchSampler
 from training.distributed import DistributedContext, all_reduce_sum, context_from_environment, initialise
 from training.optim import build_optimizer, build_scheduler
 
@@ -103,8 +104,15 @@ class Trainer:
         self.start_epoch = 0
 
     # --- data ----------------------------------------------------------------------------
-    def _train_loader(self, dataset: Dataset) -> tuple[DataLoader, DistributedSampler]:
+    def _train_loader(self, dataset: Dataset) -> tuple[DataLoader, DistributedSampler | GroupedBatchSampler]:
         # one code path for one or many processes: the order of epoch e depends on (seed, e) only
+        if hasattr(dataset, "group_sizes"):  # several resolutions: a batch never mixes grids
+            context, data = self.context, self.config.data
+            batches = GroupedBatchSampler(dataset.group_sizes, data.batch_size, context.world_size, context.rank,
+                                          self.config.train.seed)  # fmt: skip
+            loader = DataLoader(dataset, batch_sampler=batches, num_workers=data.num_workers,
+                                pin_memory=self.device.type == "cuda")  # fmt: skip
+            return loader, batches
         sampler = DistributedSampler(
             dataset,
             num_replicas=self.context.world_size,

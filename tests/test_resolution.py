@@ -1,0 +1,248 @@
+"""Resolution-consistent models (the NNs-to-NOs conversions) and cross-resolution evaluation and training."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import math
+
+import pytest
+import torch
+from conftest import relative_error
+from torch import nn
+
+import operators
+import pde_data
+from operators.resolution import interpolated_kernel_size, make_resolution_consistent, resample_grid, resize_kernel
+from solvers.errors import InputError
+from training.cli import main
+from training.data import GroupedBatchSampler
+
+SMALL = {
+    "unet": {"hidden": 4, "multipliers": [1, 2], "kernel_size": 3},
+    "unet-no": {"hidden": 4, "multipliers": [1, 2], "kernel_size": 3},
+    "vit": {"patch_size": 4, "width": 16, "layers": 1, "heads": 2, "mlp": 16},
+    "vit-no": {"patch_size": 4, "width": 16, "layers": 1, "heads": 2, "mlp": 16},
+    "sinenet": {"hidden": 4, "waves": 1, "resolution_consistent": True},
+    "mgno": {"channels": 4, "layers": 1, "levels": 3, "norm": "layer", "resolution_consistent": True},
+    "localno": {"modes": 4, "width": 8, "layers": 2},
+}
+AGNOSTIC = ["unet-no", "vit-no", "sinenet", "mgno", "localno"]
+
+
+def smooth_field(n: int, channels: int = 1) -> torch.Tensor:
+    """A smooth periodic field on ``n x n`` points of the unit square, ``(1, channels, n, n)`` float64."""
+    x = torch.arange(n, dtype=torch.float64) / n
+    grid_x, grid_y = torch.meshgrid(x, x, indexing="ij")
+    u = torch.sin(2 * math.pi * grid_x) * torch.cos(2 * math.pi * grid_y) + 0.5 * torch.cos(4 * math.pi * grid_x + 1)
+    return u[None, None].expand(1, channels, n, n).contiguous()
+
+
+def build(name: str, grid: int = 32, **changes) -> nn.Module:
+    if name == "localno":
+        pytest.importorskip("torch_harmonics", reason="localno needs torch-harmonics 0.7.4")
+    derived = {"grid_size": grid} if "grid_size" in operators.hyperparameter_names(name) else {}
+    return operators.build(name, in_channels=1, out_channels=1, ndim=2, **derived, **{**SMALL[name], **changes})
+
+
+# --- the layer rules ---------------------------------------------------------------------------
+def test_kernel_sizes_follow_the_public_formula_but_stay_odd():
+    # public int(s*k - s + 1): 9 -> 17 at s = 2, 9 -> 5 at s = 0.5; its even results are rounded up to odd
+    assert [interpolated_kernel_size(9, s) for s in (2.0, 0.5, 1.0, 4.0)] == [17, 5, 9, 33]
+    assert interpolated_kernel_size(3, 0.5) == 3  # public: 2 (even: shifts and shrinks the output)
+    assert interpolated_kernel_size(3, 0.75) == 3  # public: int(2.5) = 2
+    assert interpolated_kernel_size(1, 3.0) == 1
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "fourier"])
+def test_resized_kernels_keep_the_sum_of_a_constant_kernel(interpolation):
+    weight = torch.ones(2, 3, 5, 5, dtype=torch.float64)
+    resized = resize_kernel(weight, (9, 9), interpolation)
+    assert resized.shape == (2, 3, 9, 9)
+    torch.testing.assert_close(resized.sum((-2, -1)), weight.sum((-2, -1)))
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "fourier"])
+def test_resampling_a_node_sampled_field_keeps_the_shared_points(interpolation):
+    u = smooth_field(32)
+    fine = resample_grid(u, (64, 64), interpolation)
+    torch.testing.assert_close(fine[..., ::2, ::2], u)  # x_i = i/32 are also points of the finer grid
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "fourier"])
+def test_a_converted_convolution_converges_with_resolution_and_a_plain_one_does_not(interpolation):
+    plain = nn.Conv2d(1, 1, 5, padding=2, padding_mode="circular", bias=False).double()
+    converted = nn.Conv2d(1, 1, 5, padding=2, padding_mode="circular", bias=False).double()
+    converted.load_state_dict(plain.state_dict())
+    make_resolution_consistent(converted, smooth_field(32), interpolation)
+    with torch.no_grad():
+        on_coarse_points = {n: converted(smooth_field(n))[..., :: n // 32, :: n // 32] for n in (32, 64, 128, 256)}
+        trained = plain(smooth_field(32))
+        plain_at_4x = plain(smooth_field(128))[..., ::4, ::4]
+    # the same function, discretised ever better: successive differences shrink
+    gaps = [relative_error(on_coarse_points[n], on_coarse_points[2 * n]) for n in (32, 64, 128)]
+    assert all(b < 0.8 * a for a, b in itertools.pairwise(gaps)), gaps
+    # at 4x the plain convolution is another operator (its kernel shrank to a quarter); the converted one is not
+    assert relative_error(on_coarse_points[128], trained) < 0.5 * relative_error(plain_at_4x, trained)
+
+
+# --- the models --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "plain_name, converted_name, hyper",
+    [("unet", "unet-no", {}), ("vit", "vit-no", {"position": "table"}), ("sinenet", "sinenet", {}),
+     ("mgno", "mgno", {})],
+)  # fmt: skip
+def test_a_converted_model_equals_the_plain_one_on_the_training_grid(plain_name, converted_name, hyper):
+    plain_hyper = {"resolution_consistent": False} if plain_name == converted_name else {}
+    plain = build(plain_name, **plain_hyper)
+    converted = build(converted_name, **hyper)
+    converted.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(converted(x), plain(x), rtol=0, atol=0)
+    assert converted.pdeop_resolution_agnostic and not plain.pdeop_resolution_agnostic
+
+
+@pytest.mark.parametrize("name", AGNOSTIC)
+def test_converted_models_run_at_half_one_two_and_three_times_the_training_grid(name):
+    model = build(name, grid=32)
+    for n in (16, 32, 64, 96):
+        if name == "sinenet" and n < 32:  # four halvings need at least 32 points
+            continue
+        with torch.no_grad():
+            assert model(torch.randn(1, 1, n, n)).shape == (1, 1, n, n), (name, n)
+
+
+def test_vit_no_keeps_the_physical_patch_and_refuses_grids_that_cannot_hold_it():
+    model = build("vit-no", grid=32)  # patch 4 of 32 points = 1/8 of the domain
+    assert model(torch.randn(1, 1, 24, 24)).shape == (1, 1, 24, 24)  # patch 3
+    with pytest.raises(InputError, match="cannot be cut into patches"):
+        model(torch.randn(1, 1, 20, 20))  # 20 * 4 / 32 = 2.5 points
+    assert build("vit").forward(torch.randn(1, 1, 64, 64)).shape == (1, 1, 64, 64)  # plain: patch 4, table interpolated
+
+
+def test_the_paper_sized_unet_has_the_papers_parameter_count():
+    model = operators.build("unet", in_channels=1, out_channels=1)  # hidden 19, (1, 2, 2, 3), kernel 9
+    assert operators.parameter_count(model) == 65_502_463  # the paper: 65.5 M
+
+
+def test_localno_without_torch_harmonics_fails_with_the_install_line(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_local_no(name, *args, **kwargs):
+        if name.startswith("neuralop.models.local_no"):
+            raise ImportError("cannot import name 'LocalNO'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_local_no)
+    with pytest.raises(InputError, match=r"torch-harmonics==0\.7\.4"):
+        operators.build("localno", in_channels=1, out_channels=1, grid_size=32)
+
+
+def test_localno_disco_stencils_are_rediscretised_and_converge():
+    model = build("localno", grid=32)
+    disco = next(m for m in model.modules() if type(m).__name__ == "RediscretisedDisco")
+    channels = disco.weight.shape[1]
+    with torch.no_grad():
+        outputs = {
+            n: disco(smooth_field(n, channels).float())[
+                ..., 4 * n // 32 : -4 * n // 32 : n // 32, 4 * n // 32 : -4 * n // 32 : n // 32
+            ]
+            for n in (64, 128, 256)
+        }  # fmt: skip  (interior: its padding is zeros)
+    assert relative_error(outputs[128], outputs[256]) < 0.5 * relative_error(outputs[64], outputs[256])
+
+
+# --- surrogates on other grids -----------------------------------------------------------------
+def surrogate_of(name: str, grid: int = 32, residual: bool = False) -> operators.Surrogate:
+    model = build(name, grid=grid)
+    metadata = {"grid": [grid, grid], "dt": 1.0}
+    return operators.Surrogate(model, torch.zeros(1), torch.ones(1), 1, 1, metadata, residual=residual)
+
+
+def test_grid_tied_surrogates_refuse_other_grids_unless_asked(tmp_path):
+    surrogate = surrogate_of("unet")
+    u0 = torch.randn(2, 1, 1, 64, 64)
+    with pytest.raises(InputError, match="on_other_grids"):
+        surrogate.predict(u0, 1)
+    assert surrogate.on_other_grids("direct").predict(u0, 2).shape == (2, 2, 1, 64, 64)
+    with pytest.raises(InputError, match="other_grids must be"):
+        surrogate.on_other_grids("resample")
+
+
+def test_input_output_interpolation_runs_on_the_training_grid():
+    surrogate = surrogate_of("unet", residual=True).on_other_grids("interpolate")
+    coarse = smooth_field(32).float()[:, None]
+    fine = resample_grid(coarse, (64, 64), "fourier")
+    with torch.no_grad():
+        on_fine = surrogate.predict(fine, 1)
+        on_coarse = surrogate.predict(coarse, 1)
+    # a band-limited state: the model sees the same coarse input, its change is resampled and added
+    torch.testing.assert_close(on_fine[..., ::2, ::2], on_coarse, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", AGNOSTIC)
+def test_converted_surrogates_round_trip_and_predict_on_other_grids(name, tmp_path):
+    surrogate = surrogate_of(name)
+    path = surrogate.save(tmp_path / f"{name}.pt")
+    loaded = operators.load(path)
+    u0 = torch.randn(1, 1, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.predict(u0, 2), surrogate.predict(u0, 2))
+
+
+# --- multi-resolution training and the resolution study ------------------------------------------
+def test_grouped_batches_never_mix_files_and_cover_every_window():
+    sizes = [10, 7]
+    sampler = GroupedBatchSampler(sizes, batch_size=4, seed=3)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 3 + 2
+    assert sorted(i for b in batches for i in b) == list(range(17))
+    assert all(max(b) < 10 or min(b) >= 10 for b in batches)
+    sampler.set_epoch(1)
+    assert list(sampler) != batches
+    ranks = [list(GroupedBatchSampler(sizes, 4, world_size=2, rank=r, seed=3)) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) == 2 and not set(map(tuple, ranks[0])) & set(map(tuple, ranks[1]))
+
+
+@pytest.fixture(scope="module")
+def two_resolutions(tmp_path_factory):
+    """The same 12 trajectories solved on 64^2 and stored at 32^2 and 64^2."""
+    folder = tmp_path_factory.mktemp("res")
+    recipe = dataclasses.replace(pde_data.preset("ns-fno-1e-3-tiny"), solver_resolution=64)
+    return [pde_data.generate(recipe, folder / f"ns-{n}.h5", 12, resolution=n, progress=False) for n in (32, 64)]
+
+
+def test_multi_resolution_training_and_the_error_against_resolution(two_resolutions, tmp_path, capsys):
+    coarse, fine = two_resolutions
+    run = tmp_path / "run"
+    hyper = "{hidden: 4, multipliers: [1, 2], kernel_size: 3}"
+    status = main(["train", "--data", str(coarse), "--model", "unet-no", "--epochs", "2", "--out", str(run),
+                   "--quiet", "--set", f"model.hyperparameters={hyper}", "--set", f"data.extra_train_paths=[{fine}]",
+                   "--set", "data.batch_size=4", "--set", "train.eval_trajectories=1"])  # fmt: skip
+    assert status == 0, capsys.readouterr().err
+    capsys.readouterr()
+    out = tmp_path / "study"
+    assert main(["evaluate", str(run), "--data", str(coarse), "--data", str(fine), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    rows = json.loads((out / "resolution.json").read_text())["rows"]
+    assert [r["resolution"] for r in rows] == [32, 64] and all(r["relative_l2_rollout"] > 0 for r in rows)
+    assert (out / "error_vs_resolution.png").is_file() and "resolution.json" in printed
+
+
+def test_the_resolution_study_refuses_other_trajectories(two_resolutions, tmp_path, capsys):
+    other = pde_data.generate("ns-fno-1e-3-tiny", tmp_path / "other.h5", 12, seed=5, progress=False)
+    surrogate = surrogate_of("unet-no")
+    from training.evaluation import evaluate_resolutions
+
+    with pytest.raises(InputError, match="other trajectories"):
+        evaluate_resolutions(surrogate, [two_resolutions[0], other], tmp_path / "out")
+
+
+def test_multi_resolution_training_needs_the_window_mode_and_existing_files(two_resolutions, tmp_path, capsys):
+    status = main(["train", "--data", str(two_resolutions[0]), "--model", "unet-no", "--epochs", "1", "--out",
+                   str(tmp_path / "r"), "--quiet", "--set", "data.extra_train_paths=[missing.h5]"])  # fmt: skip
+    assert status == 2 and "missing.h5" in capsys.readouterr().err
