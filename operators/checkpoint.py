@@ -12,6 +12,7 @@ import os
 import pickle
 import signal
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -34,9 +35,13 @@ def tensor_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
     neuraloperator adds a ``_metadata`` entry of Python objects to its models'
     state dicts (which ``weights_only`` loading refuses); everything needed to
-    rebuild a model is in our own ``model`` spec instead.
+    rebuild a model is in our own ``model`` spec instead. (With two of its models inside
+    one module it warns that the entry exists already; we drop it anyway.)
     """
-    return {k: v.detach().cpu() for k, v in module.state_dict().items() if isinstance(v, torch.Tensor)}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Attempting to update metadata")
+        state = module.state_dict()
+    return {k: v.detach().cpu() for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
 def save_checkpoint(payload: dict, path: str | Path) -> Path:

@@ -85,21 +85,21 @@ def _velocity(solver: solvers.SpectralSolver, states: torch.Tensor) -> torch.Ten
 EQUATIONS: dict[str, Equation] = {
     equation.key: equation
     for equation in (
-        Equation("burgers", solvers.Burgers1D, "viscous Burgers equation", "u_t + u u_x = nu u_xx", "u"),
+        Equation("burgers", solvers.solver_class("burgers"), "viscous Burgers equation", "u_t + u u_x = nu u_xx", "u"),
         Equation(
             "kdv",
-            solvers.KdV1D,
+            solvers.solver_class("kdv"),
             "Korteweg-de Vries equation",
             "u_t + alpha u u_x + beta u_xxx = 0",
             "u",
             inline_coefficients=("alpha", "beta"),
         ),
         Equation(
-            "ks", solvers.KuramotoSivashinsky1D, "Kuramoto-Sivashinsky equation", "u_t + u u_x + u_xx + u_xxxx = 0", "u"
+            "ks", solvers.solver_class("ks"), "Kuramoto-Sivashinsky equation", "u_t + u u_x + u_xx + u_xxxx = 0", "u"
         ),
         Equation(
             "ns",
-            solvers.NavierStokes2D,
+            solvers.solver_class("ns"),
             "2D incompressible Navier-Stokes equations in vorticity form",
             "w_t + v . grad w = nu lap w - mu w + f",
             "vorticity",

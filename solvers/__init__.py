@@ -14,6 +14,7 @@ term; time stepping is one shared exponential integrator (ETDRK1-4).
 
 from solvers.base import SpectralSolver
 from solvers.burgers import Burgers1D
+from solvers.catalog import SOLVERS, linear_propagator, solver_class
 from solvers.device import resolve_device
 from solvers.errors import InputError, MissingFileError, SolverDivergedError
 from solvers.etdrk import ETDRKStepper, etdrk_coefficients
@@ -23,6 +24,7 @@ from solvers.navier_stokes import NavierStokes2D
 from solvers.resample import fourier_resample
 
 __all__ = [
+    "SOLVERS",
     "Burgers1D",
     "ETDRKStepper",
     "InputError",
@@ -35,5 +37,7 @@ __all__ = [
     "SpectralSolver",
     "etdrk_coefficients",
     "fourier_resample",
+    "linear_propagator",
     "resolve_device",
+    "solver_class",
 ]

@@ -313,6 +313,9 @@ def _add_training(commands) -> None:
     evaluate.add_argument("--out", type=Path, help="report folder (default RUN/evaluation-<data name>)")
     evaluate.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
     evaluate.add_argument("--other-grids", choices=["direct", "interpolate"], help=OTHER_GRIDS_HELP)
+    evaluate.add_argument(
+        "--observations", type=Path, help="assimilation runs: observations from 'pdeop observe' (default: drawn)"
+    )
     evaluate.set_defaults(handler=_run_evaluate)
 
     predict = _add_command(
@@ -361,7 +364,6 @@ def _add_training(commands) -> None:
 
 def _run_train(args) -> None:
     from training.config import load_config
-    from training.evaluation import summary_table
     from training.run import resume_config, train
 
     flags = []
@@ -380,8 +382,7 @@ def _run_train(args) -> None:
     if trainer.context.is_main:
         print(f"run directory {run_dir}; best checkpoint {run_dir / 'checkpoints' / 'best.pt'}")
         if report is not None:
-            print(f"validation rollouts ({len(report['samples'])} trajectories):")
-            print(summary_table(report))
+            print(trainer.task.report_text(report))
 
 
 def _run_evaluate(args) -> None:
@@ -396,6 +397,9 @@ def _run_evaluate(args) -> None:
 
     split = None if args.split == "all" else args.split
     datasets, args.data = args.data, args.data[0]
+    if args.run is not None and args.predictions is None and _is_observer_run(args.run):
+        _evaluate_observer_run(args, split)
+        return
     if len(datasets) > 1:
         if args.predictions is not None or args.run is None:
             raise CommandError("several --data (a resolution study) need a run, not --predictions")
@@ -425,6 +429,24 @@ def _run_evaluate(args) -> None:
     print(f"wrote {out / 'evaluation.json'}, {out / 'error_vs_step.png'}, {out / 'prediction_vs_truth.png'}")
 
 
+def _is_observer_run(run: Path) -> bool:
+    from operators.checkpoint import load_checkpoint
+    from operators.predictors import checkpoint_file
+
+    return load_checkpoint(checkpoint_file(run), map_location="cpu").get("kind") == "observer"
+
+
+def _evaluate_observer_run(args, split) -> None:
+    import operators
+    from training.assimilation import assimilation_table, evaluate_observer
+
+    run_folder = args.run if args.run.is_dir() else args.run.parent
+    out = args.out or run_folder / f"evaluation-{args.data.stem}"
+    report = evaluate_observer(operators.load(args.run), args.data, out, split, args.trajectories, args.observations)
+    print(assimilation_table(report))
+    print(f"wrote {out / 'evaluation.json'}, {out / 'error_vs_time.png'}")
+
+
 def _run_predict(args) -> None:
     from training.prediction import predict_to_file
 
@@ -439,6 +461,63 @@ def _run_quickstart(args) -> None:
     from training.quickstart import quickstart
 
     quickstart(args.out, epochs=args.epochs, samples=args.samples, device=args.device, progress=not args.quiet)
+
+
+# --- observe / assimilate -----------------------------------------------------------------------
+def _add_assimilation(commands) -> None:
+    from pde_data.observations import LAYOUTS, NOISE_KINDS
+
+    observe = _add_command(
+        commands,
+        "observe",
+        help="draw sparse, noisy observations of a dataset's trajectories into a file",
+        description=(
+            "Observe every trajectory of DATA (or a split): sensors at a fraction of the grid points, Gaussian "
+            "noise, every k-th frame or at random times, seeded per trajectory. The file holds values, mask, "
+            "times and the observation model; 'pdeop assimilate' and 'pdeop evaluate --observations' read it."
+        ),
+    )
+    observe.add_argument("data", type=Path, help="trajectory file (from 'pdeop generate')")
+    observe.add_argument("--out", required=True, type=Path, help="observation file (.h5)")
+    observe.add_argument("--sensors", type=float, default=0.1, help="fraction of grid points observed (default 0.1)")
+    observe.add_argument("--layout", choices=LAYOUTS, default="random", help="where sensors sit (default random)")
+    observe.add_argument("--noise", type=float, default=0.0, help="noise standard deviation (default 0)")
+    observe.add_argument("--noise-kind", choices=NOISE_KINDS, default="relative",
+                         help="relative: times each channel's std over the trajectory (default); absolute")  # fmt: skip
+    observe.add_argument("--every", type=_positive_int, default=1, help="observe every k-th frame (default 1)")
+    observe.add_argument("--rate", type=float, help="irregular times: observe each frame with this probability")
+    observe.add_argument("--seed", type=int, default=0)
+    observe.add_argument("--split", help="train, valid or test (default: every trajectory)")
+    observe.add_argument("--overwrite", action="store_true")
+    observe.set_defaults(handler=_run_observe)
+
+    assimilate = _add_command(
+        commands,
+        "assimilate",
+        help="assimilate an observation file with a trained observer and save the states",
+        description="Analysed states over the observed frames, then --steps forecasts, in the dataset format.",
+    )
+    assimilate.add_argument("run", type=Path, help="assimilation run directory or checkpoint")
+    assimilate.add_argument("--data", required=True, type=Path, help="the trajectory file that was observed")
+    assimilate.add_argument("--observations", required=True, type=Path, help="from 'pdeop observe'")
+    assimilate.add_argument("--out", required=True, type=Path, help="result file (.h5)")
+    assimilate.add_argument("--steps", type=int, default=0, help="forecast states after the observations")
+    assimilate.add_argument("--overwrite", action="store_true")
+    assimilate.set_defaults(handler=_run_assimilate)
+
+
+def _run_observe(args) -> None:
+    from pde_data.observations import ObservationModel, write_observations
+
+    model = ObservationModel(args.sensors, args.layout, args.noise, args.noise_kind, args.every, args.rate, args.seed)
+    path = write_observations(args.data, args.out, model, args.split, args.overwrite)
+    print(f"wrote {path}")
+
+
+def _run_assimilate(args) -> None:
+    from training.assimilation import assimilate_to_file
+
+    print(assimilate_to_file(args.run, args.data, args.observations, args.out, args.steps, args.overwrite))
 
 
 # --- entry point --------------------------------------------------------------------------------
@@ -456,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(commands)
     _add_inspection(commands)
     _add_training(commands)
+    _add_assimilation(commands)
     return parser
 
 

@@ -29,7 +29,9 @@ def build_model(config: RunConfig, task: Task) -> torch.nn.Module:
     accepted = operators.hyperparameter_names(name)
     derived = {k: v for k, v in task.model_hyperparameters().items() if k in accepted}
     torch.manual_seed(config.train.seed)  # the same initial weights for the same seed
-    return operators.build(name, **(derived | dict(config.model.hyperparameters)))
+    model = operators.build(name, **(derived | dict(config.model.hyperparameters)))
+    task.prepare_model(model)
+    return model
 
 
 def train(

@@ -118,6 +118,9 @@ class Task:
             "grid_size": data.grid_shape[0],
         }
 
+    def prepare_model(self, model: torch.nn.Module) -> None:
+        """Give a freshly built model what it needs from the data (nothing by default)."""
+
     def batch_size(self, batch: dict) -> int:
         """Samples in a batch (weights the epoch means)."""
         for value in batch.values():
@@ -154,6 +157,10 @@ class Task:
             "model": model.pdeop_spec,
             "state_dict": tensor_state_dict(model),
         }
+
+    def report_text(self, report: dict) -> str:
+        """The evaluation report as the text ``pdeop train`` prints."""
+        return f"evaluated on {len(report.get('samples', []))} trajectories"
 
     def evaluate(self, run_dir: Path, progress: bool = True) -> dict | None:
         """Evaluate the finished run (its best checkpoint); None when the task has no evaluation."""

@@ -124,6 +124,11 @@ class SurrogateTask(Task):
             "metadata": self.metadata(),
         }
 
+    def report_text(self, report: dict) -> str:
+        from training.evaluation import summary_table
+
+        return f"validation rollouts ({len(report['samples'])} trajectories):\n" + summary_table(report)
+
     def evaluate(self, run_dir: Path, progress: bool = True) -> dict:
         """Rollouts of the best checkpoint over the validation data, scored against persistence."""
         import operators

@@ -1,0 +1,188 @@
+"""Observation models, the semilinear observer, the assimilation task and its commands."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import operators
+import pde_data
+from operators.observer import Observer
+from pde_data.observations import ObservationModel, read_observations
+from solvers.errors import InputError
+from training.cli import main
+
+SMALL_FNO = {"name": "fno", "hyperparameters": {"modes": 6, "width": 8, "layers": 1}}
+
+
+def observer(**changes) -> torch.nn.Module:
+    hyper = {"forecast": SMALL_FNO, "gain_network": SMALL_FNO, **changes}
+    return operators.build("semilinear-observer", in_channels=1, out_channels=1, ndim=1, grid_size=32, **hyper)
+
+
+def zero_forecast(model: torch.nn.Module) -> torch.nn.Module:
+    """``F = 0``: every parameter of the forecast network set to zero."""
+    with torch.no_grad():
+        for parameter in model.forecast_network.parameters():
+            parameter.zero_()
+    return model
+
+
+# --- observations --------------------------------------------------------------------------------
+def test_the_same_seed_gives_the_same_observations_and_another_trajectory_others():
+    states = torch.randn(6, 2, 16, 16, dtype=torch.float64)
+    model = ObservationModel(sensors=0.25, layout="random-per-trajectory", noise=0.1, seed=3)
+    first, again, other = model.observe(states, 4), model.observe(states, 4), model.observe(states, 5)
+    torch.testing.assert_close(first[0], again[0])
+    torch.testing.assert_close(first[1], again[1])
+    assert not torch.equal(first[1], other[1])
+    fixed = ObservationModel(sensors=0.25, layout="random", seed=3)
+    assert torch.equal(fixed.observe(states, 4)[1], fixed.observe(states, 5)[1])  # one sensor set per dataset
+
+
+def test_sensor_fraction_grid_layout_times_and_noise_scale():
+    states = torch.randn(8, 1, 64, dtype=torch.float64) * 3.0
+    values, mask = ObservationModel(sensors=0.25, every=3, noise=0.0).observe(states, 0)
+    assert mask.shape == (8, 1, 64) and mask[0].sum() == 16  # a quarter of the points
+    assert [bool(mask[t].any()) for t in range(8)] == [t % 3 == 0 for t in range(8)]
+    torch.testing.assert_close(values, states * mask)  # noiseless: the state where observed, zero elsewhere
+    _, grid = ObservationModel(sensors=0.25, layout="grid").observe(states, 0)
+    assert torch.equal(grid[0, 0].nonzero().flatten(), torch.arange(0, 64, 4))
+    noisy, mask = ObservationModel(sensors=1.0, noise=0.1, noise_kind="relative").observe(states, 0)
+    relative = (noisy - states).std() / states.std()
+    assert 0.08 < float(relative) < 0.12
+    _, irregular = ObservationModel(rate=0.5, seed=1).observe(torch.randn(400, 1, 8), 0)
+    assert 0.4 < float(irregular.flatten(1).amax(dim=1).mean()) < 0.6  # frames observed
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [({"sensors": 0.0}, "sensors"), ({"noise": -1.0}, "noise"), ({"every": 0}, "every"), ({"rate": 2.0}, "rate"),
+     ({"layout": "ring"}, "layout")],
+)  # fmt: skip
+def test_bad_observation_settings_are_refused(options, message):
+    with pytest.raises(InputError, match=message):
+        ObservationModel(**options)
+
+
+# --- the observer --------------------------------------------------------------------------------
+def test_identity_gain_and_observation_return_complete_noiseless_observations():
+    model = observer(gain="identity", observation="identity")
+    truth = torch.randn(2, 4, 1, 32)
+    states, _ = model(torch.zeros(2, 1, 32), truth, torch.ones(2, 4, 1, 32))
+    torch.testing.assert_close(states, truth)
+
+
+def test_without_observations_the_observer_is_its_forecast():
+    model = observer()
+    u0 = torch.randn(3, 1, 32)
+    states, _ = model(u0, torch.zeros(3, 4, 1, 32), torch.zeros(3, 4, 1, 32))
+    expected, u = [u0], u0
+    for _ in range(3):
+        u = model.forecast(u)
+        expected.append(u)
+    torch.testing.assert_close(states, torch.stack(expected, dim=1))
+
+
+def test_corrections_happen_only_at_sensors_and_observed_frames():
+    model = observer(gain="identity", observation="identity")
+    truth = torch.randn(1, 3, 1, 32)
+    mask = torch.zeros(1, 3, 1, 32)
+    mask[0, 1, 0, ::4] = 1  # frame 1 only, every fourth point
+    states, _ = model(torch.zeros(1, 1, 32), truth * mask, mask)
+    forecast = model.forecast(torch.zeros(1, 1, 32))
+    torch.testing.assert_close(states[0, 1, 0, ::4], truth[0, 1, 0, ::4])
+    unobserved = torch.ones(32, dtype=torch.bool)
+    unobserved[::4] = False
+    torch.testing.assert_close(states[0, 1, 0, unobserved], forecast[0, 0, unobserved])
+    torch.testing.assert_close(states[0, 0], torch.zeros(1, 32))  # frame 0: nothing observed, the guess stays
+
+
+def test_exact_linear_part_matches_the_analytic_linear_kdv_solution():
+    """``u_t = -beta u_xxx``: ``cos(k x)`` becomes ``cos(k x + beta k^3 t)``; with ``F = 0`` the
+    forecast is the exact linear propagation."""
+    length, dt, beta = 2 * math.pi, 0.3, 0.7
+    model = zero_forecast(observer(linear="exact", equation="kdv", length=length, dt=dt,
+                                   coefficients={"alpha": 1.0, "beta": beta}))  # fmt: skip
+    x = torch.arange(32, dtype=torch.float64) * length / 32
+    k = 3.0
+    u0 = torch.cos(k * x)[None, None].float()
+    expected = torch.cos(k * x + beta * k**3 * dt)[None, None].float()
+    torch.testing.assert_close(model.forecast(u0), expected, atol=1e-5, rtol=1e-5)
+    plain = zero_forecast(observer())
+    torch.testing.assert_close(plain.forecast(u0), u0)  # linear="none": u_f = u + F(u)
+
+
+def test_exact_linear_needs_the_equation():
+    with pytest.raises(InputError, match="needs"):
+        observer(linear="exact")
+
+
+# --- training, loading and the commands ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def ks_data(tmp_path_factory):
+    return pde_data.generate("ks-lpsda-tiny", tmp_path_factory.mktemp("ks") / "ks.h5", 24, progress=False)
+
+
+HYPER = "{forecast: {name: fno, hyperparameters: {modes: 8, width: 16, layers: 2}}, gain_network: {name: fno, hyperparameters: {modes: 8, width: 16, layers: 2}}}"
+TRAIN = ["--model", "semilinear-observer", "--quiet", "--set", "task.kind=assimilation", "--set",
+         f"model.hyperparameters={HYPER}", "--set", "data.batch_size=4", "--set", "train.eval_trajectories=2",
+         "--set", "task.warmup=6", "--set", "task.horizon=4", "--set", "task.sensors=0.5", "--set", "optim.lr=3.0e-3"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def observer_run(ks_data, tmp_path_factory):
+    run = tmp_path_factory.mktemp("obs") / "run"
+    assert (
+        main(["train", "--data", str(ks_data), "--epochs", "15", "--out", str(run), *TRAIN]) == 0
+    )  # dense sensors: quick to learn
+    return run
+
+
+def test_a_trained_observer_assimilates_better_than_it_forecasts_from_the_guess(observer_run):
+    report = json.loads((observer_run / "evaluation" / "evaluation.json").read_text())
+    summary = report["summary"]
+    assert summary["assimilation"]["during_window"] < 0.8 * summary["forecast_from_guess"]["during_window"]
+    loaded = operators.load(observer_run)
+    assert isinstance(loaded, Observer) and loaded.predict(torch.randn(2, 1, 1, 64), 3).shape == (2, 3, 1, 64)
+
+
+def test_observe_assimilate_and_evaluate_from_the_command_line(observer_run, ks_data, tmp_path, capsys):
+    obs = tmp_path / "obs.h5"
+    assert main(["observe", str(ks_data), "--out", str(obs), "--sensors", "0.25", "--noise", "0.05", "--every", "2",
+                 "--split", "test"]) == 0  # fmt: skip
+    stored = read_observations(obs)
+    assert stored["model"].every == 2 and stored["values"].shape[:2] == stored["mask"].shape[:2]
+    out = tmp_path / "states.h5"
+    assert main(["assimilate", str(observer_run), "--data", str(ks_data), "--observations", str(obs),
+                 "--out", str(out), "--steps", "3"]) == 0  # fmt: skip
+    assert pde_data.open(out)["u"].shape[1] == stored["values"].shape[1] + 3
+    capsys.readouterr()
+    assert main(["evaluate", str(observer_run), "--data", str(ks_data), "--observations", str(obs), "--split",
+                 "test", "--out", str(tmp_path / "ev")]) == 0  # fmt: skip
+    assert "forecast_from_truth" in capsys.readouterr().out
+
+
+def test_assimilation_runs_resume(observer_run, ks_data, tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(ks_data), "--epochs", "1", "--out", str(run), *TRAIN]) == 0
+    assert main(["train", "--data", str(ks_data), "--epochs", "2", "--out", str(run), "--resume", *TRAIN]) == 0
+    assert len((run / "metrics.csv").read_text().strip().splitlines()) == 3  # header and two epochs
+
+
+def test_the_assimilation_task_needs_the_observer_and_a_long_enough_window(ks_data, tmp_path, capsys):
+    assert main(["train", "--data", str(ks_data), "--model", "fno", "--epochs", "1", "--out", str(tmp_path / "a"),
+                 "--quiet", "--set", "task.kind=assimilation"]) == 2  # fmt: skip
+    assert "semilinear-observer" in capsys.readouterr().err
+    assert main(["train", "--data", str(ks_data), "--epochs", "1", "--out", str(tmp_path / "b"), *TRAIN,
+                 "--set", "task.warmup=30"]) == 2  # fmt: skip
+    assert "task.warmup + task.horizon" in capsys.readouterr().err
+
+
+def test_observer_input_is_checked(observer_run):
+    loaded = operators.load(observer_run)
+    with pytest.raises(InputError, match="mask must have shape"):
+        loaded.assimilate(torch.zeros(1, 3, 1, 64), torch.zeros(1, 3, 64))
