@@ -166,17 +166,8 @@ class AssimilationTask(Task):
 
     # --- results -------------------------------------------------------------------------
     def metadata(self) -> dict:
-        data, recipe = self.train_set, self.train_set.recipe
-        return {
-            "equation": recipe.equation,
-            "coefficients": dict(recipe.coefficients),
-            "length": recipe.length,
-            "grid": list(data.grid_shape),
+        return self.data_metadata() | {
             "dt": self.frame_dt(),
-            "field_names": data.channel_names,
-            "dataset": recipe.name,
-            "data_file": str(self.config.data.path),
-            "task": self.kind,
             "warmup": self.options.warmup,
             "horizon": self.options.horizon,
             "observation_model": self.options.observation_model().to_dict(),

@@ -128,6 +128,20 @@ class Task:
                 return len(value)
         raise InputError("cannot tell the batch size: the batch holds no tensor")
 
+    def data_metadata(self) -> dict:
+        """What a predictor needs to know about its training data (plain data, saved in checkpoints)."""
+        data, recipe = self.train_set, self.train_set.recipe
+        return {
+            "equation": recipe.equation,
+            "coefficients": dict(recipe.coefficients),
+            "length": recipe.length,
+            "grid": list(data.grid_shape),
+            "field_names": data.channel_names,
+            "dataset": recipe.name,
+            "data_file": str(self.config.data.path),
+            "task": self.kind,
+        }
+
     def data_identity(self) -> dict:
         """What the training data is, recorded in ``last.pt`` so that ``--resume`` on other data is refused."""
         data = self.train_set

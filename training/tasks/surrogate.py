@@ -100,19 +100,10 @@ class SurrogateTask(Task):
         raise NotImplementedError
 
     def metadata(self) -> dict:
-        data, recipe = self.train_set, self.train_set.recipe
-        return {
-            "equation": recipe.equation,
-            "coefficients": dict(recipe.coefficients),
-            "length": recipe.length,
-            "grid": list(data.grid_shape),
+        return self.data_metadata() | {
             "dt": self.state_dt(),
             "stride": self.stride(),
             "first_frame": self.config.data.first_frame,
-            "field_names": data.channel_names,
-            "dataset": recipe.name,
-            "data_file": str(self.config.data.path),
-            "task": self.kind,
         }
 
     def checkpoint(self, model: torch.nn.Module) -> dict:
