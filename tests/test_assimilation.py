@@ -186,3 +186,80 @@ def test_observer_input_is_checked(observer_run):
     loaded = operators.load(observer_run)
     with pytest.raises(InputError, match="mask must have shape"):
         loaded.assimilate(torch.zeros(1, 3, 1, 64), torch.zeros(1, 3, 64))
+
+
+# --- the classical anchors -----------------------------------------------------------------------
+def advection_diffusion(n: int = 16, dt: float = 0.1, speed: float = 1.0, nu: float = 0.05):
+    """An exact linear model on the periodic unit interval: ``u_t = -c u_x + nu u_xx`` over ``dt``; and its matrix."""
+    k = 2 * math.pi * torch.fft.rfftfreq(n, d=1.0 / n, dtype=torch.float64)
+    multiplier = torch.exp((-1j * speed * k - nu * k**2) * dt)
+
+    def advance(states: torch.Tensor) -> torch.Tensor:
+        return torch.fft.irfft(torch.fft.rfft(states.double(), dim=-1) * multiplier, n=n, dim=-1)
+
+    return advance, advance(torch.eye(n, dtype=torch.float64)).T  # column j = M e_j
+
+
+def test_the_enkf_on_a_linear_problem_matches_the_exact_kalman_filter():
+    from solvers.assimilation import ensemble_kalman_filter, periodic_distances
+
+    n, frames, noise = 16, 6, 0.1
+    advance, matrix = advection_diffusion(n)
+    x = torch.arange(n, dtype=torch.float64) / n
+    prior_mean = torch.sin(2 * math.pi * x)
+    smoothing = torch.exp(-((periodic_distances((n,), 1.0 / n) / 0.1) ** 2))
+    prior_cov = 0.1 * smoothing @ smoothing.T + 1e-6 * torch.eye(n)  # smooth and positive definite
+    generator = torch.Generator().manual_seed(0)
+    truth = [prior_mean + torch.linalg.cholesky(prior_cov) @ torch.randn(n, generator=generator, dtype=torch.float64)]
+    for _ in range(frames - 1):
+        truth.append(matrix @ truth[-1])
+    mask = torch.zeros(frames, n, dtype=torch.float64)
+    mask[:, ::4] = 1  # four sensors, every frame
+    values = (torch.stack(truth) + noise * torch.randn(frames, n, generator=generator, dtype=torch.float64)) * mask
+    # the exact Kalman filter
+    mean, cov, kalman = prior_mean.clone(), prior_cov.clone(), []
+    observe = torch.eye(n, dtype=torch.float64)[::4]
+    for k in range(frames):
+        if k:
+            mean, cov = matrix @ mean, matrix @ cov @ matrix.T
+        gain = cov @ observe.T @ torch.linalg.inv(observe @ cov @ observe.T + noise**2 * torch.eye(4))
+        mean = mean + gain @ (values[k, ::4] - observe @ mean)
+        cov = (torch.eye(n) - gain @ observe) @ cov
+        kalman.append(mean)
+    members = 4000
+    ensemble = (
+        prior_mean
+        + torch.randn(members, n, generator=generator, dtype=torch.float64) @ torch.linalg.cholesky(prior_cov).T
+    )
+    enkf_mean, final = ensemble_kalman_filter(advance, ensemble, values, mask, noise, generator=generator)
+    kalman = torch.stack(kalman)
+    assert float((enkf_mean - kalman).norm() / kalman.norm()) < 0.03
+    spread = torch.cov(final.T)
+    assert float((spread - cov).norm() / cov.norm()) < 0.15
+
+
+def test_localization_and_inflation_run_and_are_checked():
+    from solvers.assimilation import ensemble_kalman_filter, gaspari_cohn, periodic_distances
+
+    advance, _ = advection_diffusion(16)
+    taper = gaspari_cohn(periodic_distances((16,), 1 / 16), 0.2)
+    assert float(taper[0, 0]) == 1.0 and float(taper[0, 8]) == 0.0
+    ensemble, mask = torch.randn(20, 16), torch.zeros(3, 16)
+    mask[:, ::2] = 1
+    mean, _ = ensemble_kalman_filter(advance, ensemble, torch.randn(3, 16) * mask, mask, 0.1, 1.05, taper)
+    assert mean.shape == (3, 16) and torch.isfinite(mean).all()
+    with pytest.raises(InputError, match="noise_std"):
+        ensemble_kalman_filter(advance, ensemble, torch.zeros(3, 16), mask, 0.0)
+    with pytest.raises(InputError, match="values and mask"):
+        ensemble_kalman_filter(advance, ensemble, torch.zeros(3, 8), mask, 0.1)
+
+
+def test_nudging_with_full_relaxation_takes_the_observations_and_without_them_runs_free():
+    from solvers.assimilation import nudging
+
+    advance, _ = advection_diffusion(16)
+    u0 = torch.randn(16, dtype=torch.float64)
+    truth = torch.randn(4, 16, dtype=torch.float64)
+    torch.testing.assert_close(nudging(advance, u0, truth, torch.ones(4, 16), 1.0), truth)
+    free = nudging(advance, u0, torch.zeros(4, 16), torch.zeros(4, 16))
+    torch.testing.assert_close(free[2], advance(advance(u0[None]))[0])
