@@ -8,7 +8,7 @@ May use ``solvers``; never ``pde_data`` or ``training``.
     >>> future = surrogate.predict(u0, steps=10)                         # doctest: +SKIP
 """
 
-from operators import fno, localno, mgno, observer, sinenet, unet, vit  # noqa: F401  (each module registers its architecture)
+from operators import fno, localno, mgno, observer, sinenet, stagger, unet, vit  # noqa: F401  (each module registers its architecture)
 from operators.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, tensor_state_dict
 from operators.observer import Observer
 from operators.predictors import load, predictor_kinds, register_predictor

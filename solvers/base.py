@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 
 from solvers.errors import InputError, SolverDivergedError
-from solvers.etdrk import ETDRKStepper
+from solvers.etdrk import ETDRKStepper, phi_contour_means
 from solvers.spectral import dealias_mask, fft_axes, spectral_grid, squared_wavenumber
 
 _REAL_TO_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
@@ -225,6 +225,53 @@ class SpectralSolver:
         self.check_state(u)
         u_hat = self.to_spectral(u)
         return self.to_physical(self._linear * u_hat + self.nonlinear(u_hat))
+
+    def residual(
+        self, u_now: torch.Tensor, u_next: torch.Tensor, dt: float | torch.Tensor, scheme: str = "exponential"
+    ) -> torch.Tensor:
+        """How far ``u_next`` is from one time step of the PDE after ``u_now``, ``(batch, *grid)``, per time unit.
+
+        Second-order schemes with the nonlinear term at the midpoint ``m = (u_now + u_next) / 2``:
+
+        - ``exponential`` (default): ``(u_next - e^{L dt} u_now - dt phi1(L dt) N(m)) / dt``; the
+          linear part is exact, so stiff modes are damped as the PDE damps them;
+        - ``crank-nicolson``: ``(u_next - u_now) / dt - L m - N(m)`` (implicit midpoint). It is
+          not L-stable: a state whose stiff modes flip sign every step has a small residual,
+          which a network trained on this residual alone can exploit.
+
+        Evaluated spectrally (dealiased) in the solver's dtype with autocast off, and
+        differentiable in both states (physics-constrained training). ``dt``: a number or
+        per-sample ``(batch,)``; states of another floating dtype are converted.
+        """
+        for name, u in (("u_now", u_now), ("u_next", u_next)):
+            if not isinstance(u, torch.Tensor) or not u.is_floating_point() or tuple(u.shape[1:]) != self.grid_shape:
+                raise InputError(f"{name} must be a real tensor (batch, {self._grid_text()}), got "
+                                 f"{tuple(u.shape) if isinstance(u, torch.Tensor) else type(u).__name__}")  # fmt: skip
+        if scheme not in ("exponential", "crank-nicolson"):
+            raise InputError(f"scheme must be exponential or crank-nicolson, got {scheme!r}")
+        per_sample = isinstance(dt, torch.Tensor) and dt.numel() > 1
+        step = self._broadcast(dt.to(self.dtype).reshape(-1).to(self.device)) if per_sample else float(dt)
+        with torch.autocast(self.device.type, enabled=False):
+            now, following = u_now.to(self.dtype), u_next.to(self.dtype)
+            middle = self.to_spectral(0.5 * (now + following))
+            if scheme == "crank-nicolson":
+                tendency = self.to_physical(self._linear * middle + self.nonlinear(middle))
+                return (following - now) / step - tendency
+            growth, phi1 = self._exponential_weights(step)
+            advanced = self.to_physical(growth * self.to_spectral(now) + step * phi1 * self.nonlinear(middle))
+            return (following - advanced) / step
+
+    def _exponential_weights(self, step: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``e^{L dt}`` and ``phi1(L dt)`` in the working dtype (cached for a scalar ``dt``)."""
+        cache = self.__dict__.setdefault("_residual_weights", {})
+        key = step if isinstance(step, float) else None
+        if key is not None and key in cache:
+            return cache[key]
+        z = self.linear_symbol().to(torch.complex128) * (step if key is not None else step.cpu().to(torch.float64))
+        weights = (self.constant(torch.exp(z)), self.constant(phi_contour_means(z)["phi1"]))
+        if key is not None:
+            cache[key] = weights
+        return weights
 
     def step(self, u: torch.Tensor, steps: int = 1) -> torch.Tensor:
         """Advance a batch ``(batch, *grid)`` by ``steps * dt``; returns the same shape."""

@@ -172,6 +172,7 @@ class Trainer:
         writer = self._tensorboard()
         for epoch in range(self.start_epoch, epochs):
             sampler.set_epoch(epoch)
+            self.task.set_epoch(epoch)
             row = {"epoch": epoch + 1, **self._train_epoch(train_loader, epoch, epochs)}
             row.update({f"val_{k}": v for k, v in self._validate(val_loader).items()})
             row["lr"] = self.optimizer.param_groups[0]["lr"]

@@ -1,7 +1,8 @@
 """Training objectives ("tasks"), selected by ``task.kind``: see ``training.tasks.base`` for the interface.
 
 Built in: ``next-step`` (autoregressive surrogates, rollouts, pushforward),
-``operator`` (``u(0) -> u(T)``) and ``assimilation`` (the semilinear observer). A new objective is a ``Task`` subclass decorated
+``operator`` (``u(0) -> u(T)``), ``assimilation`` (the semilinear observer) and
+``physics`` (trained by the PDE residual from initial conditions alone). A new objective is a ``Task`` subclass decorated
 with ``@register_task``; the trainer does not change.
 """
 
@@ -9,12 +10,14 @@ from training.tasks.assimilation import AssimilationTask
 from training.tasks.base import Task, build_task, register_task, task_class, task_kinds, unwrap
 from training.tasks.next_step import NextStepTask
 from training.tasks.operator import OperatorTask
+from training.tasks.physics import PhysicsTask
 from training.tasks.surrogate import SurrogateTask
 
 __all__ = [
     "AssimilationTask",
     "NextStepTask",
     "OperatorTask",
+    "PhysicsTask",
     "SurrogateTask",
     "Task",
     "build_task",

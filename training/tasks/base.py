@@ -118,6 +118,9 @@ class Task:
             "grid_size": data.grid_shape[0],
         }
 
+    def set_epoch(self, epoch: int) -> None:
+        """Called before each epoch (0-based, also after a resume): for schedules such as a curriculum."""
+
     def prepare_model(self, model: torch.nn.Module) -> None:
         """Give a freshly built model what it needs from the data (nothing by default)."""
 

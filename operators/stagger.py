@@ -1,0 +1,207 @@
+"""NeuralStagger (Huang, Shi, Meng et al., ICML 2023): a fine solver split into parallel coarse sub-solvers.
+
+The fine state on ``N`` points per axis is cut into ``s^d`` staggered sub-grids
+(sub-grid ``(i, j)`` is ``u[..., i::s, j::s]``: ``pixel_unshuffle``), and one call
+produces ``s_t`` interleaved future time levels; each (sub-grid, time level)
+pair is one coarse sub-task on ``N / s`` points. The sub-solvers run as one
+batched call and their outputs are reassembled exactly (``pixel_shuffle``) into
+``s_t`` fine states. No public code exists; our choices, each an option:
+
+- ``weights="shared"`` (default): one inner network for all sub-tasks, told which
+  one it is by embedding channels (the sub-grid's offsets ``i/s, j/s`` and the time
+  level ``k/s_t``), run on the sub-tasks stacked along the batch axis;
+  ``"separate"``: one network per sub-task, their parameters stacked and the calls
+  vectorised with ``torch.func.vmap`` (still one call, no Python loop); for inner
+  models vmap can trace (the convolutional ones: neuraloperator's FNO writes in
+  place and is refused with a clear error).
+- ``view="all"`` (default): every sub-solver sees all sub-grids (``C * s^d`` input
+  channels): a sub-grid alone is an aliased sample of the field, and the
+  neighbouring sub-grids carry the fine-scale information its next state depends
+  on; the cost is only a wider first layer. ``"own"``: each sees its own sub-grid.
+- With ``s = 1, s_t = 1`` the wrapper is its inner model (no embedding channels).
+
+Multi-resolution use: with ``view="own"`` and shared weights a sub-solver is a
+coarse solver in its own right: ``coarse_step(u)`` runs it on a field of
+``N / s`` points (time level 0, sub-grid 0). With ``view="all"`` a sub-solver
+needs every sub-grid, so only the full fine grid is supported.
+
+Output: ``(batch, s_t * C_out, *grid)``, the ``s_t`` next states in time order
+(the trainer's ``data.horizon = s_t``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from operators.registry import build, hyperparameter_names, register
+from solvers.errors import InputError
+
+WEIGHTS = ("shared", "separate")
+VIEWS = ("all", "own")
+
+
+def unshuffle(x: torch.Tensor, s: int, ndim: int) -> torch.Tensor:
+    """``(batch, C, *grid)`` -> ``(batch, C * s^d, *grid / s)``; channel ``c * s^d + g``, ``g`` the sub-grid
+    (``g = i`` in 1D, ``i * s + j`` in 2D, for sub-grid ``u[..., i::s, j::s]``)."""
+    if s == 1:
+        return x
+    if ndim == 2:
+        return torch.nn.functional.pixel_unshuffle(x, s)
+    batch, channels, n = x.shape
+    return x.reshape(batch, channels, n // s, s).permute(0, 1, 3, 2).reshape(batch, channels * s, n // s)
+
+
+def shuffle(x: torch.Tensor, s: int, ndim: int) -> torch.Tensor:
+    """The exact inverse of ``unshuffle``."""
+    if s == 1:
+        return x
+    if ndim == 2:
+        return torch.nn.functional.pixel_shuffle(x, s)
+    batch, channels, n = x.shape
+    return x.reshape(batch, channels // s, s, n).permute(0, 1, 3, 2).reshape(batch, channels // s, n * s)
+
+
+class Stagger(nn.Module):
+    """See the module docstring."""
+
+    def __init__(self, make_inner, in_channels: int, out_channels: int, ndim: int, space: int, time: int,
+                 weights: str, view: str):  # fmt: skip
+        super().__init__()
+        self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
+        self.space, self.time, self.weights, self.view = space, time, weights, view
+        self.subgrids = space**ndim
+        self.tasks = self.subgrids * time
+        self.embedding = ndim + 1 if self.tasks > 1 and weights == "shared" else 0
+        view_channels = in_channels * (self.subgrids if view == "all" else 1)
+        inner_in = view_channels + self.embedding
+        if weights == "shared":
+            self.inner = make_inner(inner_in, out_channels)
+        else:
+            networks = [make_inner(inner_in, out_channels) for _ in range(self.tasks)]
+            params, buffers = stack_module_state(networks)
+            self.stacked = nn.ParameterDict({k.replace(".", "__"): nn.Parameter(v) for k, v in params.items()})
+            for name, value in buffers.items():
+                self.register_buffer("buffer__" + name.replace(".", "__"), value)
+            self._template = [networks[0].to("meta")]  # in a list: not a submodule, holds no weights
+
+    def _check(self, x: torch.Tensor) -> None:
+        if x.dim() != 2 + self.ndim or x.shape[1] != self.in_channels:
+            raise InputError(
+                f"expected (batch, {self.in_channels}, *grid) with {self.ndim} grid axes, got {tuple(x.shape)}"
+            )
+        bad = [n for n in x.shape[2:] if n % self.space]
+        if bad:
+            raise InputError(f"grid sizes {tuple(x.shape[2:])} must be divisible by the spatial factor {self.space}")
+
+    def _task_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """``(tasks, batch, inner_in, *coarse)``: each sub-task's input, embedding appended."""
+        sub = unshuffle(x, self.space, self.ndim)  # (B, C * G, *coarse)
+        batch, coarse = x.shape[0], sub.shape[2:]
+        if self.view == "all":
+            views = sub[None].expand(self.subgrids, *sub.shape)
+        else:
+            views = sub.reshape(batch, self.in_channels, self.subgrids, *coarse).movedim(2, 0)
+        views = views.repeat(self.time, *(1,) * (views.dim() - 1))  # task index = level * G + subgrid
+        if not self.embedding:
+            return views
+        codes = []
+        for task in range(self.tasks):
+            level, subgrid = divmod(task, self.subgrids)
+            offsets = [(subgrid // self.space**axis) % self.space / self.space for axis in reversed(range(self.ndim))]
+            codes.append(torch.tensor([*offsets, level / self.time], dtype=x.dtype, device=x.device))
+        code = torch.stack(codes).reshape(self.tasks, 1, self.embedding, *(1,) * self.ndim)
+        return torch.cat([views, code.expand(self.tasks, batch, self.embedding, *coarse)], dim=2)
+
+    def _run(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``(tasks, batch, inner_in, *coarse)`` -> ``(tasks, batch, C_out, *coarse)`` in one batched call."""
+        if self.weights == "shared":
+            flat = self.inner(inputs.reshape(-1, *inputs.shape[2:]))
+            return flat.reshape(self.tasks, inputs.shape[1], *flat.shape[1:])
+        params = {k.replace("__", "."): v for k, v in self.stacked.items()}
+        buffers = {
+            k[len("buffer__") :].replace("__", "."): v for k, v in self.named_buffers() if k.startswith("buffer__")
+        }
+        template = self._template[0]
+
+        def one(p, b, x):
+            return functional_call(template, (p, b), (x,))
+
+        return vmap(one)(params, buffers, inputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x)
+        outputs = self._run(self._task_inputs(x))  # (T * G, B, C_out, *coarse)
+        batch, coarse = x.shape[0], outputs.shape[3:]
+        levels = outputs.reshape(self.time, self.subgrids, batch, self.out_channels, *coarse)
+        levels = levels.permute(2, 0, 3, 1, *range(4, 4 + self.ndim))  # (B, T, C_out, G, *coarse)
+        fine = shuffle(levels.reshape(batch * self.time, self.out_channels * self.subgrids, *coarse), self.space,
+                       self.ndim)  # fmt: skip
+        return fine.reshape(batch, self.time * self.out_channels, *fine.shape[2:])
+
+    def coarse_step(self, u: torch.Tensor) -> torch.Tensor:
+        """A sub-solver alone on a coarse field ``(batch, C_in, *grid / s)`` (``view="own"``, shared weights)."""
+        if self.view != "own" or self.weights != "shared":
+            raise InputError("coarse_step needs view='own' and weights='shared' (a sub-solver that sees one sub-grid)")
+        if not self.embedding:
+            return self.inner(u)
+        code = torch.zeros(u.shape[0], self.embedding, *u.shape[2:], dtype=u.dtype, device=u.device)
+        return self.inner(torch.cat([u, code], dim=1))
+
+
+@register("stagger")
+def build_stagger(
+    in_channels: int,
+    out_channels: int,
+    ndim: int,
+    inner: dict | None = None,
+    space: int = 2,
+    time: int = 1,
+    weights: str = "shared",
+    view: str = "all",
+    grid_size: int | None = None,
+) -> nn.Module:
+    """NeuralStagger around a registered model (see the module docstring).
+
+    Args:
+        inner: the sub-solver as ``{name, hyperparameters}`` (default an FNO of 8 modes, width 32).
+        space: ``s``, sub-grids per axis (grid sizes must be divisible by it).
+        time: ``s_t``, interleaved time levels per call; ``out_channels`` must be ``s_t`` times the
+            channels of one state (the next-step task's ``data.horizon = s_t`` gives that).
+        weights: ``shared`` or ``separate``. view: ``all`` or ``own``.
+        grid_size: the fine grid's points per axis (the inner model gets ``grid_size / s``).
+    """
+    for name, value, allowed in (("weights", weights, WEIGHTS), ("view", view, VIEWS)):
+        if value not in allowed:
+            raise InputError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    if out_channels % time:
+        raise InputError(f"out_channels ({out_channels}) must be time ({time}) times the channels of one state")
+    if grid_size is not None and grid_size % space:
+        raise InputError(f"the grid ({grid_size}) must be divisible by space = {space}")
+    spec = dict(inner or {"name": "fno", "hyperparameters": {"modes": 8, "width": 32}})
+    if spec.get("name") == "stagger":
+        raise InputError("a stagger's inner model cannot be a stagger")
+    hyper = dict(spec.get("hyperparameters") or {})
+    accepted = hyperparameter_names(spec["name"])
+    derived = {"ndim": ndim, "grid_size": None if grid_size is None else grid_size // space}
+    hyper.update({k: v for k, v in derived.items() if k in accepted and k not in hyper and v is not None})
+
+    def make_inner(c_in: int, c_out: int) -> nn.Module:
+        return build(spec["name"], in_channels=c_in, out_channels=c_out, **hyper)
+
+    model = Stagger(make_inner, in_channels, out_channels // time, ndim, space, time, weights, view)
+    if weights == "separate":  # vmap cannot trace every model: find out now, not mid-training
+        probe = torch.zeros(1, in_channels, *(grid_size or 8 * space,) * ndim)
+        try:
+            with torch.no_grad():
+                model(probe)
+        except RuntimeError as error:
+            if "vmap" not in str(error):
+                raise
+            raise InputError(
+                f"weights='separate' runs the sub-solvers as one torch.func.vmap call, which {spec['name']} does "
+                "not support (neuraloperator's spectral layers write in place); use weights='shared', or a "
+                "convolutional inner model (unet, mgno, sinenet)"
+            ) from None
+    return model
