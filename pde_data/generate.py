@@ -84,8 +84,17 @@ def _positive_int(name: str, value) -> int:
 def resolve_recipe(
     recipe: str | Recipe, resolution: int | None = None, extra_fields: list[str] | tuple[str, ...] | None = None
 ) -> Recipe:
-    """A preset name or recipe, at another stored ``resolution`` and with ``extra_fields`` when given."""
-    if isinstance(recipe, str):
+    """A preset name, a recipe JSON file (``Recipe.to_json``; a path ending in ``.json``) or a recipe,
+    at another stored ``resolution`` and with ``extra_fields`` when given."""
+    if isinstance(recipe, str) and recipe.endswith(".json"):
+        path = Path(recipe)
+        if not path.is_file():
+            raise InputError(f"no recipe file at {path}")
+        try:
+            recipe = Recipe.from_dict(json.loads(path.read_text()))
+        except (json.JSONDecodeError, TypeError) as error:
+            raise InputError(f"{path} is not a recipe JSON file ({error})") from error
+    elif isinstance(recipe, str):
         recipe = preset(recipe)
     if resolution is not None:
         recipe = recipe.with_resolution(resolution)
