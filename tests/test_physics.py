@@ -138,3 +138,17 @@ def test_supervised_and_mixed_losses_and_a_stagger_with_two_time_levels_train(lo
 def test_bad_physics_options_are_refused(tmp_path, capsys):
     assert main(["train", "--model", "fno", "--out", str(tmp_path / "r"), *PHYSICS, "--set", "task.scheme=euler"]) == 2
     assert "task.scheme" in capsys.readouterr().err
+
+
+def test_a_recipe_file_stands_for_a_preset(tmp_path):
+    import dataclasses
+
+    import pde_data
+    from pde_data.generate import resolve_recipe
+
+    recipe = dataclasses.replace(pde_data.preset("burgers-fno-tiny"), total_frames=21)
+    path = tmp_path / "recipe.json"
+    path.write_text(recipe.to_json())
+    assert resolve_recipe(str(path)) == recipe
+    with pytest.raises(InputError, match="no recipe file"):
+        resolve_recipe(str(tmp_path / "missing.json"))
