@@ -40,6 +40,32 @@ def register(name: str, resolution_agnostic: bool = False) -> Callable:
     return decorate
 
 
+def extend_builder(
+    builder: Callable[..., torch.nn.Module],
+    extra: dict[str, tuple[str, object]],
+    finish: Callable[[dict, dict], torch.nn.Module],
+    doc: str,
+) -> Callable[..., torch.nn.Module]:
+    """A builder with ``builder``'s hyperparameters plus ``extra`` (``{name: (annotation, default)}``,
+    ``inspect.Parameter.empty`` for a required one), built by ``finish(base_options, extra_options)``.
+
+    For variants of an architecture (``unet-no`` is ``unet`` converted): the variant's signature,
+    which ``build`` validates against, is the base one extended, not a copy of it.
+    """
+    base = inspect.signature(builder)
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+             for name, (annotation, default) in extra.items()]  # fmt: skip
+
+    def variant(**options) -> torch.nn.Module:
+        extras = {name: options.pop(name, default) for name, (_, default) in extra.items()}
+        base_options = {k: p.default for k, p in base.parameters.items() if p.default is not inspect.Parameter.empty}
+        return finish(base_options | options, extras)
+
+    variant.__signature__ = base.replace(parameters=[*base.parameters.values(), *added])
+    variant.__doc__ = doc
+    return variant
+
+
 def available() -> list[str]:
     """Names of the registered architectures."""
     return sorted(_BUILDERS)

@@ -26,12 +26,14 @@ the physical size of every kernel on other grids.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 from torch.nn import functional
 
 from operators.embedding import coordinate_embedding
-from operators.registry import register
+from operators.registry import extend_builder, register
 from operators.resolution import make_resolution_consistent
 from solvers.errors import InputError
 
@@ -172,29 +174,24 @@ def build_unet(
                   padding)  # fmt: skip
 
 
-@register("unet-no", resolution_agnostic=True)
-def build_unet_no(
-    in_channels: int,
-    out_channels: int,
-    grid_size: int,
-    ndim: int = 2,
-    hidden: int = 19,
-    multipliers: list | None = (1, 2, 2, 3),
-    kernel_size: int = 9,
-    blocks: int = 2,
-    groups: int = 1,
-    coordinates: str = "grid",
-    padding: str = "zeros",
-    interpolation: str = "bilinear",
-) -> nn.Module:
-    """``unet`` converted by kernel interpolation: runs at any resolution (``operators.resolution``).
+def _convert(options: dict, extra: dict) -> nn.Module:
+    model = build_unet(**options)
+    example = torch.zeros(1, options["in_channels"], *(extra["grid_size"],) * options["ndim"])
+    return make_resolution_consistent(model, example, extra["interpolation"])
+
+
+build_unet_no = register("unet-no", resolution_agnostic=True)(
+    extend_builder(
+        build_unet,
+        {"grid_size": ("int", inspect.Parameter.empty), "interpolation": ("str", "bilinear")},
+        _convert,
+        """``unet`` converted by kernel interpolation: runs at any resolution (``operators.resolution``).
 
     Args:
         grid_size: points per axis of the training grid (the scale is measured from it).
         interpolation: how kernels and resampled activations are interpolated:
             ``bilinear`` (the public code's) or ``fourier``.
         Others as ``unet``.
-    """
-    model = _build(in_channels, out_channels, ndim, hidden, multipliers, kernel_size, blocks, groups, coordinates,
-                   padding)  # fmt: skip
-    return make_resolution_consistent(model, torch.zeros(1, in_channels, *(grid_size,) * ndim), interpolation)
+    """,
+    )
+)

@@ -42,7 +42,7 @@ from einops import rearrange
 from torch import nn
 from torch.nn import functional
 
-from operators.registry import register
+from operators.registry import extend_builder, register
 from operators.resolution import INTERPOLATIONS, resample_grid, resize_kernel
 from solvers.errors import InputError
 
@@ -187,26 +187,23 @@ def build_vit(
                   "bilinear")  # fmt: skip
 
 
-@register("vit-no", resolution_agnostic=True)
-def build_vit_no(
-    in_channels: int,
-    out_channels: int,
-    grid_size: int,
-    ndim: int = 2,
-    patch_size: int = 16,
-    width: int = 768,
-    layers: int = 12,
-    heads: int = 12,
-    mlp: int = 1900,
-    position: str = "coordinates",
-    interpolation: str = "bilinear",
-) -> nn.Module:
-    """The ViT as a neural operator: patches of fixed physical size (see the module docstring).
+def _physical(options: dict, extra: dict) -> nn.Module:
+    o = options
+    return _build(o["in_channels"], o["out_channels"], o["ndim"], o["grid_size"], o["patch_size"], o["width"],
+                  o["layers"], o["heads"], o["mlp"], True, extra["position"], extra["interpolation"])  # fmt: skip
+
+
+build_vit_no = register("vit-no", resolution_agnostic=True)(
+    extend_builder(
+        build_vit,
+        {"position": ("str", "coordinates"), "interpolation": ("str", "bilinear")},
+        _physical,
+        """The ViT as a neural operator: patches of fixed physical size (see the module docstring).
 
     Args:
         position: ``coordinates`` (Fourier features of the patch centres) or ``table``.
         interpolation: ``bilinear`` or ``fourier``, for the patch kernel and the decoded image.
         Others as ``vit``.
-    """
-    return _build(in_channels, out_channels, ndim, grid_size, patch_size, width, layers, heads, mlp, True, position,
-                  interpolation)  # fmt: skip
+    """,
+    )
+)
