@@ -184,12 +184,13 @@ def test_input_output_interpolation_runs_on_the_training_grid():
     torch.testing.assert_close(on_fine[..., ::2, ::2], on_coarse, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("name", AGNOSTIC)
-def test_converted_surrogates_round_trip_and_predict_on_other_grids(name, tmp_path):
+@pytest.mark.parametrize("name", list(SMALL))
+def test_every_model_round_trips_and_converted_ones_predict_on_other_grids(name, tmp_path):
     surrogate = surrogate_of(name)
     path = surrogate.save(tmp_path / f"{name}.pt")
     loaded = operators.load(path)
-    u0 = torch.randn(1, 1, 1, 64, 64)
+    n = 64 if name in AGNOSTIC else 32
+    u0 = torch.randn(1, 1, 1, n, n)
     with torch.no_grad():
         torch.testing.assert_close(loaded.predict(u0, 2), surrogate.predict(u0, 2))
 
