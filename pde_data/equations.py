@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 import solvers
-from solvers.analytic import fno_forcing
+from solvers.analytic import fno_forcing, kolmogorov_forcing
 from solvers.errors import InputError
 
 
@@ -111,6 +111,10 @@ EQUATIONS: dict[str, Equation] = {
 FORCINGS: dict[str, Forcing] = {
     "fno": Forcing(
         lambda x, y, length: fno_forcing(x / length, y / length), "f = 0.1 (sin 2 pi (x + y) + cos 2 pi (x + y))"
+    ),
+    "kolmogorov": Forcing(
+        lambda x, y, length: kolmogorov_forcing(y, length),
+        "Kolmogorov forcing f = -k cos(k y), k = 8 pi / L (the curl of the body force (sin k y, 0))",
     ),
 }
 

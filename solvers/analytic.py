@@ -72,6 +72,23 @@ def fno_forcing(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 0.1 * (torch.sin(phase) + torch.cos(phase))
 
 
+def kolmogorov_forcing(y: torch.Tensor, length: float, wavenumber: int = 4, amplitude: float = 1.0) -> torch.Tensor:
+    """The vorticity forcing of 2D Kolmogorov flow: the curl of the body force ``(A sin(k y), 0)``,
+    ``-A k cos(k y)`` with ``k = 2 pi n / L`` (Kochkov et al. 2021 use ``n = 4`` on ``[0, 2 pi)^2``)."""
+    k = 2 * math.pi * wavenumber / length
+    return -amplitude * k * torch.cos(k * y)
+
+
+def kolmogorov_steady_state(y: torch.Tensor, length: float, nu: float, wavenumber: int = 4) -> torch.Tensor:
+    """``w* = f / (nu k^2)``: the laminar Kolmogorov flow, an exact steady state (no drag).
+
+    ``w*`` depends on ``y`` alone, so its velocity is ``(u(y), 0)`` and the advection
+    ``u(y) d_x w*(y)`` vanishes; ``nu lap w* = -nu k^2 w* = -f``.
+    """
+    k = 2 * math.pi * wavenumber / length
+    return kolmogorov_forcing(y, length, wavenumber) / (nu * k**2)
+
+
 def fno_forcing_steady_state(x: torch.Tensor, y: torch.Tensor, nu: float) -> torch.Tensor:
     """``w* = f / (8 pi^2 nu)``: an exact steady state of the FNO-forced flow (no drag).
 

@@ -152,3 +152,20 @@ def test_a_recipe_file_stands_for_a_preset(tmp_path):
     assert resolve_recipe(str(path)) == recipe
     with pytest.raises(InputError, match="no recipe file"):
         resolve_recipe(str(tmp_path / "missing.json"))
+
+
+@pytest.mark.parametrize("scheme", ["exponential", "crank-nicolson"])
+def test_laminar_kolmogorov_flow_is_a_steady_state_of_the_solver_and_of_the_residual(scheme):
+    from pde_data.equations import FORCINGS
+    from solvers.analytic import kolmogorov_steady_state
+
+    n, length, nu = 32, 1.0, 0.05
+    probe = solvers.NavierStokes2D(n=n, length=length, dt=1e-3, nu=nu)
+    x, y = probe.grid
+    forced = solvers.NavierStokes2D(n=n, length=length, dt=1e-2, nu=nu,
+                                    forcing=FORCINGS["kolmogorov"].build(x, y, length))  # fmt: skip
+    steady = kolmogorov_steady_state(y, length, nu)[None]
+    torch.testing.assert_close(forced.step(steady, 20), steady)
+    assert float(forced.residual(steady, steady, 0.1, scheme).abs().max()) < 1e-9 * float(steady.abs().max()) + 1e-9
+    perturbed = steady + 0.01 * torch.randn_like(steady)
+    assert float(forced.residual(steady, perturbed, 0.1, scheme).abs().max()) > 1e-3
