@@ -400,6 +400,8 @@ def _run_evaluate(args) -> None:
     if args.run is not None and args.predictions is None and _is_observer_run(args.run):
         _evaluate_observer_run(args, split)
         return
+    if args.observations is not None:
+        raise CommandError("--observations is for assimilation runs (task.kind=assimilation); this run is not one")
     if len(datasets) > 1:
         if args.predictions is not None or args.run is None:
             raise CommandError("several --data (a resolution study) need a run, not --predictions")
