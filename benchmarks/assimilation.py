@@ -4,7 +4,7 @@
     python benchmarks/assimilation.py --cases ks --epochs 20   # one equation, quicker
 
 For each equation (the tiny presets: KS and KdV on 64 points, forced NS on
-32^2 with 11 frames) an observer is trained (``task.kind=assimilation``: 6
+32^2 with 11 frames) an observer is trained (``task.kind=observer``: 6
 observed frames, 4 forecast frames, its default random sensors (10 %) and
 noise (5 %) per trajectory).
 Then, on the test trajectories, for each sensor density and noise level:
@@ -69,8 +69,8 @@ def solver_advance(data: FileData, sample: int):
 def run_case(name: str, preset: str, args, folder: Path) -> list[dict]:
     data_path = pde_data.generate(preset, folder / f"{name}.h5", args.trajectories, progress=False)
     run = folder / f"{name}-observer"
-    settings = [f"data.path={data_path}", "model.name=semilinear-observer", "task.kind=assimilation",
-                f"model.hyperparameters={{forecast: {NETWORK}, gain_network: {NETWORK}}}",
+    settings = [f"data.path={data_path}", "model.name=semilinear-observer", "task.kind=observer",
+                f"model.hyperparameters={{inner: {NETWORK}, gain_network: {NETWORK}}}",
                 f"train.epochs={args.epochs}", "data.batch_size=8", "optim.lr=2.0e-3", "train.eval_trajectories=2",
                 f"task.warmup={WARMUP}", f"task.horizon={HORIZON}"]  # fmt: skip
     start = time.perf_counter()

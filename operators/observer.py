@@ -53,7 +53,7 @@ def _network(spec: dict | None, in_channels: int, out_channels: int, ndim: int, 
         raise InputError(f"a network spec is {{name: ..., hyperparameters: {{...}}}}, got {spec!r}")
     hyper = dict(spec.get("hyperparameters") or {})
     if spec["name"] == "semilinear-observer":
-        raise InputError("the observer's forecast or gain network cannot itself be an observer")
+        raise InputError("the observer's inner (forecast) or gain network cannot itself be an observer")
     accepted = hyperparameter_names(spec["name"])
     derived = {"ndim": ndim, "grid_size": grid_size}
     hyper.update({k: v for k, v in derived.items() if k in accepted and k not in hyper and v is not None})
@@ -157,7 +157,7 @@ def build_semilinear_observer(
     out_channels: int,
     ndim: int,
     grid_size: int | None = None,
-    forecast: dict | None = None,
+    inner: dict | None = None,
     gain: str = "gated",
     gain_network: dict | None = None,
     observation: str = "learned",
@@ -171,7 +171,7 @@ def build_semilinear_observer(
     """The semilinear observer (see the module docstring).
 
     Args:
-        forecast: the ``F`` network as ``{name, hyperparameters}`` (default a small FNO).
+        inner: the forecast network ``F`` as ``{name, hyperparameters}`` (default a small FNO).
         gain: ``gated`` (learned, ``gain_network``: default a small FNO) or ``identity``.
         observation: ``learned`` (``E = I + pointwise MLP`` of ``observation_width``) or ``identity``.
         linear: ``none`` or ``exact`` (needs ``equation``, ``coefficients``, ``length``, ``dt``
@@ -190,7 +190,7 @@ def build_semilinear_observer(
         if missing:
             raise InputError(f"linear='exact' needs {missing} (the training task fills them in from the data)")
         propagator = linear_propagator(equation, grid_size, length, dt, dict(coefficients or {}))
-    forecast_network = _network(forecast, in_channels, in_channels, ndim, grid_size)
+    forecast_network = _network(inner, in_channels, in_channels, ndim, grid_size)
     gain_module = None if gain == "identity" else _network(gain_network, 2 * in_channels + 1, 2 * in_channels, ndim,
                                                            grid_size)  # fmt: skip
     width = observation_width if observation == "learned" else None

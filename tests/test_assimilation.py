@@ -19,7 +19,7 @@ SMALL_FNO = {"name": "fno", "hyperparameters": {"modes": 6, "width": 8, "layers"
 
 
 def observer(**changes) -> torch.nn.Module:
-    hyper = {"forecast": SMALL_FNO, "gain_network": SMALL_FNO, **changes}
+    hyper = {"inner": SMALL_FNO, "gain_network": SMALL_FNO, **changes}
     return operators.build("semilinear-observer", in_channels=1, out_channels=1, ndim=1, grid_size=32, **hyper)
 
 
@@ -127,8 +127,8 @@ def ks_data(tmp_path_factory):
     return pde_data.generate("ks-lpsda-tiny", tmp_path_factory.mktemp("ks") / "ks.h5", 24, progress=False)
 
 
-HYPER = "{forecast: {name: fno, hyperparameters: {modes: 8, width: 16, layers: 2}}, gain_network: {name: fno, hyperparameters: {modes: 8, width: 16, layers: 2}}}"
-TRAIN = ["--model", "semilinear-observer", "--quiet", "--set", "task.kind=assimilation", "--set",
+HYPER = "{inner: {name: fno, hyperparameters: {modes: 8, width: 16, layers: 2}}, gain_network: {name: fno, hyperparameters: {modes: 8, width: 16, layers: 2}}}"
+TRAIN = ["--model", "semilinear-observer", "--quiet", "--set", "task.kind=observer", "--set",
          f"model.hyperparameters={HYPER}", "--set", "data.batch_size=4", "--set", "train.eval_trajectories=2",
          "--set", "task.warmup=6", "--set", "task.horizon=4", "--set", "task.sensors=0.5", "--set", "optim.lr=3.0e-3"]  # fmt: skip
 
@@ -175,7 +175,7 @@ def test_assimilation_runs_resume(observer_run, ks_data, tmp_path):
 
 def test_the_assimilation_task_needs_the_observer_and_a_long_enough_window(ks_data, tmp_path, capsys):
     assert main(["train", "--data", str(ks_data), "--model", "fno", "--epochs", "1", "--out", str(tmp_path / "a"),
-                 "--quiet", "--set", "task.kind=assimilation"]) == 2  # fmt: skip
+                 "--quiet", "--set", "task.kind=observer"]) == 2  # fmt: skip
     assert "semilinear-observer" in capsys.readouterr().err
     assert main(["train", "--data", str(ks_data), "--epochs", "1", "--out", str(tmp_path / "b"), *TRAIN,
                  "--set", "task.warmup=30"]) == 2  # fmt: skip

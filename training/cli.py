@@ -401,7 +401,7 @@ def _run_evaluate(args) -> None:
         _evaluate_observer_run(args, split)
         return
     if args.observations is not None:
-        raise CommandError("--observations is for assimilation runs (task.kind=assimilation); this run is not one")
+        raise CommandError("--observations is for assimilation runs (task.kind=observer); this run is not one")
     if len(datasets) > 1:
         if args.predictions is not None or args.run is None:
             raise CommandError("several --data (a resolution study) need a run, not --predictions")

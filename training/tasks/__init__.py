@@ -1,7 +1,7 @@
 """Training objectives ("tasks"), selected by ``task.kind``: see ``training.tasks.base`` for the interface.
 
 Built in: ``next-step`` (autoregressive surrogates, rollouts, pushforward),
-``operator`` (``u(0) -> u(T)``), ``assimilation`` (the semilinear observer) and
+``operator`` (``u(0) -> u(T)``), ``observer`` (the semilinear observer: assimilation) and
 ``physics`` (trained by the PDE residual from initial conditions alone). A new objective is a ``Task`` subclass decorated
 with ``@register_task``; the trainer does not change.
 """

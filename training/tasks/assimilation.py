@@ -1,4 +1,4 @@
-"""The ``assimilation`` task: train a semilinear observer to assimilate sparse, noisy observations and forecast.
+"""The ``observer`` task: train a semilinear observer to assimilate sparse, noisy observations and forecast.
 
 Data mode ``trajectory``. Each training item is a window of ``warmup + horizon``
 consecutive stored frames starting at a random frame: observations are drawn on
@@ -37,7 +37,7 @@ INITIAL = ("mean", "truth")
 class AssimilationTask(Task):
     """Batches: ``fields`` ``(batch, frames, channels, *grid)``, whole stored trajectories."""
 
-    kind = "assimilation"
+    kind = "observer"
     data_mode = "trajectory"
     predictor_kind: ClassVar[str] = "observer"
     metric_names: ClassVar[tuple[str, ...]] = (
@@ -51,7 +51,7 @@ class AssimilationTask(Task):
     class Options(Task.Options):
         """See the module docstring; the observation options are ``pde_data.ObservationModel``'s."""
 
-        kind: str = "assimilation"
+        kind: str = "observer"
         warmup: int = 8
         horizon: int = 8
         sensors: float = 0.1
@@ -75,7 +75,7 @@ class AssimilationTask(Task):
             if self.initial not in INITIAL:
                 raise InputError(f"task.initial must be one of {', '.join(INITIAL)}, got {self.initial!r}")
             if config.model.name != "semilinear-observer":
-                raise InputError("task.kind = assimilation trains model.name = semilinear-observer")
+                raise InputError("task.kind = observer trains model.name = semilinear-observer")
 
         def observation_model(self, seed: int = 0) -> ObservationModel:
             return ObservationModel(self.sensors, self.layout, self.noise, self.noise_kind, self.every, None, seed)
@@ -106,7 +106,7 @@ class AssimilationTask(Task):
 
     def prepare_model(self, model: torch.nn.Module) -> None:
         if not isinstance(model, SemilinearObserver):
-            raise InputError("task.kind = assimilation trains model.name = semilinear-observer")
+            raise InputError("task.kind = observer trains model.name = semilinear-observer")
         model.set_normalization(self.mean, self.std)
 
     # --- one window ----------------------------------------------------------------------
