@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -125,16 +126,20 @@ def run_case(name: str, preset: str, args, folder: Path) -> list[dict]:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    cases = sorted({(r["case"], r["sensors"], r["noise"]) for r in rows})
-    fig = _figure(4 * len(cases), 3.2)
-    axes = np.atleast_1d(fig.subplots(1, len(cases)))
-    for ax, (case, sensors, noise) in zip(axes, cases, strict=True):
+    """Relative L2 against frame: one row of panels per equation, one panel per sensors/noise setting."""
+    cases = list(dict.fromkeys(r["case"] for r in rows))
+    settings = list(dict.fromkeys((r["sensors"], r["noise"]) for r in rows))
+    fig = _figure(3.6 * len(settings), 2.8 * len(cases))
+    axes = np.atleast_2d(fig.subplots(len(cases), len(settings), squeeze=False))
+    for (i, case), (j, (sensors, noise)) in itertools.product(enumerate(cases), enumerate(settings)):
+        ax = axes[i, j]
         for r in rows:
             if (r["case"], r["sensors"], r["noise"]) == (case, sensors, noise):
                 ax.plot(r["curve"], "-o", markersize=2, label=r["method"])
+        ax.axvline(WARMUP - 0.5, color="grey", linestyle=":")
         ax.set_yscale("log")
         ax.set(title=f"{case}: {sensors:g} sensors, noise {noise:g}", xlabel="frame", ylabel="relative L2")
-    axes[0].legend(fontsize="small")
+    axes[0, 0].legend(fontsize="small")
     fig.savefig(path, dpi=100)
 
 
@@ -147,7 +152,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--sensors", type=float, nargs="+", default=[0.1, 0.3])
     parser.add_argument("--noise", type=float, nargs="+", default=[0.01, 0.05])
     parser.add_argument("--json", default="benchmarks/results/assimilation.json")
+    parser.add_argument("--plot-only", action="store_true", help="redraw the plot from an existing --json")
     args = parser.parse_args(argv)
+    if args.plot_only:
+        rows = json.loads(Path(args.json).read_text())
+        plot(rows, Path(args.json).with_suffix(".png"))
+        return rows
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.cases:
