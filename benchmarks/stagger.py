@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.cases:
             rows += run_case(name, CASES[name], args, Path(tmp))
+            _common.write_json(rows, args.json)  # each finished case is kept
     print(f"device {args.device}, threads {torch.get_num_threads()}, batch {args.batch}, {args.epochs} epochs; "
           "seconds to advance one time unit (median), relative L2 vs the solver over it")  # fmt: skip
     print(
