@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
                 rows.append({"model": tag, "parameters": operators.parameter_count(surrogate.model),
                              "train_seconds": seconds, "errors": errors})  # fmt: skip
                 curves[tag] = [(n, e) for n, e in errors.items() if e is not None]
+    _common.write_json({"rows": rows}, args.json)  # kept even if the table below fails
     header = f"{'model':<24} {'params':>9} " + " ".join(f"{n:>7}" for n in RESOLUTIONS) + f" {'256/64':>7}"
     print(f"one-step relative L2, trained on {TRAIN_GRID}^2, {args.epochs} epochs, {args.trajectories} trajectories")
     print(header)
