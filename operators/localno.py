@@ -117,6 +117,7 @@ def build_localno(
     layers: int = 4,
     local: str = "disco",
     kernel_shape: int = 4,
+    radius_cells: float = 2.0,
 ) -> nn.Module:
     """neuraloperator's LocalNO (2D), with DISCO stencils re-discretised per grid.
 
@@ -126,6 +127,10 @@ def build_localno(
         layers: blocks. local: ``disco``, ``differential`` or ``both`` (see the module docstring).
         kernel_shape: rings of the piecewise-linear DISCO basis (neuraloperator's ``[2, 4]``
             means radius 2 with 4 angles; we take ``[2, kernel_shape]``).
+        radius_cells: the DISCO kernels' radius in cells of the training grid (default 2: the
+            paper's 0.03125 on [-1, 1] at 128^2). neuraloperator's default, one cell, samples the
+            basis at only 3 x 3 points on the training grid, far from the integral it stands for,
+            so refining the grid changes the layer's output by more than its size (measured).
     """
     local_no, disco_class = _neuralop_local_no()
     if ndim != 2:
@@ -137,7 +142,9 @@ def build_localno(
     disco = local in ("disco", "both")
     differential = [local in ("differential", "both") and i == layers - 1 for i in range(layers)]
     domain = [2.0, 2.0]  # neuraloperator's convention: the grid spans [-1, 1]^2
-    radius = domain[0] / grid_size  # neuraloperator's default cutoff for this grid, made explicit
+    if not radius_cells > 0:
+        raise InputError(f"radius_cells must be > 0, got {radius_cells!r}")
+    radius = radius_cells * domain[0] / grid_size
     model = local_no(
         n_modes=(2 * modes, 2 * modes - 1),
         in_channels=in_channels,
