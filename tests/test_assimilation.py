@@ -263,3 +263,12 @@ def test_nudging_with_full_relaxation_takes_the_observations_and_without_them_ru
     torch.testing.assert_close(nudging(advance, u0, truth, torch.ones(4, 16), 1.0), truth)
     free = nudging(advance, u0, torch.zeros(4, 16), torch.zeros(4, 16))
     torch.testing.assert_close(free[2], advance(advance(u0[None]))[0])
+
+
+def test_observations_are_refused_for_runs_that_are_not_observers(ks_data, tmp_path, capsys):
+    run = tmp_path / "fno"
+    assert main(["train", "--data", str(ks_data), "--model", "fno", "--epochs", "1", "--out", str(run), "--quiet",
+                 "--set", "model.hyperparameters={modes: 4, width: 8, layers: 1}"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data", str(ks_data), "--observations", "obs.h5"]) == 2
+    assert "assimilation runs" in capsys.readouterr().err

@@ -247,3 +247,9 @@ def test_multi_resolution_training_needs_the_window_mode_and_existing_files(two_
     status = main(["train", "--data", str(two_resolutions[0]), "--model", "unet-no", "--epochs", "1", "--out",
                    str(tmp_path / "r"), "--quiet", "--set", "data.extra_train_paths=[missing.h5]"])  # fmt: skip
     assert status == 2 and "missing.h5" in capsys.readouterr().err
+
+
+def test_sinenet_says_what_grid_it_needs_instead_of_a_torch_padding_error():
+    model = operators.build("sinenet", in_channels=1, out_channels=1, hidden=4, waves=1)
+    with pytest.raises(InputError, match="at least 32"):
+        model(torch.randn(1, 1, 16, 16))
