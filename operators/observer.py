@@ -37,7 +37,7 @@ from torch import nn
 
 from operators.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, tensor_state_dict
 from operators.predictors import checkpoint_file, checkpoint_kind, register_predictor
-from operators.registry import build, hyperparameter_names, register
+from operators.registry import build, build_nested, register
 from solvers.catalog import linear_propagator
 from solvers.errors import InputError
 
@@ -48,16 +48,8 @@ DEFAULT_NETWORK = {"name": "fno", "hyperparameters": {"modes": 8, "width": 24, "
 
 
 def _network(spec: dict | None, in_channels: int, out_channels: int, ndim: int, grid_size: int | None) -> nn.Module:
-    spec = dict(spec or DEFAULT_NETWORK)
-    if not isinstance(spec.get("name"), str):
-        raise InputError(f"a network spec is {{name: ..., hyperparameters: {{...}}}}, got {spec!r}")
-    hyper = dict(spec.get("hyperparameters") or {})
-    if spec["name"] == "semilinear-observer":
-        raise InputError("the observer's inner (forecast) or gain network cannot itself be an observer")
-    accepted = hyperparameter_names(spec["name"])
-    derived = {"ndim": ndim, "grid_size": grid_size}
-    hyper.update({k: v for k, v in derived.items() if k in accepted and k not in hyper and v is not None})
-    return build(spec["name"], in_channels=in_channels, out_channels=out_channels, **hyper)
+    return build_nested(spec or DEFAULT_NETWORK, in_channels, out_channels, "semilinear-observer", ndim=ndim,
+                        grid_size=grid_size)  # fmt: skip
 
 
 class SemilinearObserver(nn.Module):

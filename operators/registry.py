@@ -66,6 +66,22 @@ def extend_builder(
     return variant
 
 
+def build_nested(spec: dict, in_channels: int, out_channels: int, wrapper: str, **derived) -> torch.nn.Module:
+    """The inner model of wrapper ``wrapper`` from its plain spec ``{name, hyperparameters}``.
+
+    ``derived`` (``ndim``, ``grid_size``, ...) fills the hyperparameters the inner builder
+    accepts and the spec leaves out (``None`` values are skipped); a wrapper inside itself is refused.
+    """
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise InputError(f"{wrapper}: an inner model is {{name: ..., hyperparameters: {{...}}}}, got {spec!r}")
+    if spec["name"] == wrapper:
+        raise InputError(f"a {wrapper}'s inner model cannot itself be a {wrapper}")
+    hyper = dict(spec.get("hyperparameters") or {})
+    accepted = hyperparameter_names(spec["name"])
+    hyper.update({k: v for k, v in derived.items() if k in accepted and k not in hyper and v is not None})
+    return build(spec["name"], in_channels=in_channels, out_channels=out_channels, **hyper)
+
+
 def available() -> list[str]:
     """Names of the registered architectures."""
     return sorted(_BUILDERS)

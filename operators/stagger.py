@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from operators.registry import build, hyperparameter_names, register
+from operators.registry import build_nested, register
 from solvers.errors import InputError
 
 WEIGHTS = ("shared", "separate")
@@ -179,16 +179,11 @@ def build_stagger(
         raise InputError(f"out_channels ({out_channels}) must be time ({time}) times the channels of one state")
     if grid_size is not None and grid_size % space:
         raise InputError(f"the grid ({grid_size}) must be divisible by space = {space}")
-    spec = dict(inner or {"name": "fno", "hyperparameters": {"modes": 8, "width": 32}})
-    if spec.get("name") == "stagger":
-        raise InputError("a stagger's inner model cannot be a stagger")
-    hyper = dict(spec.get("hyperparameters") or {})
-    accepted = hyperparameter_names(spec["name"])
-    derived = {"ndim": ndim, "grid_size": None if grid_size is None else grid_size // space}
-    hyper.update({k: v for k, v in derived.items() if k in accepted and k not in hyper and v is not None})
+    spec = inner or {"name": "fno", "hyperparameters": {"modes": 8, "width": 32}}
+    coarse = None if grid_size is None else grid_size // space
 
     def make_inner(c_in: int, c_out: int) -> nn.Module:
-        return build(spec["name"], in_channels=c_in, out_channels=c_out, **hyper)
+        return build_nested(spec, c_in, c_out, "stagger", ndim=ndim, grid_size=coarse)
 
     model = Stagger(make_inner, in_channels, out_channels // time, ndim, space, time, weights, view)
     if weights == "separate":  # vmap cannot trace every model: find out now, not mid-training
