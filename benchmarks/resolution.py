@@ -2,6 +2,7 @@
 
     python benchmarks/resolution.py                      # CPU size (see below), writes JSON and a plot
     python benchmarks/resolution.py --models fno unet unet-no --epochs 5   # a subset
+    python benchmarks/resolution.py --data-dir benchmarks/results/resolution-data   # keep the data for reruns
 
 Data: FNO's forced Navier-Stokes (nu = 1e-3) shortened to CPU size: T = 10 (11
 frames), solved on 128^2 (dt 5e-3; resolved at this viscosity) and stored at
@@ -83,6 +84,15 @@ def one_step_error(surrogate: operators.Surrogate, frames: torch.Tensor, grid: i
     return float(errors.mean())
 
 
+def stored_or_generated(path: Path, trajectories: int, grid: int, device: str) -> Path:
+    """The recipe's ``trajectories`` at ``grid`` in ``path``: reused when there (generation writes a
+    file only once it is complete), otherwise generated, resuming an interrupted generation."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return pde_data.generate(RECIPE, path, trajectories, resolution=grid, progress=False, device=device, resume=True)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
@@ -91,16 +101,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lr", default="1.0e-3")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", default="benchmarks/results/resolution.json")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="keep the generated data here and reuse it on the next run (default: a temporary folder)")  # fmt: skip
     args = parser.parse_args(argv)
     rows, curves = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        data_dir = args.data_dir or folder
         start = time.perf_counter()
-        coarse = pde_data.generate(RECIPE, folder / "ns-64.h5", args.trajectories, resolution=TRAIN_GRID,
-                                   progress=False, device=args.device)  # fmt: skip
-        fine = pde_data.generate(RECIPE, folder / "ns-128.h5", args.trajectories, resolution=128, progress=False,
-                                 device=args.device)  # fmt: skip
-        print(f"generated {args.trajectories} trajectories at 64^2 and 128^2 in {time.perf_counter() - start:.0f} s")
+        coarse, fine = (
+            stored_or_generated(data_dir / f"ns-{grid}-{args.trajectories}.h5", args.trajectories, grid, args.device)
+            for grid in (TRAIN_GRID, 128)
+        )
+        print(
+            f"data for {args.trajectories} trajectories at 64^2 and 128^2 ready in {time.perf_counter() - start:.0f} s"
+        )
         test = pde_data.FullTrajectoryDataset(fine, "test")
         frames = torch.stack([test.read(sample) for sample in test.samples])  # (samples, time, C, 128, 128)
         for label in args.models:
@@ -131,9 +146,8 @@ def main(argv: list[str] | None = None) -> dict:
         ratio = errors[256] / errors[64] if errors[256] is not None and errors[64] else None
         row["ratio_4x"] = ratio
         cells = " ".join(f"{e:>7.4f}" if e is not None else f"{'-':>7}" for e in errors.values())
-        print(
-            f"{row['model']:<24} {row['parameters']:>9,} {cells} {ratio if ratio is None else format(ratio, '7.2f'):>7}"
-        )
+        ratio_cell = f"{ratio:>7.2f}" if ratio is not None else f"{'-':>7}"
+        print(f"{row['model']:<24} {row['parameters']:>9,} {cells} {ratio_cell}")
     result = {"recipe": RECIPE.to_dict(), "train_grid": TRAIN_GRID, "epochs": args.epochs,
               "trajectories": args.trajectories, "threads": torch.get_num_threads(), "rows": rows}  # fmt: skip
     path = _common.write_json(result, args.json)

@@ -120,9 +120,7 @@ class Stagger(nn.Module):
             flat = self.inner(inputs.reshape(-1, *inputs.shape[2:]))
             return flat.reshape(self.tasks, inputs.shape[1], *flat.shape[1:])
         params = {k.replace("__", "."): v for k, v in self.stacked.items()}
-        buffers = {
-            k[len("buffer__") :].replace("__", "."): v for k, v in self.named_buffers() if k.startswith("buffer__")
-        }
+        buffers = {k[len("buffer__") :].replace("__", "."): v for k, v in self._stacked_buffers().items()}
         template = self._template[0]
 
         def one(p, b, x):
@@ -139,6 +137,23 @@ class Stagger(nn.Module):
         fine = shuffle(levels.reshape(batch * self.time, self.out_channels * self.subgrids, *coarse), self.space,
                        self.ndim)  # fmt: skip
         return fine.reshape(batch, self.time * self.out_channels, *fine.shape[2:])
+
+    def subtask(self, x: torch.Tensor, task: int) -> torch.Tensor:
+        """What one of the ``s^d * s_t`` parallel workers computes: sub-task ``task = level * s^d + subgrid``
+        on the fine state ``x`` ``(batch, C_in, *grid)``, giving ``(batch, C_out, *grid / s)``, sub-grid
+        ``subgrid`` of time level ``level`` (its latency is the model's under perfect parallelism)."""
+        self._check(x)
+        if isinstance(task, bool) or not isinstance(task, int) or not 0 <= task < self.tasks:
+            raise InputError(f"task must be an integer in [0, {self.tasks}), got {task!r}")
+        inputs = self._task_inputs(x)[task]
+        if self.weights == "shared":
+            return self.inner(inputs)
+        params = {k.replace("__", "."): v[task] for k, v in self.stacked.items()}
+        buffers = {k[len("buffer__") :].replace("__", "."): v[task] for k, v in self._stacked_buffers().items()}
+        return functional_call(self._template[0], (params, buffers), (inputs,))
+
+    def _stacked_buffers(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.named_buffers() if k.startswith("buffer__")}
 
     def coarse_step(self, u: torch.Tensor) -> torch.Tensor:
         """A sub-solver alone on a coarse field ``(batch, C_in, *grid / s)`` (``view="own"``, shared weights)."""

@@ -88,6 +88,20 @@ def test_stagger_shapes_gradients_and_round_trip(weights, inner, view, tmp_path)
     torch.testing.assert_close(loaded.predict(x[:, None], 2), surrogate.predict(x[:, None], 2))
 
 
+@pytest.mark.parametrize("weights, inner", [("shared", SMALL_FNO), ("separate", SMALL_UNET)])
+def test_each_subtask_alone_is_its_piece_of_the_reassembled_output(weights, inner):
+    model = operators.build("stagger", in_channels=1, out_channels=2, ndim=2, inner=inner, space=2, time=2,
+                            weights=weights, grid_size=16)  # fmt: skip
+    x = torch.randn(3, 1, 16, 16)
+    with torch.no_grad():
+        pieces = unshuffle(model(x).reshape(3 * 2, 1, 16, 16), 2, 2).reshape(3, 2, 4, 8, 8)  # (B, level, subgrid, ...)
+        for task in (0, 3, 6):
+            level, subgrid = divmod(task, 4)
+            torch.testing.assert_close(model.subtask(x, task)[:, 0], pieces[:, level, subgrid])
+    with pytest.raises(InputError, match="task must be"):
+        model.subtask(x, 8)
+
+
 def test_stagger_options_are_checked_and_a_coarse_subsolver_runs_alone():
     with pytest.raises(InputError, match="vmap"):
         operators.build("stagger", in_channels=1, out_channels=1, ndim=2, inner=SMALL_FNO, weights="separate",
