@@ -31,8 +31,9 @@ from einops import rearrange
 from tqdm.auto import tqdm
 
 from pde_data.equations import FORCINGS
-from pde_data.initial_conditions import make_initial_condition
+from pde_data.initial_conditions import InitialCondition
 from pde_data.locks import RunLock
+from pde_data.parameters import draw_parameters, initial_conditions, parameter_columns, text_caption
 from pde_data.presets import Recipe, preset
 from pde_data.storage import atomic_output, file_recipe, read_blocks, write_well_file
 from solvers import InputError, SolverDivergedError
@@ -123,17 +124,27 @@ def chunk_ranges(n_samples: int, batch_size: int, shard: tuple[int, int] | None)
 
 
 # --- one chunk --------------------------------------------------------------------------------
-def draw_sample(recipe: Recipe, initial_condition, seed: int) -> tuple[torch.Tensor, float, float]:
-    """(initial state on the solver grid, float64 CPU; length factor; time factor) of one sample."""
+def draw_sample(
+    recipe: Recipe, initial_conditions: dict[str, InitialCondition], seed: int
+) -> tuple[torch.Tensor, float, float, dict]:
+    """(initial state on the solver grid, float64 CPU; length factor; time factor; the sample's varying
+    parameters, ``{}`` if none) of one sample. ``initial_conditions``: ``parameters.initial_conditions``."""
     generator = torch.Generator().manual_seed(seed)
     factors = 2 * torch.rand(2, generator=generator, dtype=torch.float64) - 1  # drawn always: fixed stream layout
     length_factor = 1.0 + recipe.length_jitter * float(factors[0])
     time_factor = 1.0 + recipe.time_jitter * float(factors[1])
-    return initial_condition.sample(1, generator)[0], length_factor, time_factor
+    values = draw_parameters(recipe.varying, seed)
+    family = initial_conditions[values.get("initial_condition", "default")]
+    u0 = family.sample(1, generator)[0] * values.get("initial_scale", 1.0)
+    return u0, length_factor, time_factor, values
 
 
-def caption(recipe: Recipe, length: float, times: np.ndarray, initial_condition, u0: torch.Tensor) -> str:
-    """A one-paragraph description of one trajectory, for text conditioning."""
+def caption(recipe: Recipe, length: float, times: np.ndarray, initial_condition, u0: torch.Tensor, values: dict) -> str:
+    """A description of one trajectory, for text conditioning: for a recipe with ``varying``
+    parameters, the sample's values in its drawn phrasing (``parameters.text_caption``); otherwise
+    one paragraph stating the equation, domain, grid, times and initial condition."""
+    if recipe.varying:
+        return text_caption(values, recipe.coefficients.get("nu"))
     pde = recipe.pde
     listed = {k: v for k, v in sorted(recipe.coefficients.items()) if k not in pde.inline_coefficients}
     coefficients = ", ".join(f"{name} = {value:g}" for name, value in listed.items())
@@ -153,14 +164,13 @@ def solve_chunk(
     recipe: Recipe, sample_indices: list[int], seeds: list[int], device: str, dtype: torch.dtype | None
 ) -> dict:
     """Solve one chunk of samples; returns the block of per-trajectory arrays ``storage`` writes."""
-    initial_condition = make_initial_condition(
-        recipe.initial_condition, recipe.solver_resolution, recipe.ndim, recipe.length
-    )
-    draws = [draw_sample(recipe, initial_condition, seed) for seed in seeds]
+    families = initial_conditions(recipe, recipe.solver_resolution)
+    draws = [draw_sample(recipe, families, seed) for seed in seeds]
     u0 = torch.stack([d[0] for d in draws])
     lengths = recipe.length * torch.tensor([d[1] for d in draws], dtype=torch.float64)
     time_factors = torch.tensor([d[2] for d in draws], dtype=torch.float64)
-    solver = recipe.build_solver(lengths, time_factors, dtype, device)
+    values = [d[3] for d in draws]
+    solver = recipe.build_solver(lengths, time_factors, dtype, device, values if recipe.varying else None)
     frame_times = (
         time_factors[:, None]
         * (recipe.t_end / (recipe.total_frames - 1))
@@ -170,7 +180,7 @@ def solve_chunk(
     solve_times = (
         frame_times if starts_at_zero else torch.cat([torch.zeros(len(seeds), 1, dtype=torch.float64), frame_times], 1)
     )
-    if solver.batch_size is None:
+    if not isinstance(solver.dt, torch.Tensor):  # one step for the batch: one row of times
         solve_times = solve_times[0]
     try:
         with torch.no_grad():
@@ -189,7 +199,11 @@ def solve_chunk(
         "seed": np.asarray(seeds, dtype=np.uint64),
         "length": lengths.numpy(),
         "time": times,
-        "caption": [caption(recipe, float(lengths[i]), times[i], initial_condition, u0[i]) for i in range(len(seeds))],
+        "caption": [
+            caption(recipe, float(lengths[i]), times[i], families.get("default"), u0[i], values[i])
+            for i in range(len(seeds))
+        ],
+        **({"parameters": parameter_columns(recipe.varying, values)} if recipe.varying else {}),
     }
 
 
@@ -217,19 +231,26 @@ def _write_chunk(path: Path, block: dict) -> None:
         for key, value in block.items():
             if key == "caption":
                 f.create_dataset(key, data=np.array(value, dtype=h5py.string_dtype()))
-            elif key == "fields":
+            elif key in ("fields", "parameters"):
                 for name, values in value.items():
-                    f.create_dataset(f"fields/{name}", data=values)
+                    text = values.dtype == object
+                    f.create_dataset(f"{key}/{name}", data=values.astype(h5py.string_dtype()) if text else values)
             else:
                 f.create_dataset(key, data=value)
 
 
 def _read_chunk(path: Path) -> dict:
     with h5py.File(path, "r") as f:
-        block = {key: f[key][()] for key in f if key not in ("caption", "fields")}
+        block = {key: f[key][()] for key in f if key not in ("caption", "fields", "parameters")}
         block["fields"] = {name: f["fields"][name][()] for name in f["fields"]}
+        if "parameters" in f:
+            block["parameters"] = {name: _column(f["parameters"][name]) for name in f["parameters"]}
         block["caption"] = list(f["caption"].asstr()[()])
     return block
+
+
+def _column(dataset: h5py.Dataset) -> np.ndarray:
+    return np.array(dataset.asstr()[()], dtype=object) if dataset.dtype.kind == "O" else dataset[()]
 
 
 def _chunk_file(parts: Path, chunk: int) -> Path:

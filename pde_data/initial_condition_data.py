@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from pde_data.generate import SPLITS, draw_sample, resolve_recipe, sample_seed
-from pde_data.initial_conditions import make_initial_condition
+from pde_data.parameters import initial_conditions
 from pde_data.presets import Recipe
 from solvers.errors import InputError
 
@@ -54,9 +54,7 @@ class InitialConditionDataset(torch.utils.data.Dataset):
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise InputError(f"the seed must be an integer >= 0, got {seed!r}")
         self.n_samples, self.seed, self.split = n_samples, seed, split
-        self.generator = make_initial_condition(
-            self.recipe.initial_condition, self.recipe.solver_resolution, self.recipe.ndim, self.recipe.length
-        )
+        self.generators = initial_conditions(self.recipe, self.recipe.solver_resolution)
         self.grid_shape = (self.recipe.resolution,) * self.recipe.ndim
         self.channel_names = [self.recipe.field_name]
         self._statistics: dict[str, torch.Tensor] | None = None
@@ -85,8 +83,8 @@ class InitialConditionDataset(torch.utils.data.Dataset):
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} initial conditions")
         index %= len(self)
-        u0, length_factor, time_factor = draw_sample(
-            self.recipe, self.generator, sample_seed(self.seed, self.split, index)
+        u0, length_factor, time_factor, values = draw_sample(
+            self.recipe, self.generators, sample_seed(self.seed, self.split, index)
         )
         step = self.recipe.solver_resolution // self.recipe.resolution
         u0 = u0[(*(slice(None, None, step),) * self.recipe.ndim,)]
@@ -94,6 +92,8 @@ class InitialConditionDataset(torch.utils.data.Dataset):
             "u0": u0.float()[None],
             "length": self.recipe.length * length_factor,
             "time_factor": time_factor,
-            "coefficients": {k: float(v) for k, v in self.recipe.coefficients.items()},
+            "coefficients": {k: float(v) for k, v in self.recipe.coefficients.items()}
+            | {k: float(values[k]) for k in self.recipe.coefficients_varying},
+            "parameters": values,
             "sample": index,
         }

@@ -30,7 +30,7 @@ from xarray.core import indexing
 
 from pde_data.fields import Channel, file_channels, read_channels
 from pde_data.generate import SPLITS
-from pde_data.storage import SPATIAL_DIMS, file_recipe
+from pde_data.storage import SPATIAL_DIMS, file_recipe, read_parameters
 from solvers.errors import InputError
 
 #: magnitudes beyond this overflow float32 arithmetic (their squares pass 3.4e38): treated like NaN
@@ -115,7 +115,8 @@ def open(path: str | Path) -> xr.Dataset:
 
     Dims ``sample, time, x[, y]`` (and ``component`` for vector fields, last, as in
     the file). Variables: every field (``u``, ``vorticity``, ``velocity`` ...),
-    ``caption``, ``seed`` and the per-sample ``length`` where it varies.
+    ``caption``, ``seed``, the per-sample ``length`` where it varies and the per-sample
+    physical parameters of a recipe with ``varying`` ones (``nu``, ``forcing``, ...).
     Coordinates ``time`` and ``x``[, ``y``] (2D ``(sample, time)`` / ``(sample, x)``
     when they vary per sample). Attributes: the equation's parameters, ``recipe``
     (JSON), ``seed``, ``split``, ``statistics`` and the rest of the root attributes.
@@ -138,6 +139,8 @@ def open(path: str | Path) -> xr.Dataset:
         length = f["scalars/length"]
         if length.ndim:
             variables["length"] = (("sample",), length[()])
+        for name, column in read_parameters(f).items():
+            variables.setdefault(name, (("sample",), column))
         fields = {}
         for channel in file_channels(f):
             dataset = f[channel.group][channel.field]
@@ -345,6 +348,7 @@ class FullTrajectoryDataset(FileData):
         super().__init__(path, split)
         with h5py.File(self.path, "r") as f:
             self.captions = f["pdeop/caption"].asstr()[()]
+            self.parameters = read_parameters(f)  # {name: (n,)}, empty unless parameters vary per sample
         self.coefficients = {name: float(value) for name, value in self.recipe.coefficients.items()}
         if frames is None:
             self.frame_indices = list(range(self.frames))
@@ -357,6 +361,14 @@ class FullTrajectoryDataset(FileData):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def sample_parameters(self, sample: int) -> dict:
+        """Trajectory ``sample``'s varying parameters (numbers and category names; ``{}`` if none vary)."""
+        return {k: (str(v[sample]) if v.dtype == object else v[sample].item()) for k, v in self.parameters.items()}
+
+    def sample_coefficients(self, sample: int) -> dict[str, float]:
+        """The equation coefficients that vary per trajectory, at ``sample``."""
+        return {k: float(v) for k, v in self.sample_parameters(sample).items() if k in self.recipe.coefficients_varying}
+
     def __getitem__(self, index: int) -> dict:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} trajectories")
@@ -365,7 +377,8 @@ class FullTrajectoryDataset(FileData):
             "fields": self.read(sample, self.frame_indices),
             "time": torch.from_numpy(np.asarray(self.frame_times(sample)[self.frame_indices], dtype=np.float64)),
             "caption": str(self.captions[sample]),
-            "coefficients": dict(self.coefficients),
+            "coefficients": {**self.coefficients, **self.sample_coefficients(sample)},
+            "parameters": self.sample_parameters(sample),
             "length": float(self.lengths[sample]),
             "sample": sample,
         }

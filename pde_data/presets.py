@@ -17,6 +17,7 @@ import torch
 import solvers
 from pde_data.equations import FORCINGS, Equation, equation, grid_coordinates
 from pde_data.fields import Channel, channels_of
+from pde_data.parameters import PER_SAMPLE_COEFFICIENTS, check_varying, forcing_field
 from solvers.errors import InputError
 
 
@@ -41,6 +42,9 @@ class Recipe:
             ``U(1 - jitter, 1 + jitter)`` scaling ``length`` and ``t_end`` (LPSDA).
         extra_fields: derived fields stored beside the solved one (``Equation.derived_fields``,
             e.g. ``("velocity",)`` for Navier-Stokes), making multi-channel data.
+        varying: per-sample physical parameters and their ranges (``pde_data.parameters``):
+            viscosity, forcing type, wavenumber and amplitude, initial-condition family and
+            scale; each trajectory stores its values and a caption that states them.
         samples: default numbers of trajectories per split.
         description: where the recipe comes from and where it differs.
     """
@@ -60,6 +64,7 @@ class Recipe:
     length_jitter: float = 0.0
     time_jitter: float = 0.0
     extra_fields: tuple[str, ...] = ()
+    varying: dict = field(default_factory=dict)
     samples: dict = field(default_factory=lambda: {"train": 1000, "valid": 100, "test": 100})
     description: str = ""
 
@@ -87,6 +92,11 @@ class Recipe:
         """The stored fields as channels, in The Well's order (``pde_data.fields``)."""
         derived = self.pde.derived_fields
         return channels_of({self.field_name: 0, **{name: derived[name].components for name in self.extra_fields}})
+
+    @property
+    def coefficients_varying(self) -> tuple[str, ...]:
+        """The equation coefficients drawn per sample (``varying``), e.g. ``("nu",)``."""
+        return tuple(k for k in PER_SAMPLE_COEFFICIENTS.get(self.equation, ()) if k in self.varying)
 
     @property
     def frames(self) -> int:
@@ -150,6 +160,7 @@ class Recipe:
         for name in ("length_jitter", "time_jitter"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise InputError(f"{name} must lie in [0, 1)")
+        check_varying(self.varying, self.equation, self.coefficients, self.forcing)
 
     def substeps(self) -> int:
         """Solver steps per frame interval: enough that no sample's step exceeds ``max_dt``."""
@@ -157,9 +168,15 @@ class Recipe:
         return max(1, math.ceil(longest_interval / self.max_dt - 1e-9))
 
     def build_solver(
-        self, lengths: torch.Tensor, time_factors: torch.Tensor, dtype: torch.dtype | None, device: str
+        self,
+        lengths: torch.Tensor,
+        time_factors: torch.Tensor,
+        dtype: torch.dtype | None,
+        device: str,
+        parameters: list[dict] | None = None,
     ) -> solvers.SpectralSolver:
-        """A solver for a batch with per-sample length and time-scale factors ``(batch,)``."""
+        """A solver for a batch with per-sample length and time-scale factors ``(batch,)`` and, for a
+        recipe with ``varying`` parameters, each sample's drawn values (``parameters.draw_parameters``)."""
         cls = self.pde.solver
         dt = self.t_end * time_factors / (self.total_frames - 1) / self.substeps()
         uniform = bool((lengths == lengths[0]).all() and (dt == dt[0]).all())
@@ -167,9 +184,25 @@ class Recipe:
         if self.forcing is not None:
             x, y = grid_coordinates(self.solver_resolution, self.length, 2)
             options["forcing"] = FORCINGS[self.forcing].build(x, y, self.length)
-        if uniform:
+        if self.varying:
+            if parameters is None or len(parameters) != len(lengths):
+                raise InputError(f"{self.name} varies {sorted(self.varying)} per sample: pass each sample's values")
+            options.update(self._per_sample_options(parameters))
+        if uniform:  # per-sample values (if any) fix the batch; length and dt can stay numbers
             return cls(length=float(lengths[0]), dt=float(dt[0]), **options)
         return cls(length=lengths, dt=dt, **options)
+
+    def _per_sample_options(self, parameters: list[dict]) -> dict:
+        options = {}
+        for name in PER_SAMPLE_COEFFICIENTS.get(self.equation, ()):
+            if name in self.varying:
+                options[name] = torch.tensor([p[name] for p in parameters], dtype=torch.float64)
+        if any(key in self.varying for key in ("forcing", "forcing_wavenumber", "forcing_amplitude")):
+            x, y = grid_coordinates(self.solver_resolution, self.length, 2)
+            fixed = self.forcing
+            options["forcing"] = torch.stack([forcing_field(p.get("forcing", fixed), x, y, self.length, p)
+                                              for p in parameters])  # fmt: skip
+        return options
 
 
 def _tiny(recipe: Recipe, **changes) -> Recipe:
@@ -177,13 +210,8 @@ def _tiny(recipe: Recipe, **changes) -> Recipe:
     description = (
         f"Tiny CPU variant of {recipe.name} for tests, demos and CI{note}. The full preset: {recipe.description}"
     )
-    return dataclasses.replace(
-        recipe,
-        name=f"{recipe.name}-tiny",
-        description=description,
-        samples={"train": 16, "valid": 4, "test": 4},
-        **changes,
-    )
+    changes.setdefault("samples", {"train": 16, "valid": 4, "test": 4})
+    return dataclasses.replace(recipe, name=f"{recipe.name}-tiny", description=description, **changes)
 
 
 def _fno_ns(nu: float, t_end: int, samples: dict) -> Recipe:
@@ -205,6 +233,45 @@ def _fno_ns(nu: float, t_end: int, samples: dict) -> Recipe:
             "GRF (alpha 2.5, tau 7, sigma 7^1.5), forcing 0.1 (sin 2pi(x+y) + cos 2pi(x+y)), solved on 256^2, "
             "stored on 64^2, one frame per time unit. Differs: ETDRK4 with dt = 1e-3 instead of Crank-Nicolson/"
             "Euler with dt = 1e-4."
+        ),
+    )
+
+
+#: the initial-condition families of the text presets, named by their captions' words
+TEXT_INITIAL_CONDITIONS = {
+    "smooth random vortices": {"kind": "grf", "alpha": 2.5, "tau": 7.0},
+    "small-scale random vortices": {"kind": "grf", "alpha": 2.0, "tau": 10.0},
+    "a few large vortices": {"kind": "fourier", "cutoff": 3, "max_amplitude": 0.5},
+}
+
+
+def _text_ns() -> Recipe:
+    return Recipe(
+        name="ns-text",
+        equation="ns",
+        coefficients={},
+        length=1.0,
+        initial_condition={"kind": "grf", "alpha": 2.5, "tau": 7.0},
+        solver_resolution=128,
+        resolution=64,
+        max_dt=2e-3,
+        t_end=15.5,
+        total_frames=32,
+        varying={
+            "nu": [3e-4, 3e-3],
+            "forcing": ["none", "fno", "kolmogorov"],
+            "forcing_wavenumber": [1, 4],
+            "forcing_amplitude": [0.025, 0.1],
+            "initial_condition": TEXT_INITIAL_CONDITIONS,
+            "initial_scale": [0.5, 2.0],
+        },
+        samples={"train": 2000, "valid": 200, "test": 200},
+        description=(
+            "Navier-Stokes for text-conditioned generation (Text2PDE-style): per-sample viscosity log-uniform "
+            "in [3e-4, 3e-3], forcing none / FNO's diagonal sinusoid / Kolmogorov (wavenumber 1-4), amplitude "
+            "log-uniform in [0.025, 0.1], initial vorticity from one of three families scaled by a log-uniform "
+            "factor in [0.5, 2]; 32 frames 0.5 apart (T = 15.5) on 64^2, solved on 128^2. Each trajectory "
+            "stores its parameters and a caption stating them in one of four phrasings."
         ),
     )
 
@@ -283,7 +350,20 @@ def _build_presets() -> dict[str, Recipe]:
             "a sum of 10 sines. Differs: ETDRK4 (dt <= 0.01) instead of an implicit Radau integrator."
         ),
     )
+    text = _text_ns()
     recipes = [
+        text,
+        _tiny(
+            text,
+            solver_resolution=64,
+            resolution=32,
+            max_dt=5e-3,
+            t_end=3.5,
+            total_frames=8,
+            varying={**text.varying, "nu": [1e-3, 1e-2]},
+            samples={"train": 64, "valid": 8, "test": 8},
+            note=", 8 frames 0.5 apart on 32^2 (solved on 64^2), nu in [1e-3, 1e-2]",
+        ),  # fmt: skip
         burgers,
         _tiny(burgers, solver_resolution=128, resolution=64),
         shock,

@@ -9,7 +9,9 @@ every axis), ``scalars``, ``t0_fields`` (scalar fields, float32
 components)``), ``t2_fields``. pdeop adds root attributes ``recipe`` (JSON),
 ``seed``, ``split``, ``pdeop_version``, ``statistics`` (JSON, per field; lists of
 per-component values for vector fields) and a group ``pdeop`` with per-trajectory
-``caption``, ``seed`` and ``sample_index``. Each field's attributes ``mean``,
+``caption``, ``seed`` and ``sample_index``, and, for recipes whose physical parameters vary per
+sample, ``pdeop/parameters/<name>`` (numbers, or strings for categories; the numeric ones also
+as sample-varying ``/scalars/<name>``). Each field's attributes ``mean``,
 ``std``, ``rms``, ... hold the same statistics.
 
 A file is written under a temporary name and renamed into place when complete,
@@ -29,6 +31,7 @@ import h5py
 import numpy as np
 
 from pde_data.fields import Channel, to_channels
+from pde_data.parameters import INTEGER, is_text_parameter, parameter_names
 from pde_data.presets import Recipe
 from solvers.errors import InputError, MissingFileError
 
@@ -118,7 +121,8 @@ def _create_layout(
     ndim, frames = recipe.ndim, recipe.frames
     dims = list(SPATIAL_DIMS[:ndim])
     length_varies, time_varies = recipe.length_jitter > 0, recipe.time_jitter > 0
-    parameters = [*sorted(recipe.coefficients), "length"]
+    numeric_varying = [k for k in parameter_names(recipe.varying) if k in recipe.varying and not is_text_parameter(k)]
+    parameters = [*sorted(recipe.coefficients), *numeric_varying, "length"]
     f.attrs.update(
         dataset_name=recipe.name,
         grid_type="cartesian",
@@ -177,6 +181,13 @@ def _create_layout(
     out["caption"] = extras.create_dataset("caption", shape=(n,), dtype=h5py.string_dtype())
     out["seed"] = extras.create_dataset("seed", shape=(n,), dtype="u8")
     out["sample_index"] = extras.create_dataset("sample_index", shape=(n,), dtype="i8")
+    out["parameters"] = {}
+    for name in parameter_names(recipe.varying):
+        dtype = h5py.string_dtype() if is_text_parameter(name) else "i8" if name in (*INTEGER, "template") else "f8"
+        out["parameters"][name] = extras.create_dataset(f"parameters/{name}", shape=(n,), dtype=dtype)
+        if name in recipe.varying and not is_text_parameter(name):  # The Well's per-sample scalars
+            out["parameters"]["scalars/" + name] = scalars.create_dataset(name, shape=(n,), dtype=dtype)
+            _flags(out["parameters"]["scalars/" + name], True, False)
     return out
 
 
@@ -222,6 +233,7 @@ def write_well_file(path: Path, recipe: Recipe, n_trajectories: int, blocks: Ite
                 out["fields"][name][rows] = values.astype(np.float32)
             for key in ("caption", "seed", "sample_index"):
                 out[key][rows] = block[key]
+            _write_parameters(out, block, rows)
             _write_coordinates(out, recipe, block, rows, first)
             position += b
             first = False
@@ -255,6 +267,7 @@ def stream_well_file(
         out = _create_layout(f, recipe, n, metadata, frames_per_chunk)
         for key in ("caption", "seed", "sample_index"):
             out[key][:] = trajectories[key]
+        _write_parameters(out, trajectories, slice(0, n))
         _write_coordinates(out, recipe, trajectories, slice(0, n), True)
         position, previous = 0, None
         for block in frame_blocks:
@@ -275,6 +288,23 @@ def _write_statistics(f: h5py.File, out: dict, channels: list[Channel], statisti
     for name, values in stats.items():
         out["fields"][name].attrs.update(values)
     f.attrs["statistics"] = json.dumps(stats, sort_keys=True)
+
+
+def _write_parameters(out: dict, block: dict, rows: slice) -> None:
+    columns = block.get("parameters", {})
+    for name, dataset in out["parameters"].items():
+        dataset[rows] = columns[name.removeprefix("scalars/")]
+
+
+def read_parameters(f: h5py.File, rows: slice | np.ndarray = slice(None)) -> dict[str, np.ndarray]:
+    """The per-trajectory varying parameters stored in an open file (``{}`` when none vary)."""
+    if "pdeop/parameters" not in f:
+        return {}
+    group = f["pdeop/parameters"]
+    return {
+        name: np.array(group[name].asstr()[rows], dtype=object) if group[name].dtype.kind == "O" else group[name][rows]
+        for name in group
+    }
 
 
 def _write_coordinates(out: dict, recipe: Recipe, block: dict, rows: slice, first: bool) -> None:
@@ -309,6 +339,7 @@ def read_blocks(path: Path, rows_per_block: int = 64) -> Iterator[dict]:
                 "sample_index": f["pdeop/sample_index"][rows],
                 "seed": f["pdeop/seed"][rows],
                 "caption": f["pdeop/caption"].asstr()[rows],
+                "parameters": read_parameters(f, rows),
                 "length": length[rows] if length.ndim else np.full(b, length[()]),
                 "time": time[rows] if time.ndim == 2 else np.broadcast_to(time[:], (b, time.shape[0])),
             }

@@ -42,6 +42,18 @@ def _per_sample_or_number(name: str, value) -> float | torch.Tensor:
     return _positive_number(name, value)
 
 
+def per_sample_coefficient(name: str, value) -> float | torch.Tensor:
+    """A coefficient that must be finite and >= 0: a number, or a 1D float64 tensor of per-sample values."""
+    if isinstance(value, (list, tuple, torch.Tensor)):
+        tensor = torch.as_tensor(value, dtype=torch.float64).detach().cpu()
+        if tensor.dim() != 1 or tensor.numel() == 0:
+            raise InputError(f"per-sample {name} must be a non-empty 1D sequence, got shape {tuple(tensor.shape)}")
+        if not bool(torch.isfinite(tensor).all()) or bool((tensor < 0).any()):
+            raise InputError(f"every per-sample {name} must be a finite number >= 0")
+        return tensor
+    return nonnegative_coefficient(name, value)
+
+
 def nonnegative_coefficient(name: str, value: float) -> float:
     """Check an equation coefficient that must be finite and >= 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
@@ -99,9 +111,11 @@ class SpectralSolver:
         self.n = n
         self.length = _per_sample_or_number("length", length)
         self.dt = _per_sample_or_number("dt", dt)
-        sizes = {v.numel() for v in (self.length, self.dt) if isinstance(v, torch.Tensor)}
+        per_sample = {"length": self.length, "dt": self.dt, **self.per_sample_values()}
+        sizes = {len(v) for v in per_sample.values() if isinstance(v, torch.Tensor)}
         if len(sizes) > 1:
-            raise InputError(f"per-sample length and dt must have the same number of entries, got {sorted(sizes)}")
+            counts = ", ".join(f"{k} {len(v)}" for k, v in per_sample.items() if isinstance(v, torch.Tensor))
+            raise InputError(f"per-sample values must have the same number of entries, got {counts}")
         #: the batch size that per-sample lengths or steps fix, or None
         self.batch_size = sizes.pop() if sizes else None
         self.order = order
@@ -140,6 +154,11 @@ class SpectralSolver:
 
     def prepare_nonlinear(self) -> None:
         """Precompute the constants that ``nonlinear_product`` needs (called once)."""
+
+    def per_sample_values(self) -> dict[str, torch.Tensor | float]:
+        """The equation's own per-sample values (set before ``__init__`` runs), whose leading size,
+        like per-sample ``length`` and ``dt``, fixes the batch size."""
+        return {}
 
     def nonlinear_multiplier(self) -> torch.Tensor | None:
         """Diagonal multiplier ``D`` of ``N(u) = D * P(u)`` (float64/complex128), or None for ``D = 1``."""

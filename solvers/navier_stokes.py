@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from solvers.base import SpectralSolver, nonnegative_coefficient
+from solvers.base import SpectralSolver, nonnegative_coefficient, per_sample_coefficient
 from solvers.errors import InputError
 
 
@@ -17,9 +17,12 @@ class NavierStokes2D(SpectralSolver):
 
     Args:
         n: grid points per axis (even). length: side (default 1, FNO's unit torus).
-        dt: time step. nu: viscosity (default 1e-3). mu: linear drag (default 0).
+        dt: time step. nu: viscosity (default 1e-3), or a 1D sequence of per-sample
+            viscosities. mu: linear drag (default 0).
         forcing: optional time-independent forcing ``f``, an ``(n, n)`` tensor on the
-            grid (default none). Further keywords as in ``SpectralSolver``.
+            grid, or ``(batch, n, n)`` per sample (default none). Further keywords as in
+            ``SpectralSolver``. Per-sample values fix the batch size, as per-sample
+            ``length`` and ``dt`` do.
 
     Fields are ``(batch, n, n)`` indexed ``[x, y]``. ``L = -nu |k|^2 - mu``;
     ``N = -div(v w) + f`` (equal to ``-(v . grad w) + f`` as ``div v = 0``), the advection dealiased. The mean of ``w`` is
@@ -38,19 +41,29 @@ class NavierStokes2D(SpectralSolver):
         forcing: torch.Tensor | None = None,
         **options,
     ):
-        self.nu = nonnegative_coefficient("nu", nu)
+        self.nu = per_sample_coefficient("nu", nu)
         self.mu = nonnegative_coefficient("mu", mu)
         if forcing is not None:
-            if not isinstance(forcing, torch.Tensor) or tuple(forcing.shape) != (n, n):
+            if (
+                not isinstance(forcing, torch.Tensor)
+                or tuple(forcing.shape[-2:]) != (n, n)
+                or forcing.dim() not in (2, 3)
+            ):
                 shape = tuple(forcing.shape) if isinstance(forcing, torch.Tensor) else type(forcing).__name__
-                raise InputError(f"forcing must be an ({n}, {n}) tensor on the grid, got {shape}")
+                raise InputError(f"forcing must be an ({n}, {n}) or (batch, {n}, {n}) tensor on the grid, got {shape}")
             if not forcing.is_floating_point() or not bool(torch.isfinite(forcing).all()):
                 raise InputError("forcing must be a finite real floating-point tensor")
         self.forcing = forcing
         super().__init__(n=n, length=length, dt=dt, **options)
 
+    def per_sample_values(self) -> dict[str, torch.Tensor | float]:
+        values = {"nu": self.nu}
+        if self.forcing is not None and self.forcing.dim() == 3:
+            values["forcing"] = self.forcing
+        return values
+
     def linear_symbol(self) -> torch.Tensor:
-        return -self.nu * self.squared_wavenumber - self.mu
+        return -self._broadcast(self.nu) * self.squared_wavenumber - self.mu
 
     def prepare_nonlinear(self) -> None:
         k2 = self.squared_wavenumber
@@ -69,7 +82,7 @@ class NavierStokes2D(SpectralSolver):
         self._forcing_hat = None
         if self.forcing is not None:
             f = self.forcing.detach().to(device="cpu", dtype=torch.float64)
-            self._forcing_hat = self.constant(torch.fft.rfft2(f))
+            self._forcing_hat = self.constant(torch.fft.rfft2(f))  # (n, n/2+1) or (batch, n, n/2+1)
 
     def nonlinear_product(self, w_hat: torch.Tensor) -> torch.Tensor:
         fields = torch.fft.irfft2(w_hat[:, None] * self._velocity_and_vorticity, s=self.grid_shape)
@@ -87,4 +100,5 @@ class NavierStokes2D(SpectralSolver):
 
     def _coefficient_text(self) -> str:
         forced = "forced, " if self.forcing is not None else ""
-        return f"nu={self.nu:g}, mu={self.mu:g}, {forced}"
+        nu = f"{self.nu:g}" if isinstance(self.nu, float) else f"per sample [{self.nu.min():g}, {self.nu.max():g}]"
+        return f"nu={nu}, mu={self.mu:g}, {forced}"

@@ -75,6 +75,12 @@ class PhysicsTask(Task):
     def __init__(self, config):
         super().__init__(config)
         recipe = self.train_set.recipe
+        if recipe.varying:
+            raise InputError(
+                f"the physics task needs one equation for every sample; {recipe.name} varies "
+                f"{', '.join(sorted(recipe.varying))} per sample (a text-conditioning dataset): use a recipe without "
+                "'varying'"
+            )
         grid = self.train_set.grid_shape[0]  # residuals and references live on the model's grid
         self.recipe = dataclasses.replace(recipe, solver_resolution=grid, resolution=grid)
         statistics = self.train_set.statistics
