@@ -1,8 +1,9 @@
 """Predictors and ``operators.load``: a checkpoint names its predictor ``kind``, and the loader returns it.
 
-Kinds: ``surrogate`` (``operators.Surrogate``: ``predict``) and ``observer``
-(``operators.Observer``: ``assimilate`` and ``predict``); the generator kind
-(``sample``) joins with its architecture. A predictor class registers with ``@register_predictor(kind)`` and
+Kinds: ``surrogate`` (``operators.Surrogate``: ``predict``), ``observer``
+(``operators.Observer``: ``assimilate`` and ``predict``), ``autoencoder``
+(``operators.Autoencoder``: ``encode``, ``decode``) and ``generator`` (``operators.Generator``:
+``sample``). A predictor class registers with ``@register_predictor(kind)`` and
 provides ``from_state(payload, device)``.
 """
 

@@ -171,6 +171,15 @@ def _add_inspection(commands) -> None:
     plot.set_defaults(handler=_run_plot)
 
 
+def _varying_line(name: str, values) -> str:
+    if values.dtype == object:
+        counts = {v: int((values == v).sum()) for v in dict.fromkeys(values.tolist())}
+        text = ", ".join(f"{v} ({c})" for v, c in counts.items())
+    else:
+        text = f"{values.min():.4g} .. {values.max():.4g}"
+    return f"  varying      {name} per sample: {text}"
+
+
 def dataset_summary(path: Path, captions: int = 2) -> str:
     """The text ``pdeop info`` prints."""
     import pde_data
@@ -181,7 +190,7 @@ def dataset_summary(path: Path, captions: int = 2) -> str:
     ds = pde_data.open(path)
     time = ds["time"].values
     statistics = json.loads(ds.attrs["statistics"])
-    parameters = {name: ds.attrs[name] for name in ds.attrs["simulation_parameters"]}
+    parameters = {name: ds.attrs[name] for name in ds.attrs["simulation_parameters"] if name in ds.attrs}
     lengths = ds["length"].values if "length" in ds else None
     lines = [
         f"{path}  ({path.stat().st_size / 2**20:.1f} MiB)",
@@ -198,6 +207,7 @@ def dataset_summary(path: Path, captions: int = 2) -> str:
     )
     if lengths is not None:
         lines.append(f"  length       per sample, {lengths.min():.4g} .. {lengths.max():.4g}")
+    lines += [_varying_line(name, ds[name].values) for name in recipe.varying if name in ds]
     for name in recipe.field_names:
         stats = statistics[name]
         lines.append(
@@ -522,6 +532,42 @@ def _run_assimilate(args) -> None:
     print(assimilate_to_file(args.run, args.data, args.observations, args.out, args.steps, args.overwrite))
 
 
+# --- sample -------------------------------------------------------------------------------------
+def _add_sampling(commands) -> None:
+    parser = _add_command(
+        commands,
+        "sample",
+        help="generate whole trajectories with a trained generator (Text2PDE)",
+        description=(
+            "Sample trajectories from a latent-diffusion run, conditioned on a text prompt (--prompt) or on the "
+            "first frame of a dataset trajectory (--first-frame DATA --sample I), and write them in the dataset "
+            "format (pdeop plot and pde_data.open read it)."
+        ),
+    )
+    parser.add_argument("run", type=Path, help="latent-diffusion run directory or checkpoint")
+    parser.add_argument("--prompt", help="the text a text generator is conditioned on")
+    parser.add_argument(
+        "--first-frame", type=Path, metavar="DATA", help="dataset whose trajectory --sample gives frame 0"
+    )
+    parser.add_argument("--sample", type=int, nargs="+", metavar="I", help="trajectory index(es) in DATA (default 0)")
+    parser.add_argument("--samples", type=_positive_int, default=1, help="trajectories per condition (default 1)")
+    parser.add_argument("--steps", type=_positive_int, default=50, help="DDIM steps (default 50)")
+    parser.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance weight (default 1)")
+    parser.add_argument("--eta", type=float, default=0.0, help="DDIM noise: 0 deterministic, 1 ancestral (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--out", required=True, type=Path, help="result file (.h5)")
+    parser.add_argument("--overwrite", action="store_true")
+    parser.set_defaults(handler=_run_sample)
+
+
+def _run_sample(args) -> None:
+    from training.sampling import sample_to_file
+
+    print(sample_to_file(args.run, args.out, args.prompt, args.first_frame, args.sample, args.samples, args.steps,
+                         args.guidance, args.eta, args.seed, args.device, args.overwrite))  # fmt: skip
+
+
 # --- entry point --------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -538,6 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inspection(commands)
     _add_training(commands)
     _add_assimilation(commands)
+    _add_sampling(commands)
     return parser
 
 

@@ -22,6 +22,7 @@ import pde_data
 from operators.surrogate import Surrogate
 from pde_data.fields import file_channels, from_channels, read_channels
 from pde_data.loading import FileData
+from pde_data.parameters import parameter_names
 from pde_data.presets import Recipe
 from pde_data.storage import file_recipe, stream_well_file
 from solvers.errors import InputError
@@ -179,6 +180,7 @@ def write_predictions(
         "length": source["length"].values[samples] if "length" in source else np.full(len(samples), recipe.length),
         "time": times[:, :1] + spacing * (first_frame + frame_stride * np.arange(steps)),
         "caption": [f"Prediction by {model_name} of: {source['caption'].values[i]}" for i in samples],
+        "parameters": {name: source[name].values[samples] for name in parameter_names(recipe.varying)},
     }
     metadata = {
         "source": "prediction",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -18,6 +19,7 @@ from tqdm.auto import tqdm
 from operators.surrogate import Surrogate
 from pde_data.loading import FileData
 from pde_data.presets import Recipe
+from pde_data.storage import read_parameters
 from solvers import fourier_resample
 from solvers.device import resolve_device
 from solvers.errors import InputError
@@ -29,11 +31,14 @@ PIECE_BYTES = 64 * 2**20
 SOLVER_FRAMES = 50
 
 
-def solver_seconds(recipe: Recipe, states: torch.Tensor, frames: int, device: torch.device) -> tuple[float, str]:
-    """Seconds the recipe's solver takes to advance ``states`` (stored grid) by ``frames`` stored-frame intervals."""
+def solver_seconds(
+    recipe: Recipe, states: torch.Tensor, frames: int, device: torch.device, parameters: list[dict] | None = None
+) -> tuple[float, str]:
+    """Seconds the recipe's solver takes to advance ``states`` (stored grid) by ``frames`` stored-frame intervals
+    (``parameters``: each sample's varying values, for recipes with ``varying`` ones)."""
     batch = states.shape[0]
     ones = torch.ones(batch, dtype=torch.float64)
-    solver = recipe.build_solver(recipe.length * ones, ones, None, str(device))
+    solver = recipe.build_solver(recipe.length * ones, ones, None, str(device), parameters)
     u = fourier_resample(states.double(), recipe.solver_resolution, recipe.ndim)
     u = u.to(device=solver.device, dtype=solver.dtype)
     steps = frames * recipe.substeps()
@@ -46,6 +51,13 @@ def solver_seconds(recipe: Recipe, states: torch.Tensor, frames: int, device: to
         torch.cuda.synchronize()
     grid = f"{recipe.solver_resolution}" + (f"^{recipe.ndim}" if recipe.ndim > 1 else "")
     return time.perf_counter() - start, f"ETDRK4 on {grid}, {steps} steps"
+
+
+def sample_parameters(data: Path, samples: list[int]) -> list[dict]:
+    """The stored varying parameters of trajectories ``samples`` of a dataset file, one dict each."""
+    with h5py.File(data, "r") as f:
+        columns = read_parameters(f)
+    return [{name: column[i] for name, column in columns.items()} for i in samples]
 
 
 def _timed(pieces, device: torch.device, clock: list[float]):
@@ -126,7 +138,8 @@ def predict_to_file(
     if solver_frames is not None:
         frames = min(steps * stride, solver_frames)
         # the solver advances the solved field, channel 0 in The Well's order
-        solver_time, solver_text = solver_seconds(recipe, given[:, -1, 0], frames, device)
+        values = sample_parameters(data, chosen) if recipe.varying else None
+        solver_time, solver_text = solver_seconds(recipe, given[:, -1, 0], frames, device, values)
         solver_per_sample = solver_time / len(chosen) * (steps * stride / frames)
         scaled = "" if frames == steps * stride else f", timed over {frames} of {steps * stride} frames and scaled"
         lines.append(f"solver:    {1e3 * solver_per_sample:.2f} ms per trajectory ({solver_text}{scaled})")

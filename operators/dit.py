@@ -1,0 +1,275 @@
+"""Latent diffusion transformer (Text2PDE stage 2's denoiser): a DiT over latent trajectories with
+adaLN-Zero blocks and cross-attention to the condition tokens in every block.
+
+As the public Text2PDE DiT (anthonyzhou-1/ldm_pdes ``modules/models/transformer.py``, after Peebles
+& Xie 2023): the latent ``(C, time', *grid')`` is cut into patches (``patch``, ``[1, 2, 2]`` in the
+public NS configs) by a strided convolution; a learned position table initialised with sin-cos
+features per axis; the conditioning vector ``c`` is the timestep embedding (sinusoidal, 256
+frequencies, then a SiLU MLP) plus an MLP of the masked mean of the condition tokens; every block is
+``x += gate1 * SelfAttention(modulate(LN(x), shift1, scale1))``, ``x += CrossAttention(LN(x),
+tokens, mask)``, ``x += gate2 * MLP(modulate(LN(x), shift2, scale2))`` with the six modulation
+vectors a linear map of ``SiLU(c)`` initialised to zero (adaLN-Zero; LayerNorms without affine
+parameters, MLP ratio 4 with tanh-GELU); a final adaLN layer, zero-initialised, maps tokens back to
+patches (the noise estimate, epsilon parameterisation). Public sizes: small 512 wide x 24 deep,
+medium 1024 x 28 (16 heads), context width 768 (RoBERTa-base).
+
+Classifier-free guidance needs an unconditional prediction: a learned null token, given with a
+one-token mask in place of the condition (``null_condition``); training drops the condition to it
+with probability ``task.condition_dropout``. The public code has a guided forward but never drops
+the condition.
+
+``LatentDenoiser`` is the registered module (``latent-dit``): the DiT together with its condition
+encoder (text or first frame), so that the trainer optimises both and a checkpoint rebuilds both.
+A frozen pretrained text encoder (MiniLM) is kept out of the module's weights (it is reloaded from
+its package), so checkpoints stay small.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from operators.autoencoder import CONVOLUTIONS
+from operators.conditioning import FirstFrameEncoder, TextEncoder
+from operators.registry import register
+from solvers.errors import InputError
+
+CONDITIONS = ("text", "first-frame")
+
+
+def timestep_features(t: torch.Tensor, width: int = 256, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal features ``(batch, width)`` of (possibly fractional) step indices ``t`` ``(batch,)``."""
+    half = width // 2
+    frequencies = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    angles = t.float()[:, None] * frequencies[None]
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+
+
+def sincos_table(width: int, sizes: tuple[int, ...]) -> torch.Tensor:
+    """``(prod(sizes), width)`` sin-cos position features, ``width`` split evenly over the axes."""
+    per_axis = 2 * (width // (2 * len(sizes)))
+    grids = torch.meshgrid(*(torch.arange(n, dtype=torch.float32) for n in sizes), indexing="ij")
+    parts = []
+    for grid in grids:
+        omega = 1.0 / 10000 ** (torch.arange(per_axis // 2, dtype=torch.float32) / max(1, per_axis // 2))
+        angles = grid.reshape(-1, 1) * omega[None]
+        parts += [torch.sin(angles), torch.cos(angles)]
+    table = torch.cat(parts, dim=1)
+    return F.pad(table, (0, width - table.shape[1]))
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale[:, None]) + shift[:, None]
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention of ``x`` ``(B, N, D)`` to condition tokens ``(B, L, D_c)``, padding masked."""
+
+    def __init__(self, width: int, context_width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(width, width, bias=False)
+        self.k = nn.Linear(context_width, width, bias=False)
+        self.v = nn.Linear(context_width, width, bias=False)
+        self.out = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        def split(y: torch.Tensor) -> torch.Tensor:
+            return y.reshape(y.shape[0], y.shape[1], self.heads, -1).transpose(1, 2)
+
+        allowed = mask.bool()[:, None, None, :]  # (B, 1, 1, L): attend only to real tokens
+        attended = F.scaled_dot_product_attention(split(self.q(x)), split(self.k(context)), split(self.v(context)),
+                                                  attn_mask=allowed)  # fmt: skip
+        return self.out(attended.transpose(1, 2).reshape(x.shape))
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)
+        self.out = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(x).reshape(x.shape[0], x.shape[1], 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        return self.out(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(x.shape))
+
+
+class DiTBlock(nn.Module):
+    def __init__(self, width: int, heads: int, context_width: int, mlp_ratio: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.attention = SelfAttention(width, heads)
+        self.norm_cross = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.cross = CrossAttention(width, context_width, heads)
+        self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        hidden = int(width * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, width))
+        self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor, context: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(c).chunk(6, dim=1)
+        x = x + gate1[:, None] * self.attention(modulate(self.norm1(x), shift1, scale1))
+        x = x + self.cross(self.norm_cross(x), context, mask)
+        return x + gate2[:, None] * self.mlp(modulate(self.norm2(x), shift2, scale2))
+
+
+class DiT(nn.Module):
+    """The transformer: ``forward(x, t, context, mask)`` maps noisy latents ``(B, C, time', *grid')``
+    at steps ``t`` ``(B,)`` to noise estimates of the same shape."""
+
+    def __init__(self, channels: int, latent_size: tuple[int, ...], patch: tuple[int, ...], width: int,
+                 depth: int, heads: int, context_width: int, mlp_ratio: float):  # fmt: skip
+        super().__init__()
+        if len(patch) != len(latent_size) or any(n % p for n, p in zip(latent_size, patch, strict=True)):
+            raise InputError(f"patch {list(patch)} must divide the latent size {list(latent_size)} axis by axis")
+        if width % heads:
+            raise InputError(f"width ({width}) must be divisible by heads ({heads})")
+        self.channels, self.latent_size, self.patch = channels, tuple(latent_size), tuple(patch)
+        self.patches = tuple(n // p for n, p in zip(latent_size, patch, strict=True))
+        self.embed = CONVOLUTIONS[len(patch)](channels, width, patch, stride=patch)
+        self.position = nn.Parameter(sincos_table(width, self.patches)[None])
+        self.time_mlp = nn.Sequential(nn.Linear(256, width), nn.SiLU(), nn.Linear(width, width))
+        self.condition_mlp = nn.Sequential(nn.Linear(context_width, width), nn.SiLU(), nn.Linear(width, width))
+        self.blocks = nn.ModuleList(DiTBlock(width, heads, context_width, mlp_ratio) for _ in range(depth))
+        self.final_norm = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.final_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
+        self.final = nn.Linear(width, math.prod(patch) * channels)
+        self._initialise()
+
+    def _initialise(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        nn.init.xavier_uniform_(self.embed.weight.view(self.embed.weight.shape[0], -1))
+        nn.init.zeros_(self.embed.bias)
+        for mlp in (self.time_mlp, self.condition_mlp):
+            nn.init.normal_(mlp[0].weight, std=0.02)
+            nn.init.normal_(mlp[2].weight, std=0.02)
+        for layer in [*(block.modulation[-1] for block in self.blocks), self.final_modulation[-1], self.final]:
+            nn.init.zeros_(layer.weight)  # adaLN-Zero: every block starts as the identity, the output at 0
+            nn.init.zeros_(layer.bias)
+
+    def _unpatchify(self, tokens: torch.Tensor) -> torch.Tensor:
+        batch, d = tokens.shape[0], len(self.patch)
+        x = tokens.reshape(batch, *self.patches, *self.patch, self.channels)
+        # (B, n_1..n_d, p_1..p_d, C) -> (B, C, n_1, p_1, ..., n_d, p_d)
+        order = [0, 1 + 2 * d, *[i for axis in range(d) for i in (1 + axis, 1 + d + axis)]]
+        return x.permute(*order).reshape(batch, self.channels, *self.latent_size)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[1:]) != (self.channels, *self.latent_size):
+            raise InputError(f"expected latents (batch, {self.channels}, {', '.join(map(str, self.latent_size))}), "
+                             f"got {tuple(x.shape)}")  # fmt: skip
+        tokens = self.embed(x).flatten(2).transpose(1, 2) + self.position
+        weights = mask.float()[..., None]
+        pooled = (context * weights).sum(1) / weights.sum(1).clamp_min(1.0)  # masked mean of the condition
+        c = self.time_mlp(timestep_features(t)) + self.condition_mlp(pooled)
+        for block in self.blocks:
+            tokens = block(tokens, c, context, mask)
+        shift, scale = self.final_modulation(c).chunk(2, dim=1)
+        return self._unpatchify(self.final(modulate(self.final_norm(tokens), shift, scale)))
+
+
+class LatentDenoiser(nn.Module):
+    """The DiT with its condition encoder and the null token (see the module docstring).
+
+    ``encode_condition(condition)`` takes prompts (``list[str]``) or first frames ``(B, C, *grid)``
+    (normalised) and gives ``(tokens, mask)``; ``forward`` runs the DiT on a condition or its tokens.
+    """
+
+    def __init__(self, dit: DiT, condition: str, encoder: nn.Module, keep_encoder_weights: bool):
+        super().__init__()
+        self.dit, self.condition = dit, condition
+        if keep_encoder_weights:
+            self.encoder = encoder
+        else:  # a frozen pretrained encoder: reloaded from its package, not saved with the weights
+            self._frozen = [encoder]
+        self.null = nn.Parameter(torch.zeros(1, 1, encoder.width))
+
+    @property
+    def condition_encoder(self) -> nn.Module:
+        return self.encoder if hasattr(self, "encoder") else self._frozen[0]
+
+    def encode_condition(self, condition) -> tuple[torch.Tensor, torch.Tensor]:
+        encoder = self.condition_encoder
+        device = self.null.device
+        if not hasattr(self, "encoder"):
+            encoder.to(device)
+        if self.condition == "text":
+            return encoder(condition)
+        if not isinstance(condition, torch.Tensor):
+            raise InputError("a first-frame generator is conditioned on a tensor of first frames (batch, C, *grid)")
+        return encoder(condition.to(device))
+
+    def null_condition(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The unconditional condition: the null token, one per sample."""
+        return self.null.expand(batch, 1, -1), torch.ones(batch, 1, device=self.null.device)
+
+    def drop_condition(
+        self, tokens: torch.Tensor, mask: torch.Tensor, drop: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Replace the condition of the samples where ``drop`` ``(B,)`` is true by the null token."""
+        null_tokens = torch.zeros_like(tokens)
+        null_tokens[:, :1] = self.null.to(tokens.dtype)
+        null_mask = torch.zeros_like(mask)
+        null_mask[:, 0] = 1
+        keep = ~drop.bool()
+        return (torch.where(keep[:, None, None], tokens, null_tokens), torch.where(keep[:, None], mask, null_mask))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, condition=None, drop: torch.Tensor | None = None,
+                tokens: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """Noise estimates for latents ``x`` at steps ``t``, given the raw ``condition`` (encoded here, so
+        that a trainable encoder trains through this call) or its ``tokens`` and ``mask``; ``drop``
+        ``(B,)`` replaces the condition of some samples by the null token (condition dropout)."""
+        if tokens is None:
+            tokens, mask = self.encode_condition(condition)
+        if drop is not None:
+            tokens, mask = self.drop_condition(tokens, mask, drop)
+        return self.dit(x, t, tokens, mask)
+
+
+@register("latent-dit")
+def build_latent_dit(
+    latent_channels: int,
+    latent_size: list[int],
+    condition: str = "text",
+    patch: list[int] | None = None,
+    width: int = 512,
+    depth: int = 24,
+    heads: int = 16,
+    mlp_ratio: float = 4.0,
+    text_encoder: str = "minilm",
+    text_trainable: bool = False,
+    frame_channels: int = 1,
+    frame_ndim: int = 2,
+    frame_hidden: int = 32,
+    frame_levels: int = 2,
+) -> LatentDenoiser:
+    """A latent DiT with its condition encoder (see the module docstring); defaults: the public DiT-small.
+
+    Args:
+        latent_channels, latent_size: the autoencoder's latent ``(C, time', *grid')`` (filled in by the task).
+        condition: ``text`` or ``first-frame``. patch: latent patch size (default ``[1, 2, ...]``).
+        width, depth, heads, mlp_ratio: transformer size.
+        text_encoder: ``minilm`` or ``tiny-random``; text_trainable: fine-tune it.
+        frame_channels, frame_ndim, frame_hidden, frame_levels: the first-frame CNN (fields, grid axes,
+            channels, halvings).
+    """
+    if condition not in CONDITIONS:
+        raise InputError(f"condition must be one of {', '.join(CONDITIONS)}, got {condition!r}")
+    size = tuple(int(n) for n in latent_size)
+    patch = tuple(patch) if patch is not None else (1, *(2,) * (len(size) - 1))
+    if condition == "text":
+        encoder = TextEncoder(text_encoder, trainable=text_trainable)
+        keep = text_trainable or text_encoder != "minilm"
+    else:
+        encoder = FirstFrameEncoder(frame_channels, frame_ndim, width, frame_hidden, frame_levels)
+        keep = True
+    dit = DiT(latent_channels, size, patch, width, depth, heads, encoder.width, mlp_ratio)
+    return LatentDenoiser(dit, condition, encoder, keep)

@@ -1,0 +1,143 @@
+"""The trained Text2PDE generator (predictor kind ``generator``): whole trajectories from a prompt or a
+first frame, sampled in the latent space of a frozen trajectory autoencoder and decoded.
+
+    >>> generator = operators.load("runs/text2pde")                                   # doctest: +SKIP
+    >>> trajectories = generator.sample(prompt="Periodic 2D turbulence at viscosity 0.002 ...",
+    ...                                 samples=4, steps=50, guidance=2.0, seed=0)    # doctest: +SKIP
+
+A checkpoint holds the autoencoder's own checkpoint, the denoiser (with its condition encoder,
+except a frozen pretrained text encoder, which is named and reloaded from its package), the noise
+schedule, the latent scale factor and the training data's description.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from operators.autoencoder import Autoencoder
+from operators.checkpoint import CheckpointError, save_checkpoint, tensor_state_dict
+from operators.diffusion import NoiseSchedule, guided
+from operators.dit import LatentDenoiser
+from operators.predictors import register_predictor
+from operators.registry import build
+from solvers.errors import InputError
+
+
+@register_predictor("generator")
+class Generator:
+    """``sample`` trajectories ``(batch, time, channels, *grid)`` in physical units (see the module docstring).
+
+    Args:
+        autoencoder: the frozen stage-1 model. denoiser: the trained ``latent-dit``.
+        schedule: the training noise schedule. scale_factor: latents are multiplied by it before diffusion.
+        metadata: the training data's description (``frames``, ``grid``, ``dt``, ``recipe`` ...).
+    """
+
+    def __init__(self, autoencoder: Autoencoder, denoiser: LatentDenoiser, schedule: NoiseSchedule,
+                 scale_factor: float, metadata: dict | None = None):  # fmt: skip
+        if not hasattr(denoiser, "pdeop_spec"):
+            raise InputError("the denoiser must be built with operators.build so that it can be saved and rebuilt")
+        self.autoencoder, self.denoiser = autoencoder, denoiser.eval()
+        self.schedule, self.scale_factor = schedule, float(scale_factor)
+        self.metadata = dict(metadata or {})
+
+    @property
+    def condition(self) -> str:
+        return self.denoiser.condition
+
+    @property
+    def device(self) -> torch.device:
+        return self.denoiser.null.device
+
+    def to(self, device) -> Generator:
+        self.denoiser.to(device)
+        self.autoencoder.to(device)
+        return self
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        return (self.denoiser.dit.channels, *self.denoiser.dit.latent_size)
+
+    def _conditions(self, prompt, first_frame) -> tuple[object, int]:
+        """The condition batch the encoder takes, and its size."""
+        if self.condition == "text":
+            if prompt is None or first_frame is not None:
+                raise InputError("this generator is conditioned on text: pass prompt=... (a string or a list)")
+            prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+            if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
+                raise InputError("prompt must be a non-empty string or a list of them")
+            return prompts, len(prompts)
+        if first_frame is None or prompt is not None:
+            raise InputError("this generator is conditioned on a first frame: pass first_frame=(batch, C, *grid)")
+        ndim = self.autoencoder.model.ndim
+        frame = torch.as_tensor(first_frame, dtype=torch.float32)
+        if frame.dim() != 2 + ndim or frame.shape[1] != self.autoencoder.model.channels:
+            raise InputError(f"first_frame must be (batch, {self.autoencoder.model.channels}, *grid) with {ndim} "
+                             f"grid axes, got {tuple(frame.shape)}")  # fmt: skip
+        grid = tuple(self.metadata.get("grid") or frame.shape[2:])
+        if tuple(frame.shape[2:]) != grid:
+            raise InputError(f"first_frame is on {tuple(frame.shape[2:])}; this generator was trained on {grid}")
+        normalised = self.autoencoder.normalize(frame[:, None])[:, :, 0]  # (batch, C, *grid)
+        return normalised, frame.shape[0]
+
+    def sample(self, prompt: str | list[str] | None = None, first_frame: torch.Tensor | None = None,
+               samples: int = 1, steps: int = 50, guidance: float = 1.0, eta: float = 0.0,
+               seed: int = 0) -> torch.Tensor:  # fmt: skip
+        """Generate trajectories.
+
+        Args:
+            prompt: one prompt or a list (text generators). first_frame: physical ``(batch, C, *grid)``
+                (first-frame generators).
+            samples: trajectories per condition (the output holds each condition's ``samples`` in turn).
+            steps: DDIM steps (at most the schedule's; ``steps = 1000`` with ``eta = 1`` is DDPM).
+            guidance: classifier-free guidance weight ``w`` (1: conditional only).
+            eta: DDIM noise (0 deterministic, 1 ancestral). seed: the noise's seed (same on every device).
+
+        Returns:
+            ``(len(conditions) * samples, frames, channels, *grid)`` float32 on the generator's device.
+        """
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+            raise InputError(f"samples must be a positive integer, got {samples!r}")
+        if not (isinstance(guidance, (int, float)) and guidance >= 0):
+            raise InputError(f"guidance must be a number >= 0, got {guidance!r}")
+        conditions, count = self._conditions(prompt, first_frame)
+        batch = count * samples
+        generator = torch.Generator().manual_seed(int(seed))
+        with torch.inference_mode():
+            tokens, mask = self.denoiser.encode_condition(conditions)
+            tokens, mask = tokens.repeat_interleave(samples, 0), mask.repeat_interleave(samples, 0)
+            null_tokens, null_mask = self.denoiser.null_condition(batch)
+
+            def predict(x: torch.Tensor, t: torch.Tensor, conditional: bool) -> torch.Tensor:
+                if conditional:
+                    return self.denoiser(x, t, tokens=tokens, mask=mask)
+                return self.denoiser(x, t, tokens=null_tokens, mask=null_mask)
+
+            shape = (batch, self.denoiser.dit.channels, *self.denoiser.dit.latent_size)
+            latents = self.schedule.sample(guided(predict, float(guidance)), shape, steps, eta, generator, self.device)
+            return self.autoencoder.decode(latents / self.scale_factor)
+
+    # --- files ---------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {"kind": "generator", "autoencoder": self.autoencoder.state(), "model": self.denoiser.pdeop_spec,
+                "state_dict": tensor_state_dict(self.denoiser), "schedule": self.schedule.to_dict(),
+                "scale_factor": self.scale_factor, "metadata": self.metadata}  # fmt: skip
+
+    def save(self, path) -> object:
+        return save_checkpoint(self.state(), path)
+
+    @classmethod
+    def from_state(cls, payload: dict, device="cpu") -> Generator:
+        try:
+            autoencoder = Autoencoder.from_state(payload["autoencoder"])
+            spec = payload["model"]
+            denoiser = build(spec["name"], **spec["hyperparameters"])
+            denoiser.load_state_dict(payload["state_dict"])
+            schedule = NoiseSchedule(**payload["schedule"])
+            return cls(autoencoder, denoiser, schedule, payload["scale_factor"], payload.get("metadata")).to(device)
+        except KeyError as error:
+            raise CheckpointError(f"checkpoint lacks the field {error}; is it a generator checkpoint?") from error
+        except (RuntimeError, TypeError) as error:
+            raise CheckpointError(
+                f"the checkpoint's weights do not fit its model ({str(error).splitlines()[0]})"
+            ) from error
