@@ -38,6 +38,7 @@ def _transformers():
         import transformers
     except ImportError as error:
         raise InputError(f"text conditioning needs the transformers package: {INSTALL_TEXT}") from error
+    transformers.utils.logging.disable_progress_bar()  # no bar per weight load: a generator loads it each time
     return transformers
 
 
