@@ -29,9 +29,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from operators.checkpoint import CheckpointError, save_checkpoint, tensor_state_dict
+from operators.checkpoint import payload_errors, rebuilt_model, save_checkpoint, tensor_state_dict
 from operators.predictors import register_predictor
-from operators.registry import build, register
+from operators.registry import register
 from solvers.errors import InputError
 
 CONVOLUTIONS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
@@ -306,15 +306,6 @@ class Autoencoder:
 
     @classmethod
     def from_state(cls, payload: dict, device="cpu") -> Autoencoder:
-        try:
-            spec = payload["model"]
-            model = build(spec["name"], **spec["hyperparameters"])
-            model.load_state_dict(payload["state_dict"])
+        with payload_errors("an autoencoder"):
             norm = payload["normalization"]
-            return cls(model, norm["mean"], norm["std"], payload.get("metadata")).to(device)
-        except KeyError as error:
-            raise CheckpointError(f"checkpoint lacks the field {error}; is it an autoencoder checkpoint?") from error
-        except (RuntimeError, TypeError) as error:
-            raise CheckpointError(
-                f"the checkpoint's weights do not fit its model ({str(error).splitlines()[0]})"
-            ) from error
+            return cls(rebuilt_model(payload), norm["mean"], norm["std"], payload.get("metadata")).to(device)

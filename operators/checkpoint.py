@@ -30,6 +30,29 @@ class CheckpointError(InputError):
     """A checkpoint that cannot be read safely or is not a pdeop checkpoint."""
 
 
+@contextmanager
+def payload_errors(kind: str) -> Iterator[None]:
+    """Inside: reading a predictor's payload. A missing field or weights that do not fit the model
+    become one ``CheckpointError`` line (``kind``: "a surrogate", "an observer" ...)."""
+    try:
+        yield
+    except KeyError as error:
+        raise CheckpointError(f"checkpoint lacks the field {error}; is it {kind} checkpoint?") from error
+    except (RuntimeError, TypeError, AttributeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"the checkpoint's weights do not fit its model ({first})") from error
+
+
+def rebuilt_model(payload: dict) -> torch.nn.Module:
+    """The registered model a payload names (``model``: name and hyperparameters) with its ``state_dict``."""
+    from operators.registry import build
+
+    spec = payload["model"]
+    model = build(spec["name"], **spec["hyperparameters"])
+    model.load_state_dict(payload["state_dict"])
+    return model
+
+
 def tensor_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A module's state dict with tensors only, on the CPU.
 

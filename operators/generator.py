@@ -15,11 +15,10 @@ from __future__ import annotations
 import torch
 
 from operators.autoencoder import Autoencoder
-from operators.checkpoint import CheckpointError, save_checkpoint, tensor_state_dict
+from operators.checkpoint import payload_errors, rebuilt_model, save_checkpoint, tensor_state_dict
 from operators.diffusion import NoiseSchedule, guided
 from operators.dit import LatentDenoiser
 from operators.predictors import register_predictor
-from operators.registry import build
 from solvers.errors import InputError
 
 
@@ -128,16 +127,8 @@ class Generator:
 
     @classmethod
     def from_state(cls, payload: dict, device="cpu") -> Generator:
-        try:
+        with payload_errors("a generator"):
             autoencoder = Autoencoder.from_state(payload["autoencoder"])
-            spec = payload["model"]
-            denoiser = build(spec["name"], **spec["hyperparameters"])
-            denoiser.load_state_dict(payload["state_dict"])
             schedule = NoiseSchedule(**payload["schedule"])
-            return cls(autoencoder, denoiser, schedule, payload["scale_factor"], payload.get("metadata")).to(device)
-        except KeyError as error:
-            raise CheckpointError(f"checkpoint lacks the field {error}; is it a generator checkpoint?") from error
-        except (RuntimeError, TypeError) as error:
-            raise CheckpointError(
-                f"the checkpoint's weights do not fit its model ({str(error).splitlines()[0]})"
-            ) from error
+            return cls(autoencoder, rebuilt_model(payload), schedule, payload["scale_factor"],
+                       payload.get("metadata")).to(device)  # fmt: skip

@@ -35,9 +35,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from operators.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, tensor_state_dict
+from operators.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    payload_errors,
+    rebuilt_model,
+    save_checkpoint,
+    tensor_state_dict,
+)
 from operators.predictors import checkpoint_file, checkpoint_kind, register_predictor
-from operators.registry import build, build_nested, register
+from operators.registry import build_nested, register
 from solvers.catalog import linear_propagator
 from solvers.errors import InputError
 
@@ -275,17 +282,8 @@ class Observer:
 
     @classmethod
     def from_state(cls, payload: dict, device="cpu") -> Observer:
-        try:
-            spec = payload["model"]
-            model = build(spec["name"], **spec["hyperparameters"])
-            model.load_state_dict(payload["state_dict"])
-            return cls(model, payload.get("metadata")).to(device)
-        except KeyError as error:
-            raise CheckpointError(f"checkpoint lacks the field {error}; is it an observer checkpoint?") from error
-        except (RuntimeError, TypeError) as error:
-            raise CheckpointError(
-                f"the checkpoint's weights do not fit its model ({str(error).splitlines()[0]})"
-            ) from error
+        with payload_errors("an observer"):
+            return cls(rebuilt_model(payload), payload.get("metadata")).to(device)
 
     @classmethod
     def load(cls, path, device="cpu") -> Observer:

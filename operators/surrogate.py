@@ -23,9 +23,15 @@ from pathlib import Path
 
 import torch
 
-from operators.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, tensor_state_dict
+from operators.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    payload_errors,
+    rebuilt_model,
+    save_checkpoint,
+    tensor_state_dict,
+)
 from operators.predictors import checkpoint_file, checkpoint_kind, register_predictor
-from operators.registry import build
 from solvers.errors import InputError
 from solvers.resample import fourier_resample
 
@@ -210,10 +216,8 @@ class Surrogate:
 
     @classmethod
     def from_state(cls, payload: dict, device: str | torch.device = "cpu") -> Surrogate:
-        try:
-            spec = payload["model"]
-            model = build(spec["name"], **spec["hyperparameters"])
-            model.load_state_dict(payload["state_dict"])
+        with payload_errors("a surrogate"):
+            model = rebuilt_model(payload)
             normalization = payload["normalization"]
             surrogate = cls(
                 model,
@@ -224,11 +228,6 @@ class Surrogate:
                 payload["metadata"],
                 residual=payload.get("residual", False),
             )
-        except KeyError as error:
-            raise CheckpointError(f"checkpoint lacks the field {error}; is it a model checkpoint?") from error
-        except (RuntimeError, TypeError, AttributeError) as error:  # weights that do not fit the architecture
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise CheckpointError(f"the checkpoint's weights do not fit its model ({first})") from error
         return surrogate.to(device)
 
     @classmethod
