@@ -363,7 +363,7 @@ def _build_presets() -> dict[str, Recipe]:
             varying={**text.varying, "nu": [1e-3, 1e-2]},
             samples={"train": 64, "valid": 8, "test": 8},
             note=", 8 frames 0.5 apart on 32^2 (solved on 64^2), nu in [1e-3, 1e-2]",
-        ),  # fmt: skip
+        ),
         burgers,
         _tiny(burgers, solver_resolution=128, resolution=64),
         shock,
