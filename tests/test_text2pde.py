@@ -323,3 +323,19 @@ def test_the_shipped_configs_load_and_name_valid_hyperparameters(name):
     accepted = operators.hyperparameter_names(config.model.name)
     assert set(config.model.hyperparameters) <= set(accepted)
     assert config.task.kind in ("autoencoder", "latent-diffusion")
+
+
+def test_a_fine_tuned_text_encoder_trains_and_is_saved_a_frozen_pretrained_one_is_not():
+    tuned = operators.build("latent-dit", latent_channels=4, latent_size=[2, 4, 4], text_trainable=True, **TINY_DIT)
+    assert any(k.startswith("encoder.bert.") for k in tuned.state_dict())
+    assert all(p.requires_grad for p in tuned.encoder.bert.parameters())
+    frozen = operators.build("latent-dit", latent_channels=4, latent_size=[2, 4, 4], **TINY_DIT)
+    assert not any(p.requires_grad for p in frozen.encoder.bert.parameters())
+    try:
+        from operators.conditioning import minilm_folder
+
+        minilm_folder()
+    except InputError:
+        return
+    pretrained = operators.build("latent-dit", latent_channels=4, latent_size=[2, 4, 4], width=32, depth=1, heads=4)
+    assert not any(k.startswith("encoder") for k in pretrained.state_dict())  # reloaded from its package instead
