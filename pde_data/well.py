@@ -1,0 +1,300 @@
+"""The Well's datasets read directly, without conversion: one Well HDF5 file, or a Well dataset
+directory (``data/{train,valid,test}/*.hdf5``, ``stats.yaml`` beside ``data``), as windows of channels.
+
+Fields follow The Well's layout: ``t0_fields`` (scalars), ``t1_fields`` (vectors, a trailing axis of
+``ndim`` components) and ``t2_fields`` (tensors, ``ndim x ndim`` trailing axes), each dataset
+flagged ``time_varying``, ``sample_varying`` and ``dim_varying`` (per spatial axis). They become
+channels in The Well's order (every t0 field, then t1, then t2; components flattened row-major),
+the order ``the_well.WellDataset`` uses. A flag that is false is broadcast: a field constant over
+samples is read once; one constant in space along an axis is repeated along it. Fields that do
+not vary in time are not part of the state: they come as ``constant`` inputs ``(C_const, *grid)``.
+
+Windows are numbered file by file, trajectory by trajectory, start by start (as ``WellDataset``
+numbers them); an item reads only its window from the file (opened per worker process, so a
+``DataLoader`` with workers never shares a handle and nothing is cached beyond the handle).
+
+Statistics: per channel ``mean`` and ``std`` from ``stats.yaml`` when the dataset has one (its
+per-field values, vectors per component), otherwise computed over the files one trajectory at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from solvers.errors import InputError, MissingFileError
+
+ORDERS = ("t0_fields", "t1_fields", "t2_fields")
+SUFFIXES = (".hdf5", ".h5")
+
+
+@dataclass(frozen=True)
+class WellField:
+    """One stored field: its tensor order (0, 1, 2) and which axes it varies along."""
+
+    name: str
+    order: int
+    time_varying: bool
+    sample_varying: bool
+    dim_varying: tuple[bool, ...]
+
+    def components(self, ndim: int) -> int:
+        return ndim**self.order
+
+    def channel_names(self, ndim: int, axes: tuple[str, ...]) -> list[str]:
+        if self.order == 0:
+            return [self.name]
+        if self.order == 1:
+            return [f"{self.name}_{a}" for a in axes[:ndim]]
+        return [f"{self.name}_{a}{b}" for a in axes[:ndim] for b in axes[:ndim]]
+
+
+@dataclass(frozen=True)
+class WellFile:
+    """What one Well file holds (read once; no handle kept)."""
+
+    path: Path
+    trajectories: int
+    steps: int
+    grid: tuple[int, ...]
+    axes: tuple[str, ...]
+    fields: tuple[WellField, ...]
+    periodic: tuple[bool, ...]
+
+    @classmethod
+    def read(cls, path: Path) -> WellFile:
+        try:
+            with h5py.File(path, "r") as f:
+                return cls._from_handle(path, f)
+        except OSError as error:
+            raise InputError(f"{path} is not a readable HDF5 file ({error})") from error
+        except KeyError as error:
+            raise InputError(f"{path} is not in The Well's layout: it lacks {error}") from error
+
+    @classmethod
+    def _from_handle(cls, path: Path, f: h5py.File) -> WellFile:
+        ndim = int(f.attrs["n_spatial_dims"])
+        axes = tuple(str(a) for a in f["dimensions"].attrs["spatial_dims"])
+        fields = []
+        for order, group in enumerate(ORDERS):
+            if group not in f:
+                continue
+            for name in f[group].attrs.get("field_names", []):
+                dataset = f[group][name]
+                flags = dataset.attrs
+                dim_varying = tuple(bool(v) for v in np.atleast_1d(flags.get("dim_varying", [True] * ndim)))
+                fields.append(WellField(str(name), order, bool(flags["time_varying"]), bool(flags["sample_varying"]),
+                                        dim_varying))  # fmt: skip
+        if not fields:
+            raise InputError(f"{path} holds no fields (t0_fields, t1_fields and t2_fields are empty)")
+        grid = tuple(int(f["dimensions"][a].shape[-1]) for a in axes)
+        time = f["dimensions"]["time"]
+        periodic = tuple(_is_periodic(f, a) for a in axes)
+        return cls(path, int(f.attrs["n_trajectories"]), int(time.shape[-1]), grid, axes, tuple(fields), periodic)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.grid)
+
+    def variable_fields(self) -> list[WellField]:
+        return [field for field in self.fields if field.time_varying]
+
+    def constant_fields(self) -> list[WellField]:
+        return [field for field in self.fields if not field.time_varying]
+
+
+def _is_periodic(f: h5py.File, axis: str) -> bool:
+    group = f.get("boundary_conditions")
+    if group is None:
+        return False
+    for name in group:
+        bc = group[name]
+        associated = np.atleast_1d(bc.attrs.get("associated_dims", []))
+        if axis in [str(a) for a in associated] and str(bc.attrs.get("bc_type", "")).upper() == "PERIODIC":
+            return True
+    return False
+
+
+def well_files(path: str | Path, split: str | None) -> list[Path]:
+    """The files of ``split`` in a Well dataset directory, or the one file ``path``."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise MissingFileError(f"no Well file or dataset directory at {path}")
+    if split is None:
+        raise InputError(f"{path} is a Well dataset directory: name a split (train, valid or test)")
+    for folder in (path / "data" / split, path / split):
+        if folder.is_dir():
+            files = sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES)
+            if files:
+                return files
+    raise MissingFileError(f"{path} has no {split} split (looked for data/{split}/*.hdf5 and {split}/*.hdf5)")
+
+
+def _read_field(f: h5py.File, field: WellField, sample: int, times: slice | None, grid: tuple[int, ...]) -> np.ndarray:
+    """One field's values for ``sample`` (and ``times``), broadcast to ``([time,] *grid, components)``."""
+    dataset = f[ORDERS[field.order]][field.name]
+    index: tuple = ()
+    if field.sample_varying:
+        index += (sample,)
+    if field.time_varying:
+        index += (times,)
+    values = np.asarray(dataset[index] if index else dataset[()])
+    ndim = len(grid)
+    tail = values.shape[values.ndim - field.order :] if field.order else ()
+    if values.ndim - field.order - int(field.time_varying) == ndim:  # every axis kept (size 1 where constant)
+        spatial = values.shape[values.ndim - field.order - ndim : values.ndim - field.order]
+    else:  # the constant axes were left out
+        stored = iter(values.shape[values.ndim - field.order - sum(field.dim_varying) : values.ndim - field.order])
+        spatial = tuple(next(stored) if varying else 1 for varying in field.dim_varying)
+    shape = list(values.shape[: int(field.time_varying)])
+    values = values.reshape(*shape, *spatial, *tail)
+    values = np.broadcast_to(values, (*shape, *grid, *tail))
+    return values.reshape(*shape, *grid, -1)  # components flattened row-major (1 for scalars)
+
+
+class WellWindows(Dataset):
+    """Windows of a Well dataset: ``history`` states in, ``horizon`` out, ``stride`` stored steps apart.
+
+    Args:
+        path: a Well file, or a dataset directory (then ``split`` picks ``data/<split>/``).
+        split: ``train``, ``valid`` or ``test`` for a directory; ignored for a single file.
+        history, horizon, stride: the window.
+
+    Items: ``input`` ``(history, C, *grid)``, ``target`` ``(horizon, C, *grid)`` (time-varying fields as
+    channels, float32, physical units), ``constant`` ``(C_const, *grid)`` (empty without constant
+    fields), ``file``, ``sample`` and ``start`` (indices of the window's first step).
+    """
+
+    mode = "window"
+
+    def __init__(self, path: str | Path, split: str | None = "train", history: int = 1, horizon: int = 1,
+                 stride: int = 1):  # fmt: skip
+        for name, value in (("history", history), ("horizon", horizon), ("stride", stride)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a positive integer, got {value!r}")
+        self.path = Path(path)
+        self.files = [WellFile.read(p) for p in well_files(path, split)]
+        first = self.files[0]
+        for other in self.files[1:]:
+            if (other.grid, other.fields) != (first.grid, first.fields):
+                raise InputError(f"{other.path} does not hold the fields and grid of {first.path}")
+        if not first.variable_fields():
+            raise InputError(f"{first.path} has no time-varying field to predict")
+        self.history, self.horizon, self.stride = history, horizon, stride
+        span = (history + horizon - 1) * stride + 1
+        self.windows_per_trajectory = [max(0, f.steps - span + 1) for f in self.files]
+        if not any(self.windows_per_trajectory):
+            raise InputError(f"a window of {history} + {horizon} steps with stride {stride} spans {span} steps, "
+                             f"but the trajectories have {first.steps}")  # fmt: skip
+        counts = [f.trajectories * w for f, w in zip(self.files, self.windows_per_trajectory, strict=True)]
+        self.offsets = np.cumsum([0, *counts])
+        self.grid_shape = first.grid
+        ndim = first.ndim
+        self.channel_names = [n for field in first.variable_fields() for n in field.channel_names(ndim, first.axes)]
+        self.constant_names = [n for field in first.constant_fields() for n in field.channel_names(ndim, first.axes)]
+        self._handles: dict[int, h5py.File] = {}
+        self._pid = os.getpid()
+        self._statistics: dict[str, torch.Tensor] | None = None
+
+    @property
+    def channels(self) -> int:
+        return len(self.channel_names)
+
+    @property
+    def periodic(self) -> tuple[bool, ...]:
+        return self.files[0].periodic
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def _handle(self, index: int) -> h5py.File:
+        if self._pid != os.getpid():  # a DataLoader worker: open its own handles
+            self._handles, self._pid = {}, os.getpid()
+        if index not in self._handles:
+            self._handles[index] = h5py.File(self.files[index].path, "r")
+        return self._handles[index]
+
+    def locate(self, index: int) -> tuple[int, int, int]:
+        """``(file, trajectory, start)`` of window ``index``."""
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} windows")
+        index %= len(self)
+        file = int(np.searchsorted(self.offsets, index, side="right") - 1)
+        local = index - int(self.offsets[file])
+        trajectory, start = divmod(local, self.windows_per_trajectory[file])
+        return file, trajectory, start
+
+    def read_fields(self, file: int, trajectory: int, times: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """Variable fields at ``times`` ``(time, C, *grid)`` and constant fields ``(C_const, *grid)``."""
+        f, info = self._handle(file), self.files[file]
+        variable = [_read_field(f, field, trajectory, times, info.grid) for field in info.variable_fields()]
+        constant = [_read_field(f, field, trajectory, None, info.grid) for field in info.constant_fields()]
+        states = torch.from_numpy(np.moveaxis(np.concatenate(variable, axis=-1).astype(np.float32), -1, 1).copy())
+        if constant:
+            stacked = np.concatenate(constant, axis=-1).astype(np.float32)
+            constants = torch.from_numpy(np.moveaxis(stacked, -1, 0).copy())
+        else:
+            constants = torch.zeros(0, *info.grid)
+        return states, constants
+
+    @property
+    def statistics(self) -> dict[str, torch.Tensor]:
+        """Per-channel ``mean`` and ``std`` ``(C,)`` of the time-varying fields: from the dataset's
+        ``stats.yaml`` when it has one for every field, else computed over this split's files."""
+        if self._statistics is None:
+            self._statistics = self._stats_file() or self._computed_statistics()
+        return {key: value.clone() for key, value in self._statistics.items()}
+
+    def _stats_file(self) -> dict[str, torch.Tensor] | None:
+        candidates = (
+            [self.path / "stats.yaml"] if self.path.is_dir() else [self.path.parent.parent.parent / "stats.yaml"]
+        )
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            return None
+        import yaml
+
+        stats = yaml.safe_load(found.read_text()) or {}
+        fields = self.files[0].variable_fields()
+        try:
+            values = {key: [np.ravel(np.asarray(stats[key][field.name], dtype=np.float64)) for field in fields]
+                      for key in ("mean", "std")}  # fmt: skip
+        except (KeyError, TypeError):
+            return None
+        ndim = self.files[0].ndim
+        if any(len(v) != field.components(ndim) for v, field in zip(values["mean"], fields, strict=True)):
+            return None
+        return {key: torch.from_numpy(np.concatenate(v)).float() for key, v in values.items()}
+
+    def _computed_statistics(self) -> dict[str, torch.Tensor]:
+        total = count = square = 0.0
+        for file, info in enumerate(self.files):
+            for trajectory in range(info.trajectories):
+                states = self.read_fields(file, trajectory, slice(None))[0].double()  # (time, C, *grid)
+                values = states.transpose(0, 1).flatten(1)
+                total = total + values.sum(1)
+                square = square + values.square().sum(1)
+                count += values.shape[1]
+        mean = total / count
+        std = (square / count - mean.square()).clamp_min(0).sqrt().clamp_min(1e-12)
+        return {"mean": mean.float(), "std": std.float()}
+
+    def __getitem__(self, index: int) -> dict:
+        file, trajectory, start = self.locate(index)
+        stop = start + (self.history + self.horizon - 1) * self.stride + 1
+        states, constants = self.read_fields(file, trajectory, slice(start, stop, self.stride))
+        return {"input": states[: self.history], "target": states[self.history :], "constant": constants,
+                "file": file, "sample": trajectory, "start": start}  # fmt: skip
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_handles"] = {}  # handles do not travel to worker processes
+        return state

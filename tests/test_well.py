@@ -1,0 +1,137 @@
+"""The Well's datasets read directly: windows equal to ``the_well``'s own ``WellDataset``, item by item."""
+
+import h5py
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from pde_data.well import WellWindows
+from solvers.errors import InputError, MissingFileError
+
+the_well_data = pytest.importorskip("the_well.data", reason="the_well is in the test extra")
+dummy = pytest.importorskip("the_well.utils.dummy_data")
+
+
+def well_dataset(root, history, horizon, stride=1):
+    return the_well_data.WellDataset(path=str(root), well_split_name="train", n_steps_input=history,
+                                     n_steps_output=horizon, min_dt_stride=stride, max_dt_stride=stride,
+                                     use_normalization=False, return_grid=False, boundary_return_type=None)  # fmt: skip
+
+
+def assert_same_windows(ours: WellWindows, theirs) -> None:
+    assert len(ours) == len(theirs)
+    for index in range(len(ours)):
+        a, b = ours[index], theirs[index]
+        torch.testing.assert_close(a["input"].movedim(1, -1), b["input_fields"], rtol=0, atol=0)
+        torch.testing.assert_close(a["target"].movedim(1, -1), b["output_fields"], rtol=0, atol=0)
+        if "constant_fields" in b:
+            torch.testing.assert_close(a["constant"].movedim(0, -1), b["constant_fields"], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("history, horizon, stride", [(1, 1, 1), (2, 3, 1), (2, 2, 2)])
+def test_windows_of_the_wells_dummy_dataset_equal_the_wells_own(tmp_path, history, horizon, stride):
+    folder = tmp_path / "dummy" / "data" / "train"
+    folder.mkdir(parents=True)
+    np.random.seed(0)  # noqa: NPY002  (the_well's dummy writer draws from numpy's global generator)
+    for name in ("a.hdf5", "b.hdf5"):  # two files in one split are one dataset
+        dummy.write_dummy_data(str(folder / name))
+    ours = WellWindows(tmp_path / "dummy", "train", history, horizon, stride)
+    assert ours.channel_names == ["field_x", "field_y"] and ours.constant_names == ["constant_field"]
+    assert ours.periodic == (True, True)
+    assert_same_windows(ours, well_dataset(tmp_path / "dummy", history, horizon, stride))
+
+
+def write_mixed_file(path, n=3, steps=6, nx=8, ny=6):
+    """A Well file with t0, t1 and t2 fields, one field constant over samples and along y (stored with a
+    size-1 y axis, as The Well's loader expects), one constant in time, and per-sample coordinates."""
+    rng = np.random.default_rng(1)
+    with h5py.File(path, "w") as f:
+        f.attrs.update(dataset_name="mixed", grid_type="cartesian", n_spatial_dims=2, n_trajectories=n)
+        f.attrs["simulation_parameters"] = []
+        dims = f.create_group("dimensions")
+        dims.attrs["spatial_dims"] = ["x", "y"]
+        dims.create_dataset("time", data=np.linspace(0, 1, steps)).attrs["sample_varying"] = False
+        x = dims.create_dataset("x", data=np.linspace(0, 1, nx)[None] * rng.uniform(1, 2, (n, 1)))
+        x.attrs["sample_varying"] = True
+        dims.create_dataset("y", data=np.linspace(0, 1, ny)).attrs["sample_varying"] = False
+        f.create_group("boundary_conditions")
+        f.create_group("scalars").attrs["field_names"] = []
+        specs = {
+            "t0_fields": {"density": ((n, steps, nx, ny), True, True, [True, True]),
+                          "forcing": ((steps, nx, 1), True, False, [True, False]),
+                          "mask": ((n, nx, ny), False, True, [True, True])},
+            "t1_fields": {"velocity": ((n, steps, nx, ny, 2), True, True, [True, True])},
+            "t2_fields": {"stress": ((n, steps, nx, ny, 2, 2), True, True, [True, True])},
+        }  # fmt: skip
+        for group, fields in specs.items():
+            g = f.create_group(group)
+            g.attrs["field_names"] = list(fields)
+            for name, (shape, time_varying, sample_varying, dim_varying) in fields.items():
+                d = g.create_dataset(name, data=rng.standard_normal(shape).astype(np.float32))
+                d.attrs.update(time_varying=time_varying, sample_varying=sample_varying, dim_varying=dim_varying)
+
+
+def test_t0_t1_t2_fields_broadcast_flags_and_per_sample_coordinates_match_the_well(tmp_path):
+    folder = tmp_path / "mixed" / "data" / "train"
+    folder.mkdir(parents=True)
+    write_mixed_file(folder / "m.hdf5")
+    ours = WellWindows(tmp_path / "mixed", "train", history=2, horizon=1)
+    assert ours.channel_names == ["density", "forcing", "velocity_x", "velocity_y", "stress_xx", "stress_xy",
+                                  "stress_yx", "stress_yy"]  # fmt: skip
+    assert ours.constant_names == ["mask"] and ours.grid_shape == (8, 6)
+    assert_same_windows(ours, well_dataset(tmp_path / "mixed", 2, 1))
+    single = WellWindows(folder / "m.hdf5", history=2, horizon=1)  # one file alone is a dataset too
+    torch.testing.assert_close(single[4]["input"], ours[4]["input"])
+    with h5py.File(folder / "m.hdf5", "r+") as f:  # a writer that leaves the constant axis out entirely
+        values = f["t0_fields/forcing"][()][..., 0]
+        attributes = dict(f["t0_fields/forcing"].attrs)
+        del f["t0_fields/forcing"]
+        f["t0_fields"].create_dataset("forcing", data=values).attrs.update(attributes)
+    dropped = WellWindows(folder / "m.hdf5", history=2, horizon=1)
+    torch.testing.assert_close(dropped[4]["input"], ours[4]["input"])
+
+
+def test_statistics_come_from_stats_yaml_or_are_computed(tmp_path):
+    folder = tmp_path / "mixed" / "data" / "train"
+    folder.mkdir(parents=True)
+    write_mixed_file(folder / "m.hdf5")
+    data = WellWindows(tmp_path / "mixed", "train")
+    with h5py.File(folder / "m.hdf5", "r") as f:
+        density = f["t0_fields/density"][()]
+    computed = data.statistics
+    assert float(computed["mean"][0]) == pytest.approx(float(density.mean()), abs=1e-6)
+    assert float(computed["std"][0]) == pytest.approx(float(density.std()), rel=1e-5)
+    stats = {"mean": {"density": 1.0, "forcing": 2.0, "velocity": [3.0, 4.0], "stress": [[5, 6], [7, 8]], "mask": 0},
+             "std": {"density": 0.5, "forcing": 1.0, "velocity": [1.0, 2.0], "stress": [[1, 2], [3, 4]], "mask": 1}}  # fmt: skip
+    (tmp_path / "mixed" / "stats.yaml").write_text(yaml.safe_dump(stats))
+    from_file = WellWindows(tmp_path / "mixed", "train").statistics
+    assert from_file["mean"].tolist() == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert from_file["std"].tolist() == [0.5, 1, 1, 2, 1, 2, 3, 4]
+
+
+def test_workers_read_the_same_windows(tmp_path):
+    folder = tmp_path / "d" / "data" / "train"
+    folder.mkdir(parents=True)
+    dummy.write_dummy_data(str(folder / "a.hdf5"))
+    data = WellWindows(tmp_path / "d", "train", history=2, horizon=1)
+    serial = [data[i]["input"] for i in range(len(data))]
+    loader = torch.utils.data.DataLoader(data, batch_size=4, num_workers=2)
+    parallel = torch.cat([batch["input"] for batch in loader])
+    torch.testing.assert_close(parallel, torch.stack(serial))
+
+
+def test_bad_paths_and_windows_get_one_line(tmp_path):
+    with pytest.raises(MissingFileError, match="no Well file"):
+        WellWindows(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MissingFileError, match="no valid split"):
+        WellWindows(tmp_path / "empty", "valid")
+    (tmp_path / "plain.h5").write_bytes(b"not hdf5")
+    with pytest.raises(InputError, match="not a readable HDF5"):
+        WellWindows(tmp_path / "plain.h5")
+    folder = tmp_path / "d" / "data" / "train"
+    folder.mkdir(parents=True)
+    dummy.write_dummy_data(str(folder / "a.hdf5"))
+    with pytest.raises(InputError, match="spans 11 steps"):
+        WellWindows(tmp_path / "d", "train", history=5, horizon=6)
