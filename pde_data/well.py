@@ -294,6 +294,12 @@ class WellWindows(Dataset):
         return {"input": states[: self.history], "target": states[self.history :], "constant": constants,
                 "file": file, "sample": trajectory, "start": start}  # fmt: skip
 
+    def close(self) -> None:
+        """Close this process's file handles (reopened on the next read)."""
+        for handle in self._handles.values():
+            handle.close()
+        self._handles = {}
+
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_handles"] = {}  # handles do not travel to worker processes

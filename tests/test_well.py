@@ -83,13 +83,16 @@ def test_t0_t1_t2_fields_broadcast_flags_and_per_sample_coordinates_match_the_we
     assert_same_windows(ours, well_dataset(tmp_path / "mixed", 2, 1))
     single = WellWindows(folder / "m.hdf5", history=2, horizon=1)  # one file alone is a dataset too
     torch.testing.assert_close(single[4]["input"], ours[4]["input"])
+    expected = ours[4]["input"]
+    ours.close()
+    single.close()
     with h5py.File(folder / "m.hdf5", "r+") as f:  # a writer that leaves the constant axis out entirely
         values = f["t0_fields/forcing"][()][..., 0]
         attributes = dict(f["t0_fields/forcing"].attrs)
         del f["t0_fields/forcing"]
         f["t0_fields"].create_dataset("forcing", data=values).attrs.update(attributes)
     dropped = WellWindows(folder / "m.hdf5", history=2, horizon=1)
-    torch.testing.assert_close(dropped[4]["input"], ours[4]["input"])
+    torch.testing.assert_close(dropped[4]["input"], expected)
 
 
 def test_statistics_come_from_stats_yaml_or_are_computed(tmp_path):
