@@ -12,6 +12,7 @@ from pde_data.initial_condition_data import InitialConditionDataset
 from pde_data.initial_conditions import GaussianRandomField, RandomSineSeries, TruncatedFourierSeries
 from pde_data.loading import FullTrajectoryDataset, TrajectoryDataset, open, split_samples
 from pde_data.presets import Recipe, preset, presets
+from pde_data.well import WellWindows
 
 __all__ = [
     "FullTrajectoryDataset",
@@ -22,6 +23,7 @@ __all__ = [
     "Recipe",
     "TrajectoryDataset",
     "TruncatedFourierSeries",
+    "WellWindows",
     "generate",
     "merge_shards",
     "open",
