@@ -3,6 +3,7 @@
     python benchmarks/resolution.py                      # CPU size (see below), writes JSON and a plot
     python benchmarks/resolution.py --models fno unet unet-no --epochs 5   # a subset
     python benchmarks/resolution.py --data-dir benchmarks/results/resolution-data   # keep the data for reruns
+    python benchmarks/resolution.py --plot-only                                     # redraw from the JSON
 
 Data: FNO's forced Navier-Stokes (nu = 1e-3) shortened to CPU size: T = 10 (11
 frames), solved on 128^2 (dt 5e-3; resolved at this viscosity) and stored at
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -93,6 +95,11 @@ def stored_or_generated(path: Path, trajectories: int, grid: int, device: str) -
     return pde_data.generate(RECIPE, path, trajectories, resolution=grid, progress=False, device=device, resume=True)
 
 
+def plot(curves: dict, path: Path) -> None:
+    plot_error_vs_resolution(curves, path.with_suffix(".png"), "one-step error against resolution", TRAIN_GRID,
+                             ylabel="one-step relative L2 error")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
@@ -103,7 +110,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", default="benchmarks/results/resolution.json")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="keep the generated data here and reuse it on the next run (default: a temporary folder)")  # fmt: skip
+    parser.add_argument("--plot-only", action="store_true", help="redraw the plot from --json and stop")
     args = parser.parse_args(argv)
+    if args.plot_only:
+        rows = json.loads(Path(args.json).read_text())["rows"]
+        plot(
+            {r["model"]: [(int(n), e) for n, e in r["errors"].items() if e is not None] for r in rows}, Path(args.json)
+        )
+        return {"rows": rows}
     rows, curves = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -151,7 +165,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"recipe": RECIPE.to_dict(), "train_grid": TRAIN_GRID, "epochs": args.epochs,
               "trajectories": args.trajectories, "threads": torch.get_num_threads(), "rows": rows}  # fmt: skip
     path = _common.write_json(result, args.json)
-    plot_error_vs_resolution(curves, path.with_suffix(".png"), "one-step error against resolution", TRAIN_GRID)
+    plot(curves, path)
     print(f"wrote {path.with_suffix('.png')}")
     return result
 

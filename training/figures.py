@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -111,20 +112,26 @@ def _plot_2d(p: np.ndarray, u: np.ndarray, field: str, limit: float, error_limit
 
 
 def plot_error_vs_resolution(curves: dict[str, list[tuple[int, float]]], path: Path, title: str,
-                             trained: int | None = None) -> Figure:  # fmt: skip
-    """Rollout relative L2 against grid points per axis, one line per model (``{label: [(points, error)]}``)."""
-    fig = _figure(6, 4)
+                             trained: int | None = None, ylabel: str = "relative L2 error (rollout)") -> Figure:  # fmt: skip
+    """Relative L2 against grid points per axis, one line per model (``{label: [(points, error)]}``);
+    more than ten lines get twenty distinct colours and the legend beside the axes."""
+    many = len(curves) > 10
+    fig = _figure(8.5 if many else 6, 4.5 if many else 4)
     ax = fig.subplots()
-    for label, points in curves.items():
+    colours = matplotlib.colormaps["tab20"].colors if many else [None] * len(curves)
+    for (label, points), colour in zip(curves.items(), colours, strict=False):
         resolutions, errors = zip(*sorted(points), strict=True)
-        ax.plot(resolutions, errors, "-o", label=label, markersize=5)
+        ax.plot(resolutions, errors, "-o", label=label, markersize=5, color=colour)
     if trained is not None:
         ax.axvline(trained, color="grey", linestyle=":", label=f"training grid ({trained})")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ticks = sorted({r for points in curves.values() for r, _ in points})
     ax.set_xticks(ticks, [str(t) for t in ticks])
-    ax.set(xlabel="grid points per axis", ylabel="relative L2 error (rollout)", title=title)
-    ax.legend(fontsize="small")
-    fig.savefig(path, dpi=110)
+    ax.set(xlabel="grid points per axis", ylabel=ylabel, title=title)
+    if many:
+        ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5))
+    else:
+        ax.legend(fontsize="small")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     return fig
