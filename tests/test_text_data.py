@@ -114,3 +114,30 @@ def test_draws_cover_their_ranges_and_every_phrasing():
     assert {d["forcing_wavenumber"] for d in draws} == set(range(1, 5))
     assert {d["template"] for d in draws} == set(range(len(TEMPLATES)))
     assert all(re.fullmatch(r"[a-z -]+", d["initial_condition"]) for d in draws)
+
+
+def test_commands_handle_files_whose_parameters_vary(text_file, tmp_path, capsys):
+    """info lists the varying parameters (it crashed on a missing root attribute), predict times the solver
+    with each sample's values and its file carries them, and the physics task refuses such a recipe."""
+    from training.cli import main
+
+    assert main(["info", str(text_file)]) == 0
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(text_file), "--model", "fno", "--out", str(run), "--epochs", "1", "--quiet",
+                 "--set", "model.hyperparameters={modes: 4, width: 8}"]) == 0  # fmt: skip
+    out = tmp_path / "pred.h5"
+    assert main(["predict", str(run), "--input", str(text_file), "--steps", "2", "--out", str(out), "--quiet"]) == 0
+    predicted, source = pde_data.open(out), pde_data.open(text_file)
+    assert list(predicted["forcing"].values) == list(source["forcing"].values)
+    physics = ["train", "--model", "fno", "--out", str(tmp_path / "p"), "--quiet", "--set", "task.kind=physics",
+               "--set", "data.recipe=ns-text-tiny"]  # fmt: skip
+    assert main(physics) == 2
+    assert "needs one equation for every sample" in capsys.readouterr().err
+
+
+def test_info_prints_the_ranges_of_varying_parameters(text_file, capsys):
+    from training.cli import main
+
+    assert main(["info", str(text_file)]) == 0
+    printed = capsys.readouterr().out
+    assert "varying      nu per sample:" in printed and "varying      forcing per sample:" in printed
