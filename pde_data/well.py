@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 from solvers.errors import InputError, MissingFileError
 
 ORDERS = ("t0_fields", "t1_fields", "t2_fields")
+SPLITS = ("train", "valid", "test")
 SUFFIXES = (".hdf5", ".h5")
 
 
@@ -119,6 +120,18 @@ def _is_periodic(f: h5py.File, axis: str) -> bool:
         if axis in [str(a) for a in associated] and str(bc.attrs.get("bc_type", "")).upper() == "PERIODIC":
             return True
     return False
+
+
+def is_well_source(path: str | Path) -> bool:
+    """Whether ``path`` is a Well dataset directory, or an HDF5 file in The Well's layout that pdeop did not write."""
+    path = Path(path)
+    if path.is_dir():
+        return any((path / folder / split).is_dir() for folder in ("data", ".") for split in SPLITS)
+    try:
+        with h5py.File(path, "r") as f:
+            return "recipe" not in f.attrs and "n_spatial_dims" in f.attrs and "t0_fields" in f
+    except OSError:
+        return False
 
 
 def well_files(path: str | Path, split: str | None) -> list[Path]:

@@ -138,3 +138,19 @@ def test_bad_paths_and_windows_get_one_line(tmp_path):
     dummy.write_dummy_data(str(folder / "a.hdf5"))
     with pytest.raises(InputError, match="spans 11 steps"):
         WellWindows(tmp_path / "d", "train", history=5, horizon=6)
+
+
+def test_pdeop_info_summarises_a_well_directory_and_file(tmp_path, capsys):
+    from training.cli import main
+
+    folder = tmp_path / "mixed" / "data" / "train"
+    folder.mkdir(parents=True)
+    write_mixed_file(folder / "m.hdf5")
+    assert main(["info", str(tmp_path / "mixed")]) == 0
+    printed = capsys.readouterr().out
+    assert "train: 1 file(s), 3 trajectories" in printed and "8 (x) x 6 (y)" in printed
+    assert "stress (t2: 4 channel(s); varies with time, sample)" in printed
+    assert "forcing (t0: 1 channel(s); varies with time; constant along y)" in printed
+    assert "mask (t0: 1 channel(s); constant in time; varies with sample)" in printed
+    assert main(["info", str(folder / "m.hdf5")]) == 0
+    assert "trajectories 3" in capsys.readouterr().out

@@ -233,7 +233,41 @@ def _numbers(value) -> str:
 
 
 def _run_info(args) -> None:
-    print(dataset_summary(args.path, args.captions))
+    from pde_data.well import is_well_source
+
+    print(well_summary(args.path) if is_well_source(args.path) else dataset_summary(args.path, args.captions))
+
+
+def well_summary(path: Path) -> str:
+    """The text ``pdeop info`` prints for a Well file or dataset directory (read directly, not converted)."""
+    from pde_data.well import SPLITS, WellFile, well_files
+
+    splits = {split: well_files(path, split) for split in SPLITS if path.is_dir() and _has_split(path, split)}
+    files = [path] if path.is_file() else [f for group in splits.values() for f in group]
+    info = WellFile.read(files[0])
+    ndim, axes = info.ndim, info.axes
+    lines = [f"{path}  (The Well's layout, read directly)"]
+    if splits:
+        lines += [f"  split        {split}: {len(group)} file(s), {sum(WellFile.read(f).trajectories for f in group)} "
+                  "trajectories" for split, group in splits.items()]  # fmt: skip
+    else:
+        lines.append(f"  trajectories {info.trajectories}")
+    grid = " x ".join(f"{n} ({a}{', periodic' if periodic else ''})"
+                      for n, a, periodic in zip(info.grid, axes, info.periodic, strict=True))  # fmt: skip
+    lines += [f"  grid         {grid}", f"  time         {info.steps} steps"]
+    for field in info.fields:
+        flags = ", ".join(name for name, on in (("time", field.time_varying), ("sample", field.sample_varying)) if on)
+        constant_axes = [a for a, varying in zip(axes, field.dim_varying, strict=False) if not varying]
+        lines.append(f"  field        {field.name} (t{field.order}: {field.components(ndim)} channel(s)"
+                     f"{'; constant in time' if not field.time_varying else ''}; varies with {flags or 'nothing'}"
+                     f"{'; constant along ' + ', '.join(constant_axes) if constant_axes else ''})")  # fmt: skip
+    stats = path / "stats.yaml" if path.is_dir() else None
+    lines.append(f"  statistics   {'stats.yaml' if stats is not None and stats.is_file() else 'computed when needed'}")
+    return "\n".join(lines)
+
+
+def _has_split(path: Path, split: str) -> bool:
+    return any((folder / split).is_dir() for folder in (path / "data", path))
 
 
 def _run_plot(args) -> None:
