@@ -6,6 +6,11 @@ states, and ``predict`` repeats this to any number of steps, each ``dt`` apart.
 Normalisation (per-channel mean and std) is applied inside, so inputs and
 outputs are in physical units.
 
+Constant inputs: a surrogate trained on data with fields that do not change in time
+(The Well's ``time_varying = False`` fields, e.g. a mask or a coefficient field) takes
+them as ``constant`` ``(batch or 1, C_const, *grid)`` beside ``u0``; every model call
+sees them (normalised) after the flattened states.
+
 Other grids: a resolution-agnostic model (FNO, the ``-no`` conversions) runs on
 any grid of its dimension. A grid-tied one refuses, unless ``other_grids`` says
 how: ``"direct"`` runs it on the given grid anyway (what cross-resolution
@@ -53,6 +58,8 @@ class Surrogate:
         metadata: plain data describing the PDE: ``equation``, ``coefficients``,
             ``length``, ``grid`` (points per axis), ``dt`` (time between states),
             ``field_names``, ``dataset`` ... (free-form, saved with the model).
+        constants: for models trained with constant inputs, ``{"names": [...], "mean": (C_const,),
+            "std": (C_const,)}`` (the model then takes ``history * channels + C_const`` input channels).
     """
 
     def __init__(
@@ -64,6 +71,7 @@ class Surrogate:
         horizon: int = 1,
         metadata: dict | None = None,
         residual: bool = False,
+        constants: dict | None = None,
     ):
         if not hasattr(model, "pdeop_spec"):
             raise InputError("model must be built with operators.build so that it can be saved and rebuilt")
@@ -74,6 +82,11 @@ class Surrogate:
         self.metadata = dict(metadata or {})
         self.residual = bool(residual)
         self.other_grids: str | None = None
+        self.constants = None
+        if constants and list(constants.get("names", [])):
+            self.constants = {"names": [str(n) for n in constants["names"]],
+                              "mean": torch.as_tensor(constants["mean"], dtype=torch.float32).reshape(-1),
+                              "std": torch.as_tensor(constants["std"], dtype=torch.float32).reshape(-1)}  # fmt: skip
 
     def on_other_grids(self, mode: str | None) -> Surrogate:
         """Set how to handle grids other than the training grid (``None``, ``"direct"``, ``"interpolate"``;
@@ -137,7 +150,30 @@ class Surrogate:
                     "surrogate.on_other_grids('interpolate' or 'direct') (--other-grids on the command line)"
                 )
 
-    def predict(self, u0: torch.Tensor, steps: int, precision: str | None = None) -> torch.Tensor:
+    def _normalized_constant(self, constant: torch.Tensor | None, u0: torch.Tensor) -> torch.Tensor | None:
+        """The constant inputs checked against ``u0`` and normalised ``(batch, C_const, *grid)``; None without."""
+        if self.constants is None:
+            if constant is not None and constant.numel():
+                raise InputError("this surrogate was trained without constant inputs; call predict without constant")
+            return None
+        names = self.constants["names"]
+        expected = f"(batch or 1, {len(names)}, {', '.join(map(str, u0.shape[3:]))})"
+        if constant is None:
+            raise InputError(f"this surrogate was trained with the constant fields {names}: pass constant={expected}")
+        if not isinstance(constant, torch.Tensor) or tuple(constant.shape[1:]) != (len(names), *u0.shape[3:]) \
+                or constant.shape[0] not in (1, u0.shape[0]):  # fmt: skip
+            shape = tuple(constant.shape) if isinstance(constant, torch.Tensor) else type(constant).__name__
+            raise InputError(f"constant must have shape {expected} (fields {names}), got {shape}")
+        if not bool(torch.isfinite(constant).all()):
+            raise InputError("constant contains non-finite values (NaN or infinity)")
+        device, shape = self.device, (1, -1, *(1,) * (u0.dim() - 3))
+        mean = self.constants["mean"].to(device).reshape(shape)
+        std = self.constants["std"].to(device).reshape(shape)
+        values = (constant.to(device=device, dtype=torch.float32) - mean) / std
+        return values.expand(u0.shape[0], *values.shape[1:])
+
+    def predict(self, u0: torch.Tensor, steps: int, precision: str | None = None,
+                constant: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """The next ``steps`` states after ``u0``.
 
         Args:
@@ -145,15 +181,18 @@ class Surrogate:
                 (the last ``history`` are used), in physical units, real and finite.
             steps: number of future states (each ``dt`` apart).
             precision: ``None``/``"fp32"``, ``"bf16"`` or ``"fp16"`` autocast.
+            constant: the fields that do not change in time ``(batch or 1, C_const, *grid)``, physical
+                units, for surrogates trained with them (``surrogate.constants["names"]``); else None.
 
         Returns:
             ``(batch, steps, channels, *grid)`` float32 on the model's device.
         """
-        return torch.cat(list(self.predict_chunks(u0, steps, steps, precision)), dim=1)
+        return torch.cat(list(self.predict_chunks(u0, steps, steps, precision, constant)), dim=1)
 
     def predict_chunks(
-        self, u0: torch.Tensor, steps: int, chunk_steps: int, precision: str | None = None
-    ) -> Iterator[torch.Tensor]:
+        self, u0: torch.Tensor, steps: int, chunk_steps: int, precision: str | None = None,
+        constant: torch.Tensor | None = None,
+    ) -> Iterator[torch.Tensor]:  # fmt: skip
         """``predict`` in pieces: yields ``(batch, k, channels, *grid)`` until ``steps`` states are out,
         holding only one piece (for rollouts too long to keep in memory). ``k`` is ``chunk_steps``
         rounded down to whole model calls (at least ``horizon``), less for the last piece."""
@@ -164,6 +203,7 @@ class Surrogate:
         if precision not in AUTOCAST:
             raise InputError(f"precision must be one of fp32, bf16, fp16, got {precision!r}")
         device = self.device
+        constant = self._normalized_constant(constant, u0)
         mean = self.mean.to(device).reshape(1, 1, -1, *(1,) * (u0.dim() - 3))
         std = self.std.to(device).reshape(mean.shape)
         window = (u0[:, -self.history :].to(device=device, dtype=torch.float32) - mean) / std
@@ -173,27 +213,31 @@ class Surrogate:
         while produced < steps:
             count = min(chunk_steps, steps - produced)
             with torch.inference_mode(), _autocast(device, AUTOCAST[precision]):  # not held across the yield
-                piece, window = self._advance(window, count)
+                piece, window = self._advance(window, count, constant)
             produced += count
             yield piece * std + mean
 
-    def _advance(self, window: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _advance(self, window: torch.Tensor, count: int, constant: torch.Tensor | None = None):
         """``count`` normalised states after ``window`` and the window that follows them."""
         outputs, produced = [], 0
         while produced < count:
-            nxt = self.step_normalized(window)
+            nxt = self.step_normalized(window, constant)
             outputs.append(nxt[:, : count - produced])
             window = torch.cat([window, nxt], dim=1)[:, -self.history :]
             produced += nxt.shape[1]
         return torch.cat(outputs, dim=1).float(), window
 
-    def step_normalized(self, window: torch.Tensor) -> torch.Tensor:
-        """One model call: ``(batch, history, channels, *grid)`` -> ``(batch, horizon, channels, *grid)``, normalised."""
+    def step_normalized(self, window: torch.Tensor, constant: torch.Tensor | None = None) -> torch.Tensor:
+        """One model call: ``(batch, history, channels, *grid)`` -> ``(batch, horizon, channels, *grid)``, normalised
+        (``constant``: normalised constant inputs ``(batch, C_const, *grid)``, for surrogates trained with them)."""
         grid, trained = tuple(window.shape[3:]), tuple(self.metadata.get("grid") or window.shape[3:])
         if self.other_grids != "interpolate" or grid == trained:
-            return model_step(self.model, window, self.history, self.horizon, self.residual)
+            return model_step(self.model, window, self.history, self.horizon, self.residual, constant)
         coarse = fourier_resample(window, trained, len(trained))
-        output = fourier_resample(model_step(self.model, coarse, self.history, self.horizon, False), grid, len(grid))
+        if constant is not None:
+            constant = fourier_resample(constant, trained, len(trained))
+        output = model_step(self.model, coarse, self.history, self.horizon, False, constant)
+        output = fourier_resample(output, grid, len(grid))
         return output + window[:, -1:].float() if self.residual else output
 
     # --- files ---------------------------------------------------------------------------
@@ -208,6 +252,7 @@ class Surrogate:
             "horizon": self.horizon,
             "residual": self.residual,
             "metadata": self.metadata,
+            "constants": self.constants,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -227,6 +272,7 @@ class Surrogate:
                 payload["horizon"],
                 payload["metadata"],
                 residual=payload.get("residual", False),
+                constants=payload.get("constants"),
             )
         return surrogate.to(device)
 
@@ -249,16 +295,25 @@ class Surrogate:
 
 
 def model_step(
-    model: torch.nn.Module, window: torch.Tensor, history: int, horizon: int, residual: bool
+    model: torch.nn.Module,
+    window: torch.Tensor,
+    history: int,
+    horizon: int,
+    residual: bool,
+    constant: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One call of an autoregressive model on normalised states.
 
-    ``window`` ``(batch, history, channels, *grid)`` is flattened to channels; the output
+    ``window`` ``(batch, history, channels, *grid)`` is flattened to channels (followed by the
+    normalised ``constant`` inputs ``(batch, C_const, *grid)``, when the model takes them); the output
     ``(batch, horizon * channels, *grid)`` is unflattened to ``(batch, horizon, channels, *grid)``
     and, for residual models, added to the last input state. Shared by training and prediction.
     """
     batch, _, channels, *grid = window.shape
-    out = model(window[:, -history:].reshape(batch, history * channels, *grid))
+    inputs = window[:, -history:].reshape(batch, history * channels, *grid)
+    if constant is not None:
+        inputs = torch.cat([inputs, constant.to(inputs.dtype)], dim=1)
+    out = model(inputs)
     out = out.reshape(batch, horizon, channels, *grid).float()
     return out + window[:, -1:].float() if residual else out
 

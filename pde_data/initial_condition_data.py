@@ -60,6 +60,11 @@ class InitialConditionDataset(torch.utils.data.Dataset):
         self._statistics: dict[str, torch.Tensor] | None = None
 
     @property
+    def description(self) -> dict:
+        """What the data is (``pde_data.presets.Recipe.summary``)."""
+        return self.recipe.summary
+
+    @property
     def channels(self) -> int:
         return 1
 

@@ -30,7 +30,7 @@ from xarray.core import indexing
 
 from pde_data.fields import Channel, file_channels, read_channels
 from pde_data.generate import SPLITS
-from pde_data.storage import SPATIAL_DIMS, file_recipe, read_parameters
+from pde_data.storage import SPATIAL_DIMS, file_identity, file_recipe, read_parameters
 from solvers.errors import InputError
 
 #: magnitudes beyond this overflow float32 arithmetic (their squares pass 3.4e38): treated like NaN
@@ -64,7 +64,9 @@ def split_samples(n_samples: int, file_split: str, split: str | None, path: str 
     low, high = SPLIT_FRACTIONS[split]
     samples = list(range(round(low * n_samples), round(high * n_samples)))
     if not samples:
-        raise InputError(f"split {split!r} of the {n_samples} trajectories in {path} is empty; generate more samples")
+        raise InputError(
+            f"split {split!r} of the {n_samples} trajectories in {path} is empty; use a file with more trajectories"
+        )
     return samples
 
 
@@ -206,6 +208,15 @@ class FileData(torch.utils.data.Dataset):
                 value = np.asarray(attrs[key], dtype=np.float64)
                 values[key].append(float(value if channel.component is None else value[channel.component]))
         return {key: torch.tensor(v, dtype=torch.float32) for key, v in values.items()}
+
+    @property
+    def description(self) -> dict:
+        """What the data is: ``name`` (the recipe's), ``equation``, ``coefficients``, ``length`` (the domain side)."""
+        return self.recipe.summary
+
+    def identity(self) -> dict:
+        """What identifies the file's content (``pde_data.storage.file_identity``)."""
+        return file_identity(self.path)
 
     @property
     def channels(self) -> int:

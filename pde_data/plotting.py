@@ -1,10 +1,11 @@
-"""Pictures of generated datasets: space-time diagrams (1D), snapshot rows (2D), animations."""
+"""Pictures of datasets (pdeop's and The Well's): space-time diagrams (1D), snapshot rows (2D), animations."""
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
 
+import h5py
 import numpy as np
 from matplotlib import animation
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -13,6 +14,7 @@ from matplotlib.figure import Figure
 from pde_data.loading import open as open_dataset
 from pde_data.loading import unusable
 from pde_data.storage import file_recipe
+from pde_data.well import WellWindows, is_well_source
 from solvers.errors import InputError
 
 
@@ -29,13 +31,45 @@ def _color_limit(values: np.ndarray) -> float:
     return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
 
 
-def _sample_arrays(path: str | Path, sample: int):
+def _sample_arrays(path: str | Path, sample: int, channel: str | None = None):
+    """``(dataset name, channel name, values (time, *grid), times, x)`` of one trajectory."""
+    if is_well_source(path):
+        return _well_sample(path, sample, channel)
     ds = open_dataset(path)
     n = ds.sizes["sample"]
     if not -n <= sample < n:
         raise InputError(f"sample {sample} is out of range: the file has {n} trajectories (0 to {n - 1})")
     field_name = file_recipe(path).field_name  # the solved field
-    values = np.asarray(ds[field_name][sample].values)
+    if channel not in (None, field_name):
+        raise InputError(f"{path} is plotted by its solved field {field_name!r}, not {channel!r}")
+    values = _blank_unusable(path, sample, field_name, np.asarray(ds[field_name][sample].values))
+    time = ds["time"].values
+    time = time[sample] if time.ndim == 2 else time
+    x = ds["x"].values
+    x = x[sample] if x.ndim == 2 else x
+    return ds.attrs["dataset_name"], field_name, values, time, x
+
+
+def _well_sample(path: str | Path, sample: int, channel: str | None):
+    """One channel of one trajectory of The Well's data (a directory: its train split, every trajectory of a file)."""
+    data = WellWindows(path, "train" if Path(path).is_dir() else None)
+    n = len(data.samples)
+    if not -n <= sample < n:
+        raise InputError(f"sample {sample} is out of range: {path} has {n} trajectories (0 to {n - 1})")
+    name = channel or data.channel_names[0]
+    if name not in data.channel_names:
+        raise InputError(f"{path} has no channel {name!r}; its channels: {', '.join(data.channel_names)}")
+    sample %= n
+    states = data.trajectory(sample)[:, data.channel_names.index(name)].numpy()
+    file, trajectory = data.samples[sample]
+    with h5py.File(data.files[file].path, "r") as f:
+        time = f["dimensions/time"][()]
+    time = time[trajectory] if time.ndim == 2 else time
+    values = _blank_unusable(path, sample, name, states)
+    return data.description["name"], name, values, time, data.coordinates(sample)
+
+
+def _blank_unusable(path, sample: int, field_name: str, values: np.ndarray) -> np.ndarray:
     bad = unusable(values)
     if bad.any():
         frame = int(np.argwhere(bad)[0][0])
@@ -45,17 +79,17 @@ def _sample_arrays(path: str | Path, sample: int):
             stacklevel=3,
         )
         values = np.where(bad, np.nan, values)
-    time = ds["time"].values
-    time = time[sample] if time.ndim == 2 else time
-    x = ds["x"].values
-    x = x[sample] if x.ndim == 2 else x
-    return ds, field_name, values, time, x
+    return values
 
 
-def plot_sample(path: str | Path, out: str | Path, sample: int = 0, frames: int = 6) -> Path:
-    """Save a picture of trajectory ``sample``: a space-time diagram (1D) or ``frames`` snapshots (2D)."""
-    ds, field_name, values, time, x = _sample_arrays(path, sample)
-    title = f"{ds.attrs['dataset_name']}, sample {sample}"
+def plot_sample(
+    path: str | Path, out: str | Path, sample: int = 0, frames: int = 6, channel: str | None = None
+) -> Path:
+    """Save a picture of trajectory ``sample``: a space-time diagram (1D) or ``frames`` snapshots (2D).
+
+    ``channel``: which channel of The Well's data (e.g. ``velocity_x``; default the first)."""
+    name, field_name, values, time, x = _sample_arrays(path, sample, channel)
+    title = f"{name}, sample {sample}"
     limit = _color_limit(values)
     if values.ndim == 2:
         fig = _figure(8, 4)
@@ -86,9 +120,11 @@ def plot_sample(path: str | Path, out: str | Path, sample: int = 0, frames: int 
     return out
 
 
-def animate_sample(path: str | Path, out: str | Path, sample: int = 0, fps: int = 8) -> Path:
+def animate_sample(
+    path: str | Path, out: str | Path, sample: int = 0, fps: int = 8, channel: str | None = None
+) -> Path:
     """Save a GIF of trajectory ``sample``: the profile over time (1D) or the field (2D)."""
-    ds, field_name, values, time, x = _sample_arrays(path, sample)
+    name, field_name, values, time, x = _sample_arrays(path, sample, channel)
     limit = _color_limit(values)
     fig = _figure(5, 4) if values.ndim == 2 else _figure(4.6, 4)
     fig.set_layout_engine("constrained")  # no wide margins around the frames
@@ -99,7 +135,7 @@ def animate_sample(path: str | Path, out: str | Path, sample: int = 0, fps: int 
 
         def draw(i):
             line.set_ydata(values[i])
-            ax.set_title(f"{ds.attrs['dataset_name']}, sample {sample}, t = {time[i]:.3g}")
+            ax.set_title(f"{name}, sample {sample}, t = {time[i]:.3g}")
             return (line,)
     else:
         image = ax.imshow(values[0].T, origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit)
@@ -108,7 +144,7 @@ def animate_sample(path: str | Path, out: str | Path, sample: int = 0, fps: int 
 
         def draw(i):
             image.set_data(values[i].T)
-            ax.set_title(f"{ds.attrs['dataset_name']}, sample {sample}, t = {time[i]:.3g}")
+            ax.set_title(f"{name}, sample {sample}, t = {time[i]:.3g}")
             return (image,)
 
     movie = animation.FuncAnimation(fig, draw, frames=len(time), blit=False)

@@ -107,6 +107,13 @@ class Recipe:
         """Indices (into the ``total_frames`` grid over ``[0, t_end]``) of the stored frames."""
         return list(range(self.total_frames - self.frames, self.total_frames))
 
+    @property
+    def summary(self) -> dict:
+        """What data of this recipe is, as training records it: ``name``, ``equation``, ``coefficients``,
+        ``length`` (the same keys as ``pde_data.WellWindows.description``)."""
+        return {"name": self.name, "equation": self.equation, "coefficients": dict(self.coefficients),
+                "length": float(self.length)}  # fmt: skip
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -14,7 +14,9 @@ numbers them); an item reads only its window from the file (opened per worker pr
 ``DataLoader`` with workers never shares a handle and nothing is cached beyond the handle).
 
 Statistics: per channel ``mean`` and ``std`` from ``stats.yaml`` when the dataset has one (its
-per-field values, vectors per component), otherwise computed over the files one trajectory at a time.
+per-field values, vectors per component), else from the fields' ``mean`` / ``std`` attributes of a single
+file that has them (pdeop's converters write them), otherwise computed over the split's trajectories one at
+a time.
 """
 
 from __future__ import annotations
@@ -67,6 +69,15 @@ class WellFile:
     axes: tuple[str, ...]
     fields: tuple[WellField, ...]
     periodic: tuple[bool, ...]
+    name: str = ""
+    #: the ``split`` root attribute (pdeop's converters write it); ``train`` when absent
+    split: str = "train"
+    #: time between stored steps (None when it is not uniform or differs between trajectories)
+    step_dt: float | None = None
+    #: the numeric simulation parameters shared by every trajectory
+    coefficients: tuple[tuple[str, float], ...] = ()
+    #: the domain's extent per axis (periodic: points x spacing; otherwise last minus first coordinate)
+    lengths: tuple[float, ...] = ()
 
     @classmethod
     def read(cls, path: Path) -> WellFile:
@@ -97,7 +108,10 @@ class WellFile:
         grid = tuple(int(f["dimensions"][a].shape[-1]) for a in axes)
         time = f["dimensions"]["time"]
         periodic = tuple(_is_periodic(f, a) for a in axes)
-        return cls(path, int(f.attrs["n_trajectories"]), int(time.shape[-1]), grid, axes, tuple(fields), periodic)
+        lengths = tuple(_extent(f["dimensions"][a][()], p) for a, p in zip(axes, periodic, strict=True))
+        return cls(path, int(f.attrs["n_trajectories"]), int(time.shape[-1]), grid, axes, tuple(fields), periodic,
+                   name=str(f.attrs.get("dataset_name", path.stem)), split=_file_split(path, f),
+                   step_dt=_uniform_step(time[()]), coefficients=_shared_parameters(f), lengths=lengths)  # fmt: skip
 
     @property
     def ndim(self) -> int:
@@ -108,6 +122,44 @@ class WellFile:
 
     def constant_fields(self) -> list[WellField]:
         return [field for field in self.fields if not field.time_varying]
+
+
+def _file_split(path: Path, f: h5py.File) -> str:
+    """The split a file holds: its ``split`` attribute, else the Well folder it sits in, else ``train``."""
+    if "split" in f.attrs:
+        return str(f.attrs["split"])
+    folder = Path(path).resolve().parent
+    return folder.name if folder.name in SPLITS and folder.parent.name == "data" else "train"
+
+
+def _uniform_step(times: np.ndarray) -> float | None:
+    if times.shape[-1] < 2:
+        return None
+    steps = np.diff(np.atleast_2d(times), axis=-1)
+    return float(steps.flat[0]) if np.allclose(steps, steps.flat[0], rtol=1e-6) else None
+
+
+def _extent(coordinates: np.ndarray, periodic: bool) -> float:
+    values = np.atleast_2d(coordinates)[0]
+    if values.size < 2:
+        return 1.0
+    return float((values[1] - values[0]) * values.size if periodic else values[-1] - values[0])
+
+
+def _shared_parameters(f: h5py.File) -> tuple[tuple[str, float], ...]:
+    """Simulation parameters with one numeric value for the whole file (root attributes or ``/scalars``)."""
+    out = []
+    for name in (str(n) for n in np.atleast_1d(f.attrs.get("simulation_parameters", []))):
+        dataset = f.get(f"scalars/{name}")
+        if dataset is not None and not bool(dataset.attrs.get("sample_varying", False)) and dataset.size == 1:
+            value = dataset[()]
+        elif name in f.attrs and np.size(f.attrs[name]) == 1:
+            value = f.attrs[name]
+        else:
+            continue
+        if np.issubdtype(np.asarray(value).dtype, np.number):
+            out.append((name, float(np.asarray(value).ravel()[0])))
+    return tuple(out)
 
 
 def _is_periodic(f: h5py.File, axis: str) -> bool:
@@ -178,8 +230,12 @@ class WellWindows(Dataset):
 
     Args:
         path: a Well file, or a dataset directory (then ``split`` picks ``data/<split>/``).
-        split: ``train``, ``valid`` or ``test`` for a directory; ignored for a single file.
+        split: for a directory, ``train``, ``valid`` or ``test`` (its folder). For a single file, pdeop's rule
+            (``pde_data.loading.split_samples``): a file whose ``split`` attribute is ``valid`` or ``test`` is
+            that split; otherwise its trajectories divide 80 / 10 / 10 % into train / valid / test. ``None``:
+            every trajectory.
         history, horizon, stride: the window.
+        first_frame: windows start at this stored step or later.
 
     Items: ``input`` ``(history, C, *grid)``, ``target`` ``(horizon, C, *grid)`` (time-varying fields as
     channels, float32, physical units), ``constant`` ``(C_const, *grid)`` (empty without constant
@@ -189,26 +245,30 @@ class WellWindows(Dataset):
     mode = "window"
 
     def __init__(self, path: str | Path, split: str | None = "train", history: int = 1, horizon: int = 1,
-                 stride: int = 1):  # fmt: skip
+                 stride: int = 1, first_frame: int = 0):  # fmt: skip
         for name, value in (("history", history), ("horizon", horizon), ("stride", stride)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
-        self.path = Path(path)
-        self.files = [WellFile.read(p) for p in well_files(path, split)]
+        if isinstance(first_frame, bool) or not isinstance(first_frame, int) or first_frame < 0:
+            raise InputError(f"first_frame must be an integer >= 0, got {first_frame!r}")
+        self.path, self.split = Path(path), split
+        self.files = [WellFile.read(p) for p in well_files(path, split if self.path.is_dir() else None)]
         first = self.files[0]
         for other in self.files[1:]:
             if (other.grid, other.fields) != (first.grid, first.fields):
                 raise InputError(f"{other.path} does not hold the fields and grid of {first.path}")
         if not first.variable_fields():
             raise InputError(f"{first.path} has no time-varying field to predict")
-        self.history, self.horizon, self.stride = history, horizon, stride
+        self.history, self.horizon, self.stride, self.first_frame = history, horizon, stride, first_frame
+        #: ``(file, trajectory)`` of every trajectory of the split, in order
+        self.samples = self._split_samples(split)
         span = (history + horizon - 1) * stride + 1
-        self.windows_per_trajectory = [max(0, f.steps - span + 1) for f in self.files]
+        self.windows_per_trajectory = [max(0, f.steps - first_frame - span + 1) for f in self.files]
         if not any(self.windows_per_trajectory):
             raise InputError(f"a window of {history} + {horizon} steps with stride {stride} spans {span} steps, "
-                             f"but the trajectories have {first.steps}")  # fmt: skip
-        counts = [f.trajectories * w for f, w in zip(self.files, self.windows_per_trajectory, strict=True)]
-        self.offsets = np.cumsum([0, *counts])
+                             f"but the trajectories have {first.steps}"
+                             + (f" ({first.steps - first_frame} from step {first_frame})" if first_frame else ""))  # fmt: skip
+        self.offsets = np.cumsum([0, *(self.windows_per_trajectory[file] for file, _ in self.samples)])
         self.grid_shape = first.grid
         ndim = first.ndim
         self.channel_names = [n for field in first.variable_fields() for n in field.channel_names(ndim, first.axes)]
@@ -216,6 +276,54 @@ class WellWindows(Dataset):
         self._handles: dict[int, h5py.File] = {}
         self._pid = os.getpid()
         self._statistics: dict[str, torch.Tensor] | None = None
+        self.frame_dt = first.step_dt * stride if first.step_dt is not None else None
+
+    def _split_samples(self, split: str | None) -> list[tuple[int, int]]:
+        if self.path.is_dir():
+            return [(file, t) for file, info in enumerate(self.files) for t in range(info.trajectories)]
+        from pde_data.loading import split_samples
+
+        info = self.files[0]
+        return [(0, t) for t in split_samples(info.trajectories, info.split, split, self.path)]
+
+    @property
+    def frames(self) -> int:
+        """Stored steps per trajectory."""
+        return self.files[0].steps
+
+    @property
+    def description(self) -> dict:
+        """What the data is: ``name``, ``equation`` (The Well's dataset name), ``coefficients`` (the
+        parameters shared by every trajectory), ``length`` (the domain's extent along the first axis)."""
+        info = self.files[0]
+        return {"name": info.name, "equation": info.name, "coefficients": dict(info.coefficients),
+                "length": info.lengths[0], "source": str(self.path)}  # fmt: skip
+
+    def identity(self) -> dict:
+        """What identifies the data (recorded in checkpoints so that a resume on other data is refused)."""
+        files = [{"name": f.path.name, "bytes": f.path.stat().st_size} for f in self.files]
+        return {"path": str(self.path.resolve()), "dataset": self.files[0].name, "split": self.split, "files": files}
+
+    def field_channels(self) -> dict[str, list[int]]:
+        """Channel indices of each time-varying field (a vector's components together)."""
+        out, index, info = {}, 0, self.files[0]
+        for field in info.variable_fields():
+            count = field.components(info.ndim)
+            out[field.name] = list(range(index, index + count))
+            index += count
+        return out
+
+    def trajectory(self, index: int) -> torch.Tensor:
+        """Trajectory ``index`` of the split, every stored step: ``(time, C, *grid)``."""
+        file, trajectory = self.samples[index]
+        return self.read_fields(file, trajectory, slice(None))[0]
+
+    def coordinates(self, index: int) -> np.ndarray:
+        """The first axis' coordinates of trajectory ``index`` of the split."""
+        file, trajectory = self.samples[index]
+        with h5py.File(self.files[file].path, "r") as f:
+            values = f["dimensions"][self.files[file].axes[0]][()]
+        return values[trajectory] if values.ndim == 2 else values
 
     @property
     def channels(self) -> int:
@@ -240,10 +348,9 @@ class WellWindows(Dataset):
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} windows")
         index %= len(self)
-        file = int(np.searchsorted(self.offsets, index, side="right") - 1)
-        local = index - int(self.offsets[file])
-        trajectory, start = divmod(local, self.windows_per_trajectory[file])
-        return file, trajectory, start
+        position = int(np.searchsorted(self.offsets, index, side="right") - 1)
+        file, trajectory = self.samples[position]
+        return file, trajectory, self.first_frame + index - int(self.offsets[position])
 
     def read_fields(self, file: int, trajectory: int, times: slice) -> tuple[torch.Tensor, torch.Tensor]:
         """Variable fields at ``times`` ``(time, C, *grid)`` and constant fields ``(C_const, *grid)``."""
@@ -258,13 +365,31 @@ class WellWindows(Dataset):
             constants = torch.zeros(0, *info.grid)
         return states, constants
 
+    def constants(self, index: int) -> torch.Tensor:
+        """The constant fields of trajectory ``index`` of the split: ``(C_const, *grid)``."""
+        file, trajectory = self.samples[index]
+        return self.read_fields(file, trajectory, slice(0, 1))[1]
+
+    @property
+    def constant_statistics(self) -> dict[str, torch.Tensor]:
+        """Per-channel ``mean`` and ``std`` ``(C_const,)`` of the constant fields over the split's trajectories."""
+        if not self.constant_names:
+            return {"mean": torch.zeros(0), "std": torch.ones(0)}
+        values = torch.stack([self.constants(i).double().flatten(1) for i in range(len(self.samples))], dim=1)
+        values = values.flatten(1)  # (C_const, trajectories * points)
+        return {"mean": values.mean(1).float(), "std": values.std(1, correction=0).clamp_min(1e-12).float()}
+
     @property
     def statistics(self) -> dict[str, torch.Tensor]:
         """Per-channel ``mean`` and ``std`` ``(C,)`` of the time-varying fields: from the dataset's
         ``stats.yaml`` when it has one for every field, else computed over this split's files."""
         if self._statistics is None:
-            self._statistics = self._stats_file() or self._computed_statistics()
+            self._statistics = self.stored_statistics() or self._computed_statistics()
         return {key: value.clone() for key, value in self._statistics.items()}
+
+    def stored_statistics(self) -> dict[str, torch.Tensor] | None:
+        """The statistics the data carries (``stats.yaml``, or the fields' attributes), None when it has none."""
+        return self._stats_file() or self._field_attributes()
 
     def _stats_file(self) -> dict[str, torch.Tensor] | None:
         candidates = (
@@ -287,15 +412,33 @@ class WellWindows(Dataset):
             return None
         return {key: torch.from_numpy(np.concatenate(v)).float() for key, v in values.items()}
 
+    def _field_attributes(self) -> dict[str, torch.Tensor] | None:
+        """``mean`` and ``std`` attributes on every time-varying field (pdeop's converters write them)."""
+        if len(self.files) > 1:  # the attributes describe one file
+            return None
+        info = self.files[0]
+        values = {"mean": [], "std": []}
+        with h5py.File(info.path, "r") as f:
+            for field in info.variable_fields():
+                attrs = f[ORDERS[field.order]][field.name].attrs
+                if "mean" not in attrs or "std" not in attrs:
+                    return None
+                for key in values:
+                    value = np.ravel(np.asarray(attrs[key], dtype=np.float64))
+                    if value.size != field.components(info.ndim):
+                        return None
+                    values[key].append(value)
+        mean, std = (torch.from_numpy(np.concatenate(values[key])).float() for key in ("mean", "std"))
+        return {"mean": mean, "std": std.clamp_min(1e-12)}
+
     def _computed_statistics(self) -> dict[str, torch.Tensor]:
         total = count = square = 0.0
-        for file, info in enumerate(self.files):
-            for trajectory in range(info.trajectories):
-                states = self.read_fields(file, trajectory, slice(None))[0].double()  # (time, C, *grid)
-                values = states.transpose(0, 1).flatten(1)
-                total = total + values.sum(1)
-                square = square + values.square().sum(1)
-                count += values.shape[1]
+        for file, trajectory in self.samples:
+            states = self.read_fields(file, trajectory, slice(None))[0].double()  # (time, C, *grid)
+            values = states.transpose(0, 1).flatten(1)
+            total = total + values.sum(1)
+            square = square + values.square().sum(1)
+            count += values.shape[1]
         mean = total / count
         std = (square / count - mean.square()).clamp_min(0).sqrt().clamp_min(1e-12)
         return {"mean": mean.float(), "std": std.float()}

@@ -168,7 +168,43 @@ def _add_inspection(commands) -> None:
     plot.add_argument("--sample", type=int, default=0, help="trajectory index (default 0)")
     plot.add_argument("--out", type=Path, help="PNG file to write")
     plot.add_argument("--animate", type=Path, metavar="FILE.gif", help="also write an animation")
+    plot.add_argument("--channel", help="which channel of The Well's data, e.g. velocity_x (default the first; "
+                      "pdeop info lists the fields)")  # fmt: skip
     plot.set_defaults(handler=_run_plot)
+
+
+def _add_conversion(commands) -> None:
+    from pde_data.convert import FORMATS
+
+    convert = _add_command(
+        commands,
+        "convert",
+        help="convert a PDEBench, FNO, PDEArena or neuraloperator file for training",
+        description=(
+            "Convert a dataset file of the field's formats into one HDF5 file in The Well's layout, which "
+            "pdeop train, evaluate, info and plot read directly. Streams block by block; the output appears only "
+            "when complete. The output records the source format, file name and size and what was assumed "
+            "(pdeop info shows it). Formats: pdebench (flat and seed-group HDF5 files), fno-mat (the FNO paper's "
+            ".mat files, MATLAB v7.3 or v5), pdearena (Navier-Stokes), neuraloperator-pt (x/y tensor dicts)."
+        ),
+    )
+    convert.add_argument("source", type=Path, help="the file to convert")
+    convert.add_argument("--from", dest="format", required=True, choices=list(FORMATS), help="the source's format")
+    convert.add_argument("--out", type=Path, required=True, help="the HDF5 file to write (.h5 or .hdf5)")
+    convert.add_argument("--periodic", choices=("yes", "no"), help="whether the domain is periodic, where the "
+                         "source does not record it (default: the format's convention, recorded as assumed)")  # fmt: skip
+    convert.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    convert.add_argument("--quiet", action="store_true", help="no progress bar")
+    convert.set_defaults(handler=_run_convert)
+
+
+def _run_convert(args) -> None:
+    from pde_data.convert import convert
+
+    if args.out.exists() and not args.overwrite:
+        raise CommandError(f"{args.out} exists; pass --overwrite to replace it")
+    periodic = None if args.periodic is None else args.periodic == "yes"
+    print(f"wrote {convert(args.format, args.source, args.out, periodic, progress=not args.quiet)}")
 
 
 def _varying_line(name: str, values) -> str:
@@ -240,6 +276,10 @@ def _run_info(args) -> None:
 
 def well_summary(path: Path) -> str:
     """The text ``pdeop info`` prints for a Well file or dataset directory (read directly, not converted)."""
+    import json
+
+    import h5py
+
     from pde_data.well import SPLITS, WellFile, well_files
 
     splits = {split: well_files(path, split) for split in SPLITS if path.is_dir() and _has_split(path, split)}
@@ -261,8 +301,21 @@ def well_summary(path: Path) -> str:
         lines.append(f"  field        {field.name} (t{field.order}: {field.components(ndim)} channel(s)"
                      f"{'; constant in time' if not field.time_varying else ''}; varies with {flags or 'nothing'}"
                      f"{'; constant along ' + ', '.join(constant_axes) if constant_axes else ''})")  # fmt: skip
-    stats = path / "stats.yaml" if path.is_dir() else None
-    lines.append(f"  statistics   {'stats.yaml' if stats is not None and stats.is_file() else 'computed when needed'}")
+    from pde_data.well import WellWindows
+
+    data = WellWindows(path, "train" if path.is_dir() else None)
+    stored = data.stored_statistics()
+    stats_file = path / "stats.yaml" if path.is_dir() else None
+    origin = "stats.yaml" if stats_file is not None and stats_file.is_file() else "stored with the fields"
+    lines.append(f"  statistics   {origin if stored else 'computed when needed'}")
+    if stored:
+        lines += [f"    {name:<14} mean {float(m):.4g}, std {float(s):.4g}"
+                  for name, m, s in zip(data.channel_names, stored["mean"], stored["std"], strict=True)]  # fmt: skip
+    with h5py.File(files[0], "r") as f:
+        source = json.loads(f.attrs["pdeop_source"]) if "pdeop_source" in f.attrs else None
+    if source is not None:
+        lines.append(f"  converted    from {source['format']}: {source['file']} ({source['bytes']:,} bytes)")
+        lines += [f"  assumed      {text}" for text in source.get("assumed", [])]
     return "\n".join(lines)
 
 
@@ -281,9 +334,9 @@ def _run_plot(args) -> None:
         if target is not None and not target.parent.resolve().is_dir():
             raise CommandError(f"cannot write {target}: folder {target.parent} does not exist")
     if args.out is not None:
-        print(f"wrote {plot_sample(args.path, args.out, args.sample)}")
+        print(f"wrote {plot_sample(args.path, args.out, args.sample, channel=args.channel)}")
     if args.animate is not None:
-        print(f"wrote {animate_sample(args.path, args.animate, args.sample)}")
+        print(f"wrote {animate_sample(args.path, args.animate, args.sample, channel=args.channel)}")
 
 
 # --- train / evaluate / predict / quickstart ------------------------------------------------
@@ -616,6 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     _add_generate(commands)
     _add_inspection(commands)
+    _add_conversion(commands)
     _add_training(commands)
     _add_assimilation(commands)
     _add_sampling(commands)

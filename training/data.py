@@ -1,6 +1,7 @@
 """Training and validation datasets for each data mode, from the ``data`` section of a run config.
 
-``window``: ``pde_data.TrajectoryDataset``; ``trajectory``:
+``window``: ``pde_data.TrajectoryDataset`` (``pde_data.WellWindows`` for The Well's data: a
+Well dataset directory or a Well-layout file that pdeop did not generate, such as a converted one); ``trajectory``:
 ``pde_data.FullTrajectoryDataset``; ``initial-condition``:
 ``pde_data.InitialConditionDataset`` (no file: ``data.recipe`` names the recipe).
 Validation data is ``data.val_split`` of ``data.val_path`` (default ``data.path``);
@@ -22,6 +23,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 import pde_data
+from pde_data.well import is_well_source
 from solvers.errors import InputError, MissingFileError
 
 if TYPE_CHECKING:
@@ -31,16 +33,36 @@ DATA_MODES = ("window", "trajectory", "initial-condition")
 
 
 def data_file(data: DataConfig) -> Path:
+    """``data.path``: a dataset file, or a Well dataset directory."""
     if not data.path:
         raise InputError("no training data: pass --data FILE (or set data.path)")
     path = Path(data.path)
+    if path.is_dir() and is_well_source(path):
+        return path
     if not path.is_file():
-        raise MissingFileError(f"no dataset file at {path}")
+        raise MissingFileError(
+            f"no dataset file at {path}" + (" (a folder, but not a Well dataset)" if path.is_dir() else "")
+        )
     return path
 
 
+def window_dataset(path: Path, history: int, horizon: int, stride: int, split: str | None, **options) -> Dataset:
+    """Windows of a pdeop file (``pde_data.TrajectoryDataset``) or of The Well's data (``pde_data.WellWindows``)."""
+    if is_well_source(path):
+        unknown = set(options) - {"first_frame"}
+        if unknown:
+            raise InputError(f"{path} is read as The Well's data, which does not take {', '.join(sorted(unknown))}")
+        return pde_data.WellWindows(path, split, history, horizon, stride, **options)
+    return pde_data.TrajectoryDataset(path, history, horizon, stride, split, **options)
+
+
 def validation_file(data: DataConfig) -> Path:
-    return Path(data.val_path) if data.val_path else data_file(data)
+    if not data.val_path:
+        return data_file(data)
+    path = Path(data.val_path)
+    if not (path.is_file() or (path.is_dir() and is_well_source(path))):
+        raise MissingFileError(f"no validation dataset at {path} (data.val_path)")
+    return path
 
 
 def datasets_for_mode(mode: str, data: DataConfig, **options) -> tuple[Dataset, Dataset]:
@@ -50,21 +72,22 @@ def datasets_for_mode(mode: str, data: DataConfig, **options) -> tuple[Dataset, 
         train_frames_out = options.pop("train_horizon", horizon)
         stride = options.pop("stride", data.stride)
         options.setdefault("first_frame", data.first_frame)
-        train = pde_data.TrajectoryDataset(
-            data_file(data), history, train_frames_out, stride, data.train_split, **options
-        )
-        val = pde_data.TrajectoryDataset(validation_file(data), history, horizon, stride, data.val_split, **options)
+        train = window_dataset(data_file(data), history, train_frames_out, stride, data.train_split, **options)
+        val = window_dataset(validation_file(data), history, horizon, stride, data.val_split, **options)
         if data.extra_train_paths:
             extra = [
-                pde_data.TrajectoryDataset(
-                    _existing(path), history, train_frames_out, stride, data.train_split, **options
-                )
+                window_dataset(_existing(path), history, train_frames_out, stride, data.train_split, **options)
                 for path in data.extra_train_paths
             ]
             train = MultiResolutionDataset([train, *extra])
         return train, val
     if data.extra_train_paths:
         raise InputError(f"data.extra_train_paths (multi-resolution training) needs the window data mode, not {mode}")
+    if mode != "initial-condition" and is_well_source(data_file(data)):
+        raise InputError(
+            f"{data.path} is read as The Well's data, which trains the window data mode (task.kind=next-step); "
+            f"this task needs the {mode} mode of files that pdeop generated"
+        )
     if mode == "trajectory":
         train = pde_data.FullTrajectoryDataset(data_file(data), data.train_split, **options)
         return train, pde_data.FullTrajectoryDataset(validation_file(data), data.val_split, **options)

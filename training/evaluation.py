@@ -25,16 +25,31 @@ from pde_data.loading import FileData
 from pde_data.parameters import parameter_names
 from pde_data.presets import Recipe
 from pde_data.storage import file_recipe, stream_well_file
+from pde_data.well import WellWindows, is_well_source
 from solvers.errors import InputError
 from training.figures import plot_error_curves, plot_error_vs_resolution, plot_prediction
 from training.metrics import relative_l2_per_step, rollout_metrics, vrmse_per_step
 
 
 def dataset_trajectories(path: str | Path, split: str | None, limit: int | None) -> tuple[list[int], torch.Tensor]:
-    """Sample indices and fields ``(samples, time, channels, *grid)`` of a split (first ``limit``)."""
+    """Sample indices and fields ``(samples, time, channels, *grid)`` of a split (first ``limit``).
+
+    For The Well's data the indices count the split's trajectories (file after file)."""
+    if is_well_source(path):
+        data = WellWindows(path, split)
+        samples = list(range(len(data.samples)))[:limit] if limit else list(range(len(data.samples)))
+        return samples, torch.stack([data.trajectory(i) for i in samples])
     data = FileData(path, split=split)
     samples = data.samples[:limit] if limit else data.samples
     return samples, torch.stack([data.read(i) for i in samples])
+
+
+def dataset_constants(path: str | Path, split: str | None, samples: list[int]) -> torch.Tensor | None:
+    """The constant fields ``(samples, C_const, *grid)`` of The Well's data (None for pdeop files or without any)."""
+    if not is_well_source(path):
+        return None
+    data = WellWindows(path, split)
+    return torch.stack([data.constants(i) for i in samples]) if data.constant_names else None
 
 
 def model_frames(surrogate: Surrogate, trajectories: torch.Tensor) -> torch.Tensor:
@@ -43,9 +58,10 @@ def model_frames(surrogate: Surrogate, trajectories: torch.Tensor) -> torch.Tens
     return trajectories[:, first::stride]
 
 
-def rollout(surrogate: Surrogate, trajectories: torch.Tensor, precision: str | None = None, steps: int | None = None):
+def rollout(surrogate: Surrogate, trajectories: torch.Tensor, precision: str | None = None, steps: int | None = None,
+            constant: torch.Tensor | None = None):  # fmt: skip
     """Predict every trajectory from its first ``history`` states (at the surrogate's stride), for ``steps``
-    states (default: to the last stored frame).
+    states (default: to the last stored frame); ``constant``: the trajectories' constant inputs, if any.
 
     Returns ``(prediction, target, seconds)``; both ``(samples, steps, channels, *grid)``.
     """
@@ -54,11 +70,12 @@ def rollout(surrogate: Surrogate, trajectories: torch.Tensor, precision: str | N
     if target.shape[1] == 0:
         raise InputError("the trajectories are too short to leave any frame to predict")
     start = time.perf_counter()
-    prediction = surrogate.predict(given, target.shape[1], precision).cpu()
+    prediction = surrogate.predict(given, target.shape[1], precision, constant).cpu()
     return prediction, target.float(), time.perf_counter() - start
 
 
-def one_step_scores(surrogate: Surrogate, trajectories: torch.Tensor, precision: str | None = None) -> dict:
+def one_step_scores(surrogate: Surrogate, trajectories: torch.Tensor, precision: str | None = None,
+                    constant: torch.Tensor | None = None) -> dict:  # fmt: skip
     """The Well's one-step scores: relative L2 and VRMSE of one model call from every window of every
     trajectory (not only from the first frames), with persistence beside it.
 
@@ -71,7 +88,11 @@ def one_step_scores(surrogate: Surrogate, trajectories: torch.Tensor, precision:
         return {"model": {}, "persistence": {}}
     inputs = torch.cat([frames[:, s : s + history] for s in starts])
     targets = torch.cat([frames[:, s + history : s + history + 1] for s in starts])
-    predictions = torch.cat([surrogate.predict(chunk, 1, precision).cpu() for chunk in inputs.split(256)])
+    constants = None if constant is None else torch.cat([constant] * len(starts))  # inputs are start-major
+    pieces = range(0, len(inputs), 256)
+    predictions = torch.cat([surrogate.predict(inputs[i : i + 256], 1, precision,
+                                               None if constants is None else constants[i : i + 256]).cpu()
+                             for i in pieces])  # fmt: skip
     out = {}
     for name, guess in (("model", predictions), ("persistence", inputs[:, -1:])):
         out[name] = {
@@ -88,12 +109,14 @@ def score(
     dt: float,
     channel_names: list[str] | None = None,
     length: float = 1.0,
+    fields: dict[str, list[int]] | None = None,
 ) -> dict:
-    """Model and persistence-baseline metrics of rollouts (predicted frames only), per field when several."""
+    """Model and persistence-baseline metrics of rollouts (predicted frames only), per channel when several,
+    and per field (``fields``: a field's channel indices, e.g. a vector's components) when given."""
     persistence = last_given[:, None].expand_as(target)
     return {
-        "model": rollout_metrics(prediction, target, dt, channel_names, length),
-        "persistence": rollout_metrics(persistence, target, dt, channel_names, length),
+        "model": rollout_metrics(prediction, target, dt, channel_names, length, fields),
+        "persistence": rollout_metrics(persistence, target, dt, channel_names, length, fields),
     }
 
 
@@ -109,12 +132,14 @@ def evaluate_surrogate(
     """Roll out over ``split`` of ``data`` (``steps`` states at most), write ``evaluation.json`` and plots
     to ``out_dir``; return the report."""
     samples, fields = dataset_trajectories(data, split, trajectories)
-    prediction, target, seconds = rollout(surrogate, fields, precision, steps)
+    constant = dataset_constants(data, split, samples)
+    prediction, target, seconds = rollout(surrogate, fields, precision, steps, constant)
     last_given = model_frames(surrogate, fields)[:, surrogate.history - 1].float()
     dt = float(surrogate.metadata.get("dt") or 1.0)
     length = float(surrogate.metadata.get("length") or 1.0)
-    report = score(prediction, target, last_given, dt, surrogate.metadata.get("field_names"), length)
-    for name, values in one_step_scores(surrogate, fields, precision).items():
+    groups = surrogate.metadata.get("fields")
+    report = score(prediction, target, last_given, dt, surrogate.metadata.get("field_names"), length, groups)
+    for name, values in one_step_scores(surrogate, fields, precision, constant).items():
         report[name]["summary"].update(values)
     report.update(
         data=str(data),
@@ -136,11 +161,15 @@ def write_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "evaluation.json").write_text(json.dumps(report, indent=1))
-    source = FileData(data)
-    name = source.recipe.name
+    if is_well_source(data):
+        source = WellWindows(data, report.get("split"))
+        x = source.coordinates(sample)
+    else:
+        source = FileData(data)
+        x = pde_data.open(data)["x"].values
+        x = x[sample] if x.ndim == 2 else x
+    name = source.description["name"]
     plot_error_curves(report, out_dir / "error_vs_step.png", f"{name}: {len(report['samples'])} trajectories")
-    x = pde_data.open(data)["x"].values
-    x = x[sample] if x.ndim == 2 else x
     title = f"{name}, sample {sample}, {source.channel_names[0]}"
     plot_prediction(prediction, target, out_dir / "prediction_vs_truth.png", title, source.channel_names[0], x)
 
@@ -335,8 +364,10 @@ def summary_table(report: dict) -> str:
     lines = [f"{'metric':<28} {'model':>10} {'persistence':>12}"]
     for key in model:
         lines.append(f"{key:<28} {model[key]:>10.4g} {baseline[key]:>12.4g}")
-    for name, summary in report["model"].get("per_channel", {}).items():
-        reference = report["persistence"]["per_channel"][name]
+    per_name = report["model"].get("per_channel", {}) | report["model"].get("per_field", {})
+    references = report["persistence"].get("per_channel", {}) | report["persistence"].get("per_field", {})
+    for name, summary in per_name.items():
+        reference = references[name]
         for key in ("relative_l2_first_step", "relative_l2_rollout", "vrmse_rollout"):
             label = f"{name}: {key}"
             lines.append(f"{label:<28} {summary[key]:>10.4g} {reference[key]:>12.4g}")

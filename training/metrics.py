@@ -152,11 +152,14 @@ def rollout_metrics(
     dt: float,
     channel_names: list[str] | None = None,
     length: float = 1.0,
+    fields: dict[str, list[int]] | None = None,
 ) -> dict:
     """Per-step curves and summaries of rollouts ``(batch, time, channels, *grid)``.
 
     With ``channel_names`` (one per channel, more than one channel) the report also
-    holds ``per_channel``: each channel's summary on its own. ``length``: the domain's
+    holds ``per_channel``: each channel's summary on its own; with ``fields`` (a field's
+    channel indices) whose fields have several components, ``per_field``: each such field's
+    summary over its components (each metric averaged over them, as the overall summary averages channels). ``length``: the domain's
     side (fRMSE's scale). ``*_first_step`` is the rollout's first predicted state;
     The Well's one-step score over every window needs the model
     (``training.evaluation.one_step_scores``).
@@ -167,6 +170,11 @@ def rollout_metrics(
             name: _rollout_metrics(prediction[:, :, c : c + 1], target[:, :, c : c + 1], dt, length)["summary"]
             for c, name in enumerate(channel_names)
         }
+    for name, indices in (fields or {}).items():
+        if len(indices) > 1:
+            report.setdefault("per_field", {})[name] = _rollout_metrics(
+                prediction[:, :, indices], target[:, :, indices], dt, length
+            )["summary"]
     return report
 
 

@@ -20,6 +20,7 @@ from operators.surrogate import Surrogate
 from pde_data.loading import FileData
 from pde_data.presets import Recipe
 from pde_data.storage import read_parameters
+from pde_data.well import is_well_source
 from solvers import fourier_resample
 from solvers.device import resolve_device
 from solvers.errors import InputError
@@ -95,6 +96,9 @@ def predict_to_file(
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise InputError(f"--steps must be a positive integer, got {steps!r}")
+    if is_well_source(data):
+        raise InputError(f"{data} is The Well's data: pdeop predict writes files beside pdeop's own datasets and "
+                         f"times their solver; roll out and score this data with pdeop evaluate RUN --data {data}")  # fmt: skip
     if out.exists() and not overwrite:
         raise InputError(f"{out} exists; pass --overwrite to replace it")
     if not out.parent.resolve().is_dir():

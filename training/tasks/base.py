@@ -28,7 +28,6 @@ import torch
 from torch.utils.data import Dataset
 
 from operators.checkpoint import tensor_state_dict
-from pde_data.storage import file_identity
 from solvers.errors import InputError
 from training.data import DATA_MODES, datasets_for_mode
 
@@ -133,23 +132,27 @@ class Task:
 
     def data_metadata(self) -> dict:
         """What a predictor needs to know about its training data (plain data, saved in checkpoints)."""
-        data, recipe = self.train_set, self.train_set.recipe
-        return {
-            "equation": recipe.equation,
-            "coefficients": dict(recipe.coefficients),
-            "length": recipe.length,
+        data = self.train_set
+        description = data.description
+        metadata = {
+            "equation": description["equation"],
+            "coefficients": description["coefficients"],
+            "length": description["length"],
             "grid": list(data.grid_shape),
             "field_names": data.channel_names,
-            "dataset": recipe.name,
+            "dataset": description["name"],
             "data_file": str(self.config.data.path),
             "task": self.kind,
         }
+        if hasattr(data, "field_channels"):  # The Well's data: which channels make up each field
+            metadata["fields"] = data.field_channels()
+        return metadata
 
     def data_identity(self) -> dict:
         """What the training data is, recorded in ``last.pt`` so that ``--resume`` on other data is refused."""
         data = self.train_set
-        if hasattr(data, "path"):
-            return file_identity(data.path)
+        if hasattr(data, "identity"):
+            return data.identity()
         return {"recipe": data.recipe.name, "seed": data.seed, "samples": data.n_samples}
 
     def to(self, device: torch.device) -> Task:

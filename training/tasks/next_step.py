@@ -62,7 +62,7 @@ class NextStepTask(SurrogateTask):
     def model_hyperparameters(self) -> dict:
         channels = self.train_set.channels
         return super().model_hyperparameters() | {
-            "in_channels": self.history * channels,
+            "in_channels": self.history * channels + len(self.constant_names),
             "out_channels": self.horizon * channels,
         }
 
@@ -72,15 +72,17 @@ class NextStepTask(SurrogateTask):
     def stride(self) -> int:
         return self.train_set.stride
 
-    def _step(self, model: torch.nn.Module, window: torch.Tensor) -> torch.Tensor:
-        return model_step(model, window, self.history, self.horizon, self.residual)
+    def _step(self, model: torch.nn.Module, window: torch.Tensor, constant: torch.Tensor | None = None) -> torch.Tensor:
+        return model_step(model, window, self.history, self.horizon, self.residual, constant)
 
-    def rollout(self, model: torch.nn.Module, inputs: torch.Tensor, calls: int, grad_from: int = 0) -> torch.Tensor:
-        """Normalised predictions of ``calls`` chained model calls; calls before ``grad_from`` run without gradient."""
+    def rollout(self, model: torch.nn.Module, inputs: torch.Tensor, calls: int, grad_from: int = 0,
+                constant: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """Normalised predictions of ``calls`` chained model calls; calls before ``grad_from`` run without gradient
+        (``constant``: the normalised constant inputs, for data with fields that do not change in time)."""
         window, outputs = inputs, []
         for call in range(calls):
             with torch.set_grad_enabled(torch.is_grad_enabled() and call >= grad_from):
-                prediction = self._step(model, window)
+                prediction = self._step(model, window, constant)
             outputs.append(prediction)
             window = torch.cat([window, prediction], dim=1)[:, -self.history :]
         return torch.cat(outputs, dim=1)
@@ -89,7 +91,9 @@ class NextStepTask(SurrogateTask):
         steps, pushforward = self.options.rollout_steps, self.options.pushforward
         target = batch["target"][:, : self.horizon * steps]
         grad_from = steps - 1 if pushforward else 0
-        prediction = self.rollout(model, self.normalize(batch["input"]), steps, grad_from)
+        prediction = self.rollout(
+            model, self.normalize(batch["input"]), steps, grad_from, self.normalized_constant(batch)
+        )
         if pushforward:
             prediction, target = prediction[:, -self.horizon :], target[:, -self.horizon :]
         loss = self.field_loss(prediction, target)
@@ -98,5 +102,5 @@ class NextStepTask(SurrogateTask):
     @torch.no_grad()
     def validate(self, model: torch.nn.Module, batch: dict) -> dict[str, float]:
         """The loss and the one-step relative L2 (physical units, per channel, averaged)."""
-        prediction = self._step(model, self.normalize(batch["input"]))
+        prediction = self._step(model, self.normalize(batch["input"]), self.normalized_constant(batch))
         return self.one_step_metrics(prediction, batch["target"][:, : self.horizon])

@@ -53,11 +53,26 @@ class SurrogateTask(Task):
         statistics = self.train_set.statistics
         self.mean = statistics["mean"].float()
         self.std = statistics["std"].float()
-        self.length = float(self.train_set.recipe.length)
+        self.length = float(self.train_set.description["length"])
+        #: fields that do not change in time (The Well's data), given to the model after the states
+        self.constant_names = list(getattr(self.train_set, "constant_names", []))
+        constants = self.train_set.constant_statistics if self.constant_names else {}
+        self.constant_mean, self.constant_std = constants.get("mean"), constants.get("std")
 
     def to(self, device: torch.device) -> SurrogateTask:
         self.mean, self.std = self.mean.to(device), self.std.to(device)
+        if self.constant_names:
+            self.constant_mean, self.constant_std = self.constant_mean.to(device), self.constant_std.to(device)
         return self
+
+    def normalized_constant(self, batch: dict) -> torch.Tensor | None:
+        """The batch's constant inputs ``(batch, C_const, *grid)`` normalised, or None without constant fields."""
+        if not self.constant_names:
+            return None
+        constant = batch["constant"].float()
+        shape = (1, -1, *(1,) * (constant.dim() - 2))
+        mean, std = self.constant_mean.to(constant.device), self.constant_std.to(constant.device)
+        return (constant - mean.reshape(shape)) / std.reshape(shape)
 
     # --- units -------------------------------------------------------------------------
     def _broadcast(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,7 +128,9 @@ class SurrogateTask(Task):
             "horizon": self.horizon,
             "residual": self.residual,
             "metadata": self.metadata(),
-        }
+            "constants": {"names": self.constant_names, "mean": self.constant_mean.detach().cpu(),
+                          "std": self.constant_std.detach().cpu()} if self.constant_names else None,
+        }  # fmt: skip
 
     def report_text(self, report: dict) -> str:
         from training.evaluation import summary_table
