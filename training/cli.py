@@ -173,6 +173,55 @@ def _add_inspection(commands) -> None:
     plot.set_defaults(handler=_run_plot)
 
 
+def _add_bench(commands) -> None:
+    from training.bench import SUITES, TIERS, benchable
+
+    bench = _add_command(
+        commands,
+        "bench",
+        help="train every chosen model on one suite and budget; write a leaderboard",
+        description=(
+            "For each model: generate (or reuse) the suite's data, train it at the tier's size through the shared "
+            "trainer, evaluate on the test split, time inference per trajectory (batch 64) and the spectral solver "
+            "on the same grid, horizon and device. Writes OUT/leaderboard.md, leaderboard.json, error_vs_step.png "
+            "and pareto.png. Finished models are kept: rerunning the command continues an interrupted bench. "
+            f"Suites: {', '.join(SUITES)}, or a Well dataset directory."
+        ),
+    )
+    bench.add_argument("suite", help="a suite name or a Well dataset directory")
+    bench.add_argument("--models", help=f"comma-separated (default all benchable: {','.join(benchable())})")
+    bench.add_argument("--tier", choices=TIERS, default="cpu-small", help="problem and model size (default cpu-small)")
+    bench.add_argument("--budget", default="epochs", metavar="KIND[=VALUE]",
+                       help="epochs[=N] (the tier's epochs), seconds[=S] (training wall-clock per model, default 60) "
+                       "or parameters[=N] (widths matched to N, default the first model's count)")  # fmt: skip
+    bench.add_argument("--predictions", type=Path, nargs="+", default=[], metavar="FILE",
+                       help="also score rollouts made outside pdeop (pdeop predict's file layout) in the table")  # fmt: skip
+    bench.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N (default cpu)")
+    bench.add_argument("--out", type=Path, required=True, help="bench directory (rerun with it to resume)")
+    bench.add_argument("--quiet", action="store_true", help="no progress bars")
+    bench.set_defaults(handler=_run_bench)
+
+
+def _run_bench(args) -> None:
+    from training import leaderboard
+    from training.bench import Bench, benchable, score_external
+
+    kind, _, value = args.budget.partition("=")
+    try:
+        amount = float(value) if value else None
+    except ValueError:
+        raise CommandError(f"--budget {args.budget}: the value after = must be a number") from None
+    bench = Bench(args.suite, args.out, args.tier, kind, amount, args.device, progress=not args.quiet)
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else benchable()
+    if args.models is None or models:
+        bench.run(models)
+    for path in args.predictions:
+        score_external(bench, path)
+    written = leaderboard.write(args.out)
+    print(written[0].read_text())
+    print("wrote " + ", ".join(str(p) for p in written))
+
+
 def _add_conversion(commands) -> None:
     from pde_data.convert import FORMATS
 
@@ -671,6 +720,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inspection(commands)
     _add_conversion(commands)
     _add_training(commands)
+    _add_bench(commands)
     _add_assimilation(commands)
     _add_sampling(commands)
     return parser

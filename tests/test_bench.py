@@ -1,0 +1,108 @@
+"""``pdeop bench``: a two-model bench at the tiny tier finishes in seconds with every output, resumes
+after an interruption without redoing finished models, records models that cannot run, matches widths
+under a parameter budget and scores rollouts made outside pdeop in the same table."""
+
+import json
+
+import pytest
+
+import training.bench as bench_module
+from training.bench import Bench, matched_width, score_external
+from training.cli import main
+from training.leaderboard import write
+from training.run import train as real_train
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    assert main(["bench", "ns-1e-3", "--tier", "tiny", "--models", "fno,unet", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_a_two_model_bench_writes_every_output(two_models):
+    out = two_models
+    for name in ("leaderboard.md", "leaderboard.json", "error_vs_step.png", "pareto.png", "bench.json"):
+        assert (out / name).stat().st_size > 0
+    rows = json.loads((out / "leaderboard.json").read_text())["rows"]
+    assert sorted(r["model"] for r in rows) == ["fno", "unet"]
+    assert [r["relative_l2_rollout"] for r in rows] == sorted(r["relative_l2_rollout"] for r in rows)
+    for row in rows:
+        assert row["parameters"] > 0 and row["inference_batch"] == 64 and row["rollout_steps"] == 4
+        assert row["speedup"] == pytest.approx(
+            row["solver_seconds_per_trajectory"] / row["inference_seconds_per_trajectory"]
+        )
+        assert len(row["relative_l2_per_step"]) == 4 and 0 < row["relative_l2_rollout"] < 10
+        assert (out / "models" / row["model"] / "evaluation" / "evaluation.json").is_file()
+    table = (out / "leaderboard.md").read_text()
+    assert "| fno | " in table and "Solver: ETDRK4 on 32^2" in table and "Persistence" in table
+
+
+def test_an_interrupted_bench_resumes_without_redoing_finished_models(tmp_path, monkeypatch):
+    real, calls = Bench.run_model, []
+
+    def interrupted(self, model, data, target=None):
+        calls.append(model)
+        if model == "unet":
+            raise KeyboardInterrupt
+        return real(self, model, data, target)
+
+    monkeypatch.setattr(Bench, "run_model", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Bench("ns-1e-3", tmp_path, "tiny", progress=False).run(["fno", "unet"])
+    finished = tmp_path / "models" / "fno" / "result.json"
+    stamp = finished.stat().st_mtime_ns
+    monkeypatch.setattr(Bench, "run_model", real)
+    trained = []
+    monkeypatch.setattr(
+        bench_module, "train", lambda config, run, **kw: trained.append(run) or real_train(config, run, **kw)
+    )
+    results = Bench("ns-1e-3", tmp_path, "tiny", progress=False).run(["fno", "unet"])
+    assert [r["model"] for r in results] == ["fno", "unet"] and finished.stat().st_mtime_ns == stamp
+    assert trained == [tmp_path / "models" / "unet" / "run"]  # only the unfinished model trained
+
+
+def test_models_that_cannot_run_on_a_suite_are_listed_with_the_reason(tmp_path):
+    results = Bench("burgers", tmp_path, "tiny", progress=False).run(["fno", "vit"])
+    assert [r["model"] for r in results] == ["fno"]
+    write(tmp_path)
+    assert "Not run: vit: the ViT is 2D only" in (tmp_path / "leaderboard.md").read_text()
+
+
+def test_parameter_budget_matches_widths(tmp_path):
+    bench = Bench("ns-1e-3", tmp_path, "tiny", budget="parameters", budget_value=200_000, progress=False)
+    data = bench.data()
+    for model, key in (("fno", "width"), ("unet", "hidden")):
+        config = bench.config(model, data)
+        width = matched_width(config, key, 200_000)
+        counts = [bench_module.count_parameters(bench.config(model, data, [f"model.hyperparameters.{key}={w}"]))
+                  for w in (width - 1, width, width + 1)]  # fmt: skip
+        assert abs(counts[1] - 200_000) <= min(abs(c - 200_000) for c in counts)
+
+
+def test_external_predictions_join_the_table(two_models, tmp_path):
+    data = next((two_models / "data").glob("*.h5"))
+    predictions = tmp_path / "outside.h5"
+    assert main(["predict", str(two_models / "models" / "fno" / "run"), "--input", str(data), "--sample", "8",
+                 "--sample", "9", "--steps", "4", "--out", str(predictions), "--no-solver-timing"]) == 0  # fmt: skip
+    bench = Bench("ns-1e-3", two_models, "tiny", progress=False)
+    row = score_external(bench, predictions)
+    assert row["model"].endswith("(external: outside.h5)") and row["relative_l2_rollout"] > 0
+    write(two_models)
+    assert "(external: outside.h5)" in (two_models / "leaderboard.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["bench", "nope", "--out", "x"], "unknown suite 'nope'"),
+        (["bench", "ks", "--models", "trajectory-autoencoder", "--tier", "tiny", "--out", "x"], "not a forecaster"),
+        (["bench", "ks", "--budget", "seconds=abc", "--out", "x"], "must be a number"),
+        (["bench", "ks", "--budget", "hours", "--out", "x"], "unknown budget 'hours'"),
+    ],
+)
+def test_bad_bench_arguments_get_one_line(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1

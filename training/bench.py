@@ -1,0 +1,431 @@
+"""``pdeop bench``: every chosen model on one suite's data and budget, scored into one leaderboard.
+
+A suite is a problem (``SUITES``: our presets, or a Well dataset directory); a tier fixes its size
+(``tiny``: seconds, for tests and a first look; ``cpu-small``: minutes per model on a laptop CPU;
+``paper``: the papers' sizes and the shipped configs, GPU hours). For each model the bench generates
+(or reuses) the suite's data, trains with the model's settings at the tier's size through the shared
+trainer, evaluates the best checkpoint on the test split (``training.evaluation``), times inference
+per trajectory at batch ``INFERENCE_BATCH`` and the spectral solver over the same horizon on the same
+grid and device, and writes ``OUT/models/<model>/result.json``. Finished models are never redone: an
+interrupted bench continues where it stopped (a half-trained model resumes from its last checkpoint).
+``training.leaderboard`` renders the results.
+
+Budgets: ``epochs`` (every model the same epochs), ``seconds`` (the same training wall-clock: one
+probe epoch measures each model's speed, then it trains for the epochs that fit), ``parameters``
+(each model's width chosen by bisection so that its parameter count is closest to a target).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import shutil
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+import operators
+import pde_data
+from pde_data.presets import Recipe
+from pde_data.storage import file_recipe
+from pde_data.well import is_well_source
+from solvers.device import resolve_device
+from solvers.errors import InputError
+from training.config import RunConfig, load_config
+from training.evaluation import dataset_constants, dataset_trajectories, evaluate_surrogate, model_frames
+from training.prediction import solver_seconds
+from training.run import build_model, train
+from training.tasks import build_task
+
+#: suite name -> the preset it is built from
+SUITES = {"burgers": "burgers-fno", "ns-1e-3": "ns-fno-1e-3", "ns-1e-5": "ns-fno-1e-5", "ks": "ks-lpsda",
+          "kdv": "kdv-lpsda"}  # fmt: skip
+TIERS = ("tiny", "cpu-small", "paper")
+BUDGETS = ("epochs", "seconds", "parameters")
+#: trajectories per timed inference call (the performance goal's batch), and timing repeats
+INFERENCE_BATCH = 64
+REPEATS = 3
+#: models that are parts of others, not forecasters of their own
+NOT_FORECASTERS = {"trajectory-autoencoder": "the autoencoder stage of latent-dit, not a forecaster",
+                   "latent-dit": "generates whole trajectories from a first frame (pdeop sample); not scored here"}  # fmt: skip
+
+#: tier -> (trajectories per file, epochs); the data of cpu-small: 64^2 over 10 time units for NS
+TIER_SIZES = {"tiny": ({"train": 10}, 1), "cpu-small": ({"train": 80}, 20), "paper": (None, None)}
+
+
+def suite_recipe(suite: str, tier: str) -> Recipe:
+    """The recipe of ``suite`` at ``tier`` (see the module docstring)."""
+    if suite not in SUITES:
+        raise InputError(f"unknown suite {suite!r}; known: {', '.join(SUITES)} or a Well dataset directory")
+    if tier not in TIERS:
+        raise InputError(f"unknown tier {tier!r}; known: {', '.join(TIERS)}")
+    name = SUITES[suite]
+    if tier == "paper":
+        return pde_data.preset(name)
+    if tier == "tiny":
+        return dataclasses.replace(pde_data.preset(f"{name}-tiny"), samples={"train": 10, "valid": 2, "test": 2})
+    base = pde_data.preset(name)
+    changes = {"samples": {"train": 80, "valid": 10, "test": 10}}
+    if base.equation == "ns":  # the performance goal's problem: 64^2 over 10 time units, solved on 64^2
+        changes.update(resolution=64, solver_resolution=64, t_end=10.0, total_frames=11, kept_frames=None)
+    elif base.equation == "burgers":
+        changes.update(resolution=256, solver_resolution=1024)
+    else:  # KS and KdV: the tiny presets' grids and horizons, with more trajectories
+        tiny = pde_data.preset(f"{name}-tiny")
+        changes.update(resolution=tiny.resolution, solver_resolution=tiny.solver_resolution, t_end=tiny.t_end,
+                       total_frames=tiny.total_frames, kept_frames=tiny.kept_frames)  # fmt: skip
+    return dataclasses.replace(base, name=f"{name}-cpu-small", **changes)
+
+
+@dataclass(frozen=True)
+class ModelSetup:
+    """How the bench trains one model: its task, hyperparameters per tier, the key that sets its width."""
+
+    task: str = "next-step"
+    small: dict = dataclasses.field(default_factory=dict)  # tiny and cpu-small
+    width_key: str | None = "width"
+    shipped: dict = dataclasses.field(default_factory=dict)  # paper tier: suite -> config name
+    task_options: dict = dataclasses.field(default_factory=dict)  # tiny and cpu-small
+
+    def hyperparameters(self, tier: str) -> dict:
+        if tier == "paper":
+            return {}
+        if tier == "tiny":
+            return {k: _shrunk(v) for k, v in self.small.items()}
+        return dict(self.small)
+
+
+def _shrunk(value):
+    """Tiny tier: widths halved (at least 4); nested specs shrunk too."""
+    if isinstance(value, dict):
+        return {k: _shrunk(v) for k, v in value.items()}
+    return max(4, value // 2) if isinstance(value, int) and not isinstance(value, bool) and value >= 8 else value
+
+
+FNO_SMALL = {"modes": 12, "width": 32}
+# fmt: off
+SETUPS = {
+    "fno": ModelSetup(small=FNO_SMALL, shipped={"ns-1e-3": "fno-ns", "ns-1e-5": "fno-ns"}),
+    "localno": ModelSetup(small={"modes": 12, "width": 32}),
+    "mgno": ModelSetup(small={"channels": 32, "layers": 3, "levels": 3}, width_key="channels",
+                       shipped={"ns-1e-3": "mgno-ns", "ns-1e-5": "mgno-ns"}),
+    "sinenet": ModelSetup(small={"hidden": 16, "waves": 4}, width_key="hidden"),
+    "unet": ModelSetup(small={"hidden": 8, "kernel_size": 3}, width_key="hidden"),
+    "unet-no": ModelSetup(small={"hidden": 8, "kernel_size": 3}, width_key="hidden"),
+    "vit": ModelSetup(small={"patch_size": 8, "width": 64, "layers": 4, "heads": 4, "mlp": 128}),
+    "vit-no": ModelSetup(small={"patch_size": 8, "width": 64, "layers": 4, "heads": 4, "mlp": 128}),
+    "stagger": ModelSetup(small={"inner": {"name": "fno", "hyperparameters": FNO_SMALL}, "space": 2}, width_key=None),
+    "semilinear-observer": ModelSetup(task="observer", small={"inner": {"name": "fno", "hyperparameters": FNO_SMALL}},
+                                      width_key=None, task_options={"warmup": 2, "horizon": 2}),
+}
+# fmt: on
+
+
+def benchable() -> list[str]:
+    """The registered models the bench trains (the others are listed with the reason in ``NOT_FORECASTERS``)."""
+    return [name for name in operators.available() if name not in NOT_FORECASTERS]
+
+
+@dataclass
+class Bench:
+    """One bench: ``suite`` (a ``SUITES`` name or a Well dataset directory), ``tier``, ``budget`` and where it writes.
+
+    ``budget_value``: seconds per model (``seconds``), the target parameter count (``parameters``; default the
+    first model's count at the tier's size) or the epochs (``epochs``; default the tier's).
+    """
+
+    suite: str
+    out: Path
+    tier: str = "cpu-small"
+    budget: str = "epochs"
+    budget_value: float | None = None
+    device: str = "cpu"
+    progress: bool = True
+
+    def __post_init__(self):
+        self.out = Path(self.out)
+        if self.budget not in BUDGETS:
+            raise InputError(f"unknown budget {self.budget!r}; known: {', '.join(BUDGETS)}")
+        if self.tier not in TIERS:
+            raise InputError(f"unknown tier {self.tier!r}; known: {', '.join(TIERS)}")
+        if self.budget_value is not None and not self.budget_value > 0:
+            raise InputError(f"the budget's value must be positive, got {self.budget_value!r}")
+        self.well = is_well_source(self.suite)
+        if not self.well:
+            suite_recipe(self.suite, self.tier)  # checks the name before anything is written
+        self.device = str(resolve_device(self.device))
+
+    # --- data ------------------------------------------------------------------------------
+    def data(self) -> Path:
+        """The suite's data: a Well directory as it is, else our file (generated once, resumable)."""
+        if self.well:
+            return Path(self.suite)
+        recipe = suite_recipe(self.suite, self.tier)
+        path = self.out / "data" / f"{recipe.name}.h5"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            parts = Path(f"{path}.parts")
+            pde_data.generate(recipe, path, recipe.samples["train"], device=self.device, progress=self.progress,
+                              resume=parts.exists())  # fmt: skip
+        return path
+
+    # --- one model -------------------------------------------------------------------------
+    def config(self, model: str, data: Path, extra: list[str] | None = None) -> RunConfig:
+        if model not in SETUPS:
+            raise InputError(f"pdeop bench has no setup for {model!r}; benchable: {', '.join(SETUPS)}"
+                             + "".join(f"; {k}: {v}" for k, v in NOT_FORECASTERS.items() if k == model))  # fmt: skip
+        setup = SETUPS[model]
+        shipped = setup.shipped.get(self.suite) if self.tier == "paper" else None
+        base = Path(__file__).parent / "configs" / f"{shipped}.yaml" if shipped else None
+        epochs = TIER_SIZES[self.tier][1]
+        overrides = [f"data.path={data}", f"model.name={model}", f"train.device={self.device}",
+                     f"task.kind={setup.task}", "train.eval_trajectories=4"]  # fmt: skip
+        hyper = setup.hyperparameters(self.tier)
+        if hyper:
+            overrides.append(f"model.hyperparameters={json.dumps(hyper)}")
+        if self.tier != "paper":
+            overrides += [f"task.{key}={value}" for key, value in setup.task_options.items()]
+        if epochs is not None:
+            overrides.append(f"train.epochs={epochs}")
+        if self.tier != "paper":
+            overrides.append("data.batch_size=8" if self.tier == "tiny" else "data.batch_size=16")
+        return load_config(base, [*overrides, *(extra or [])])
+
+    def budgeted(self, model: str, data: Path, target: int | None) -> tuple[RunConfig, dict]:
+        """The model's config under the budget, and what the budget decided."""
+        config = self.config(model, data)
+        if self.budget == "epochs":
+            if self.budget_value is not None:
+                config = self.config(model, data, [f"train.epochs={int(self.budget_value)}"])
+            return config, {"epochs": config.train.epochs}
+        if self.budget == "parameters":
+            width = matched_width(config, SETUPS[model].width_key, target) if target else None
+            if width is not None:
+                hyper = {**config.model.hyperparameters, SETUPS[model].width_key: width}
+                config = self.config(model, data, [f"model.hyperparameters={json.dumps(hyper)}"])
+            return config, {"epochs": config.train.epochs, "width": width, "target_parameters": target}
+        seconds = float(self.budget_value or 60.0)
+        probe = self.out / "models" / model / "probe"
+        shutil.rmtree(probe, ignore_errors=True)
+        one = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=1))
+        start = time.perf_counter()
+        train(one, probe, progress=False, evaluate=False)
+        per_epoch = time.perf_counter() - start
+        shutil.rmtree(probe, ignore_errors=True)
+        epochs = max(1, int(seconds // per_epoch))
+        return self.config(model, data, [f"train.epochs={epochs}"]), {"epochs": epochs, "seconds_per_epoch":
+                                                                        per_epoch, "budget_seconds": seconds}  # fmt: skip
+
+    def run_model(self, model: str, data: Path, target: int | None = None) -> dict:
+        """Train, evaluate and time ``model`` (or read its finished result)."""
+        folder = self.out / "models" / model
+        result_file = folder / "result.json"
+        if result_file.is_file():
+            return json.loads(result_file.read_text())
+        config, decided = self.budgeted(model, data, target)
+        run = folder / "run"
+        resume = (run / "checkpoints" / "last.pt").is_file()  # interrupted while training: continue it
+        train(config, run, resume=resume, progress=self.progress, evaluate=False)
+        predictor = as_forecaster(operators.load(run, device=self.device))
+        split = "test"
+        report = evaluate_surrogate(predictor, data, folder / "evaluation", split, None, None, None)
+        result = {"model": model, "parameters": operators.parameter_count(predictor.model), **decided,
+                  "train_seconds": training_seconds(run), **scores(report), **self.timing(predictor, data, split)}  # fmt: skip
+        _write_json(result_file, result)
+        return result
+
+    def timing(self, predictor, data: Path, split: str) -> dict:
+        """Inference seconds per trajectory at batch ``INFERENCE_BATCH``, the solver's on the same batch,
+        horizon and device, and the peak memory during inference."""
+        samples, trajectories = dataset_trajectories(data, split, None)
+        constant = dataset_constants(data, split, samples)
+        frames = model_frames(predictor, trajectories)
+        history = predictor.history
+        steps = frames.shape[1] - history
+        repeat = math.ceil(INFERENCE_BATCH / len(samples))
+        given = frames[:, :history].repeat(repeat, *(1,) * (frames.dim() - 1))[:INFERENCE_BATCH]
+        if constant is not None:
+            constant = constant.repeat(repeat, *(1,) * (constant.dim() - 1))[:INFERENCE_BATCH]
+        device = torch.device(self.device)
+        given = given.to(device)
+        predictor.predict(given, 1, None, constant)  # warm-up
+        baseline = reset_peak_memory(device)
+        seconds = []
+        for _ in range(REPEATS):
+            synchronize(device)
+            start = time.perf_counter()
+            predictor.predict(given, steps, None, constant)
+            synchronize(device)
+            seconds.append(time.perf_counter() - start)
+        out = {"inference_seconds_per_trajectory": statistics.median(seconds) / len(given),
+               "inference_batch": len(given), "rollout_steps": steps, "peak_memory_mb": peak_memory_mb(device, baseline),
+               "solver_seconds_per_trajectory": None, "solver": None}  # fmt: skip
+        if not self.well:
+            recipe = file_recipe(data)
+            stride = int(predictor.metadata.get("stride", 1))
+            solve, text = solver_seconds(recipe, given[:, -1, 0], steps * stride, device)  # channel 0: the solved field
+            out.update(solver_seconds_per_trajectory=solve / len(given), solver=text)
+        return out
+
+    # --- the whole bench -------------------------------------------------------------------
+    def run(self, models: list[str]) -> list[dict]:
+        unknown = [m for m in models if m not in SETUPS]
+        if unknown:
+            reasons = [f"{m} ({NOT_FORECASTERS[m]})" if m in NOT_FORECASTERS else m for m in unknown]
+            raise InputError(f"cannot bench {', '.join(reasons)}; benchable: {', '.join(SETUPS)}")
+        self.out.mkdir(parents=True, exist_ok=True)
+        _write_json(self.out / "bench.json", {"suite": str(self.suite), "tier": self.tier, "budget": self.budget,
+                                              "budget_value": self.budget_value, "device": self.device})  # fmt: skip
+        data = self.data()
+        target = None
+        if self.budget == "parameters":
+            target = int(self.budget_value) if self.budget_value else count_parameters(self.config(models[0], data))
+        results = []
+        for model in models:
+            failed = self.out / "models" / model / "failed.json"
+            try:
+                results.append(self.run_model(model, data, target))
+                failed.unlink(missing_ok=True)
+            except InputError as error:  # this model cannot run on this suite: say why, go on with the others
+                _write_json(failed, {"model": model, "reason": str(error).splitlines()[0]})
+        return results
+
+
+def score_external(bench: Bench, predictions: Path) -> dict:
+    """Score a predictions file (rollouts of a model outside pdeop, ``training.evaluation.write_predictions``
+    layout) against the suite's data, as a leaderboard row under ``OUT/external/<file stem>/``."""
+    import h5py
+
+    from training.evaluation import score_predictions
+
+    predictions = Path(predictions)
+    if not predictions.is_file():
+        raise InputError(f"no predictions file at {predictions}")
+    folder = bench.out / "external" / predictions.stem
+    report = score_predictions(predictions, bench.data(), folder / "evaluation")
+    with h5py.File(predictions, "r") as f:
+        name = str(f.attrs.get("model", predictions.stem))
+    result = {"model": f"{name} (external: {predictions.name})", "parameters": None, **scores(report)}
+    _write_json(folder / "result.json", result)
+    return result
+
+
+def scores(report: dict) -> dict:
+    """The leaderboard's accuracy columns from an evaluation report."""
+    model, persistence = report["model"]["summary"], report["persistence"]["summary"]
+    return {
+        "relative_l2_one_step": model.get("relative_l2_one_step"),
+        "relative_l2_rollout": model["relative_l2_rollout"],
+        "vrmse_rollout": model["vrmse_rollout"],
+        "high_correlation_time": model["high_correlation_time_0.8"],
+        "persistence_relative_l2_rollout": persistence["relative_l2_rollout"],
+        "relative_l2_per_step": report["model"]["curves"]["relative_l2"],
+        "dt": report["dt"],
+    }
+
+
+def as_forecaster(predictor):
+    """A loaded predictor as ``training.evaluation`` rolls it out: a surrogate as it is, an observer as
+    an ``ObserverForecast``."""
+    return predictor if isinstance(predictor, operators.Surrogate) else ObserverForecast(predictor)
+
+
+class ObserverForecast:
+    """An observer forecasting from its last state (no observations), with the surrogate's ``predict``."""
+
+    def __init__(self, predictor):
+        self.inner, self.model, self.metadata, self.history = predictor, predictor.model, predictor.metadata, 1
+
+    def predict(self, u0, steps, precision=None, constant=None):
+        if precision not in (None, "fp32") or constant is not None:
+            raise InputError("an observer forecasts in fp32 without constant inputs")
+        return self.inner.predict(u0[:, -1:], steps)
+
+
+def count_parameters(config: RunConfig) -> int:
+    return operators.parameter_count(build_model(config, build_task(config)))
+
+
+def matched_width(config: RunConfig, key: str | None, target: int) -> int | None:
+    """The integer ``key`` (a width) whose model's parameter count is closest to ``target`` (bisection:
+    the count grows with the width); None for models without a width key."""
+    if key is None:
+        return None
+    task = build_task(config)
+
+    def count(width: int) -> int:
+        hyper = {**config.model.hyperparameters, key: width}
+        model_config = dataclasses.replace(config, model=dataclasses.replace(config.model, hyperparameters=hyper))
+        try:
+            return operators.parameter_count(build_model(model_config, task))
+        except InputError:  # e.g. heads must divide the width
+            return -1
+
+    low, high = 2, 2
+    while 0 <= count(high) < target and high < 4096:
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        if 0 <= count(middle) < target:
+            low = middle
+        else:
+            high = middle
+    candidates = [w for w in (low, high) if count(w) > 0]
+    return min(candidates, key=lambda w: abs(count(w) - target)) if candidates else None
+
+
+def training_seconds(run: Path) -> float:
+    """Seconds the run's epochs took (summed from ``metrics.csv``, so a resumed run counts every epoch once)."""
+    with open(run / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    last = {int(row["epoch"]): float(row["seconds"]) for row in rows}  # a re-run epoch counts once
+    return sum(last.values())
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reset_peak_memory(device: torch.device) -> float:
+    """Start a new peak (CUDA's allocator peak, or on Linux the process's resident-set peak through
+    ``clear_refs``); returns the MiB in use now, which ``peak_memory_mb`` subtracts on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return 0.0
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return 0.0
+    return _status_mib("VmRSS") or 0.0
+
+
+def peak_memory_mb(device: torch.device, baseline: float = 0.0) -> float | None:
+    """MiB at the peak since ``reset_peak_memory``: CUDA memory allocated (weights included); on the CPU the
+    growth of the process's resident set over ``baseline`` (Linux only, else None)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    peak = _status_mib("VmHWM")
+    return None if peak is None else max(0.0, peak - baseline)
+
+
+def _status_mib(key: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _write_json(path: Path, value) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(value, indent=1))
+    temporary.replace(path)
