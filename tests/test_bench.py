@@ -34,6 +34,9 @@ def test_a_two_model_bench_writes_every_output(two_models):
         )
         assert len(row["relative_l2_per_step"]) == 4 and 0 < row["relative_l2_rollout"] < 10
         assert (out / "models" / row["model"] / "evaluation" / "evaluation.json").is_file()
+    reference = json.loads((out / "solver.json").read_text())  # one solver measurement for every row
+    assert len(reference) == 1 and len(next(iter(reference.values()))["seconds"]) == 3
+    assert len({row["solver_seconds_per_trajectory"] for row in rows}) == 1
     table = (out / "leaderboard.md").read_text()
     assert "| fno | " in table and "Solver: ETDRK4 on 32^2" in table and "Persistence" in table
 
@@ -106,3 +109,13 @@ def test_bad_bench_arguments_get_one_line(tmp_path, monkeypatch, capsys, argv, m
     assert main(argv) == 2
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1
+
+
+def test_a_well_directory_is_a_suite(tmp_path):
+    from test_well import write_masked_file, write_splits
+
+    root = write_splits(tmp_path / "masked", write_masked_file, (("train", 8), ("valid", 2), ("test", 2)))
+    results = Bench(str(root), tmp_path / "bench", "tiny", progress=False).run(["fno"])
+    assert results[0]["solver"] is None and results[0]["relative_l2_rollout"] > 0  # no solver for outside data
+    write(tmp_path / "bench")
+    assert "| fno | " in (tmp_path / "bench" / "leaderboard.md").read_text()

@@ -28,7 +28,7 @@ COLUMNS = (
     ("high_correlation_time", "corr. > 0.8 until", "{:.3g}"),
     ("train_seconds", "train s", "{:.0f}"),
     ("inference_seconds_per_trajectory", "inference s / traj.", "{:.2e}"),
-    ("speedup", "speed-up vs solver", "{:.0f}x"),
+    ("speedup", "speed-up vs solver", "{:.3g}x"),
     ("peak_memory_mb", "inference MiB", "{:.0f}"),
 )
 
