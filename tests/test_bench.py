@@ -119,3 +119,9 @@ def test_a_well_directory_is_a_suite(tmp_path):
     assert results[0]["solver"] is None and results[0]["relative_l2_rollout"] > 0  # no solver for outside data
     write(tmp_path / "bench")
     assert "| fno | " in (tmp_path / "bench" / "leaderboard.md").read_text()
+
+
+def test_seconds_budget_trains_the_epochs_that_fit(tmp_path):
+    result = Bench("ns-1e-3", tmp_path, "tiny", budget="seconds", budget_value=3, progress=False).run(["fno"])[0]
+    assert result["epochs"] == max(1, int(3 // result["seconds_per_epoch"])) and result["budget_seconds"] == 3
+    assert not (tmp_path / "models" / "fno" / "probe").exists()

@@ -216,9 +216,8 @@ class Bench:
         probe = self.out / "models" / model / "probe"
         shutil.rmtree(probe, ignore_errors=True)
         one = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=1))
-        start = time.perf_counter()
         train(one, probe, progress=False, evaluate=False)
-        per_epoch = time.perf_counter() - start
+        per_epoch = training_seconds(probe)  # the epoch itself, not the run's start-up
         shutil.rmtree(probe, ignore_errors=True)
         epochs = max(1, int(seconds // per_epoch))
         return self.config(model, data, [f"train.epochs={epochs}"]), {"epochs": epochs, "seconds_per_epoch":
