@@ -178,6 +178,9 @@ def test_train_evaluate_and_plot_on_a_well_directory_with_t0_t1_t2_and_constant_
     assert surrogate.metadata["fields"] == {"density": [0], "forcing": [1], "velocity": [2, 3], "stress": [4, 5, 6, 7]}
     with pytest.raises(InputError, match=r"constant fields \['mask'\]: pass constant="):
         surrogate.predict(torch.zeros(1, 1, 8, 8, 6), 1)
+    with pytest.raises(InputError, match=r"constant must have shape \(batch or 1, 1, 8, 6\)"):
+        surrogate.predict(torch.zeros(1, 1, 8, 8, 6), 1, constant=torch.zeros(1, 2, 8, 6))
+    assert surrogate.predict(torch.zeros(3, 1, 8, 8, 6), 2, constant=torch.zeros(1, 1, 8, 6)).shape == (3, 2, 8, 8, 6)
     capsys.readouterr()
     assert main(["evaluate", str(run), "--data", str(root), "--split", "test", "--out", str(tmp_path / "e")]) == 0
     printed = capsys.readouterr().out
