@@ -55,7 +55,7 @@ NOT_FORECASTERS = {"trajectory-autoencoder": "the autoencoder stage of latent-di
                    "latent-dit": "generates whole trajectories from a first frame (pdeop sample); not scored here"}  # fmt: skip
 
 #: tier -> (trajectories per file, epochs); the data of cpu-small: 64^2 over 10 time units for NS
-TIER_SIZES = {"tiny": ({"train": 10}, 1), "cpu-small": ({"train": 80}, 20), "paper": (None, None)}
+TIER_EPOCHS = {"tiny": 1, "cpu-small": 20, "paper": None}  # paper: the config's own
 
 
 def suite_recipe(suite: str, tier: str) -> Recipe:
@@ -185,7 +185,7 @@ class Bench:
         setup = SETUPS[model]
         shipped = setup.shipped.get(self.suite) if self.tier == "paper" else None
         base = Path(__file__).parent / "configs" / f"{shipped}.yaml" if shipped else None
-        epochs = TIER_SIZES[self.tier][1]
+        epochs = TIER_EPOCHS[self.tier]
         overrides = [f"data.path={data}", f"model.name={model}", f"train.device={self.device}",
                      f"task.kind={setup.task}", "train.eval_trajectories=4"]  # fmt: skip
         hyper = setup.hyperparameters(self.tier)
@@ -269,19 +269,22 @@ class Bench:
                "solver_seconds_per_trajectory": None, "solver": None}  # fmt: skip
         if not self.well:
             frames_ahead = steps * int(predictor.metadata.get("stride", 1))
-            reference = self.solver_reference(data, given[:, -1, 0], frames_ahead)  # channel 0: the solved field
+            reference = self.solver_reference(data, frames_ahead, len(given))
             out.update(solver_seconds_per_trajectory=reference["seconds_per_trajectory"], solver=reference["solver"],
                        solver_frames=frames_ahead)  # fmt: skip
         return out
 
-    def solver_reference(self, data: Path, states: torch.Tensor, frames: int) -> dict:
-        """The spectral solver advancing ``states`` (the inference batch) by ``frames`` stored-frame intervals:
+    def solver_reference(self, data: Path, frames: int, batch: int) -> dict:
+        """The spectral solver advancing ``batch`` test initial states by ``frames`` stored-frame intervals:
         median of ``REPEATS`` timings, measured once per horizon and kept in ``OUT/solver.json`` so that every
         row is compared with the same reference."""
         path = self.out / "solver.json"
         measured = json.loads(path.read_text()) if path.is_file() else {}
-        key = f"{frames} frames, batch {len(states)}, {self.device}"
+        key = f"{frames} frames, batch {batch}, {self.device}"
         if key not in measured:
+            _, trajectories = dataset_trajectories(data, "test", None)  # channel 0: the solved field
+            repeat = math.ceil(batch / len(trajectories))
+            states = trajectories[:, 0, 0].repeat(repeat, *(1,) * (trajectories.dim() - 3))[:batch]
             device = torch.device(self.device)
             runs = [solver_seconds(file_recipe(data), states, frames, device) for _ in range(REPEATS)]
             seconds = [run[0] for run in runs]
@@ -319,10 +322,7 @@ class Bench:
         if self.well or result.get("solver") is None:
             return result
         frames = result.get("solver_frames") or result["rollout_steps"]  # rows before solver_frames: stride 1
-        _, trajectories = dataset_trajectories(data, "test", None)
-        repeat = math.ceil(result["inference_batch"] / len(trajectories))
-        states = trajectories[:, 0, 0].repeat(repeat, *(1,) * (trajectories.dim() - 3))[: result["inference_batch"]]
-        reference = self.solver_reference(data, states, frames)
+        reference = self.solver_reference(data, frames, result["inference_batch"])
         updated = {**result, "solver_frames": frames, "solver_seconds_per_trajectory":
                    reference["seconds_per_trajectory"], "solver": reference["solver"]}  # fmt: skip
         if updated != result:
