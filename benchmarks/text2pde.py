@@ -38,6 +38,7 @@ import pde_data
 from pde_data.generate import sample_seed, solve_chunk
 from pde_data.parameters import forcing_field
 from pde_data.storage import file_recipe
+from training.bench import training_seconds
 from training.config import load_config
 from training.metrics import relative_l2
 from training.physical_consistency import (
@@ -66,10 +67,12 @@ def settings(data: Path, args, *extra: str) -> list[str]:
 
 
 def trained(name: str, config: list[str], folder: Path) -> tuple[Path, float]:
+    """Train ``folder/name`` (a run left there by an earlier call resumes: a finished one is reused);
+    the seconds its epochs took."""
     run = folder / name
-    start = time.perf_counter()
-    train(load_config(None, config), run, progress=False, evaluate=False)
-    return run, time.perf_counter() - start
+    resume = (run / "checkpoints" / "last.pt").is_file()
+    train(load_config(None, config), run, resume=resume, progress=False, evaluate=False)
+    return run, training_seconds(run)
 
 
 def grid_coordinates(n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,6 +100,7 @@ def first_frame_table(generator, fno, autoencoder, test, args) -> dict:
         return float(relative_l2(prediction, truth[:, 1:], channel_axis=2))
 
     return {"generator": error(generated[:, 1:]), "fno": error(rollout), "autoencoder": error(reconstruction[:, 1:]),
+            "persistence": error(truth[:, :1].expand_as(truth[:, 1:])),
             "seconds_generator": generator_seconds, "seconds_fno": fno_seconds, "seconds_solver": solver_seconds,
             "steps": args.steps}  # fmt: skip
 
@@ -141,7 +145,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--train", type=int, default=256, help="training trajectories (10 %% validation)")
     parser.add_argument("--test", type=int, default=24, help="test trajectories (a separate file)")
     parser.add_argument("--ae-epochs", type=int, default=20)
-    parser.add_argument("--dit-epochs", type=int, default=60)
+    parser.add_argument("--dit-epochs", type=int, default=60, help="the text-conditioned DiT's epochs")
+    parser.add_argument("--first-frame-epochs", type=int, default=200, help="the first-frame DiT's epochs")
     parser.add_argument("--fno-epochs", type=int, default=20)
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps when sampling")
     parser.add_argument("--seeds", type=int, default=4, help="samples per caption")
@@ -168,10 +173,11 @@ def main(argv: list[str] | None = None) -> dict:
         ae_run, seconds["autoencoder"] = trained("ae", settings(data, args, "task.kind=autoencoder", "model.name=trajectory-autoencoder",
             f"model.hyperparameters={ae}", f"train.epochs={args.ae_epochs}", "data.batch_size=8", "optim.lr=2.0e-3"), folder)  # fmt: skip
         runs = {}
+        epochs = {"first-frame": args.first_frame_epochs, "text": args.dit_epochs}
         for condition in ("first-frame", "text"):
             runs[condition], seconds[condition] = trained(condition, settings(data, args, "task.kind=latent-diffusion",
                 f"task.autoencoder={ae_run}", f"task.condition={condition}", "model.name=latent-dit",
-                f"model.hyperparameters={dit}", f"train.epochs={args.dit_epochs}", "data.batch_size=16",
+                f"model.hyperparameters={dit}", f"train.epochs={epochs[condition]}", "data.batch_size=16",
                 "optim.lr=5.0e-4"), folder)  # fmt: skip
         fno_run, seconds["fno"] = trained("fno", settings(data, args, "model.name=fno", f"train.epochs={args.fno_epochs}",
             "model.hyperparameters={modes: 8, width: 32}", "data.batch_size=16", "optim.lr=2.0e-3"), folder)  # fmt: skip
@@ -182,13 +188,14 @@ def main(argv: list[str] | None = None) -> dict:
         recipe = file_recipe(data)
     result = {"preset": args.preset, "recipe": dataclasses.asdict(recipe), "train": args.train, "test": args.test,
               "text_encoder": encoder, "epochs": {"autoencoder": args.ae_epochs, "dit": args.dit_epochs,
-              "fno": args.fno_epochs}, "train_seconds": seconds, "threads": torch.get_num_threads(),
+              "first_frame_dit": args.first_frame_epochs, "fno": args.fno_epochs}, "train_seconds": seconds, "threads": torch.get_num_threads(),
               "first_frame": first, "text": texts}  # fmt: skip
     _common.write_json(result, args.json)
     print(f"{args.preset}: {args.train} training / {args.test} test trajectories, text encoder {encoder}, "
           f"{torch.get_num_threads()} thread(s); training seconds " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))  # fmt: skip
     print(f"first frame ({args.steps} DDIM steps): relative L2 of the trajectory: generator {first['generator']:.4f}, "
-          f"FNO rollout {first['fno']:.4f}, autoencoder reconstruction {first['autoencoder']:.4f}; seconds per "
+          f"FNO rollout {first['fno']:.4f}, autoencoder reconstruction {first['autoencoder']:.4f}, persistence "
+          f"{first['persistence']:.4f}; seconds per "
           f"trajectory: generator {first['seconds_generator']:.3f}, FNO {first['seconds_fno']:.4f}, solver "
           f"{first['seconds_solver']:.3f}")  # fmt: skip
     print(f"{'guidance':>8} {'rho truth':>9} {'rho gen':>8} {'nu ratio gen':>12} {'kolmogorov k truth/gen':>23} "

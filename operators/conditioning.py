@@ -11,7 +11,12 @@ token, 0 for padding), which the denoiser attends to and pools.
   training a text encoder from scratch. Frozen by default (``trainable=False``; the Text2PDE paper
   fine-tunes RoBERTa-base).
 - ``FirstFrameEncoder``: a trainable CNN (the autoencoder's residual blocks and strided
-  downsampling, 2D or 1D) whose coarsest feature map, flattened, gives the tokens.
+  downsampling, 2D or 1D) whose coarsest feature map, flattened, gives the tokens, each plus the
+  sin-cos features of its grid position. Deviation from the public ``ConditionalEncoder``: the public
+  tokens carry no position, so cross-attention (which is blind to the order of its context) can
+  only tell where a feature of the frame lies from the zero padding at the domain's edges; on a
+  periodic field there is no edge, and a first-frame generator without positions did not follow its
+  frame (relative L2 1.1 on its own training trajectories, see issue 15's note).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import torch
 from torch import nn
 
 from operators.autoencoder import CONVOLUTIONS, Downsample, ResidualBlock, group_norm
+from operators.embedding import sincos_table
 from solvers.errors import InputError
 
 TEXT_ENCODERS = ("minilm", "tiny-random")
@@ -116,7 +122,9 @@ class FirstFrameEncoder(nn.Module):
     """A first frame ``(batch, channels, *grid)`` -> tokens ``(batch, grid' points, width)``, mask of ones.
 
     ``levels`` strided halvings (each after a residual block) from ``hidden`` channels, then a
-    1-wide convolution to ``width``: a 32^2 frame with 2 levels gives 64 tokens.
+    1-wide convolution to ``width``: a 32^2 frame with 2 levels gives 64 tokens, in row-major order
+    of their ``token_grid`` (so that the denoiser can lay them out as a map again), each plus fixed
+    sin-cos features of its position.
     """
 
     def __init__(self, channels: int, ndim: int, width: int, hidden: int = 32, levels: int = 2):
@@ -132,6 +140,13 @@ class FirstFrameEncoder(nn.Module):
         self.net = nn.Sequential(*layers)
         self.width = width
 
+    def token_grid(self, grid: tuple[int, ...]) -> tuple[int, ...]:
+        """The token map's size for frames on ``grid``."""
+        with torch.no_grad():
+            return tuple(self.net(torch.zeros(1, self.net[0].in_channels, *grid)).shape[2:])
+
     def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        tokens = self.net(frame).flatten(2).transpose(1, 2)
+        features = self.net(frame)
+        position = sincos_table(self.width, tuple(features.shape[2:])).to(features.device, features.dtype)
+        tokens = features.flatten(2).transpose(1, 2) + position
         return tokens, torch.ones(tokens.shape[:2], device=tokens.device)

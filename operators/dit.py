@@ -18,6 +18,13 @@ one-token mask in place of the condition (``null_condition``); training drops th
 with probability ``task.condition_dropout``. The public code has a guided forward but never drops
 the condition.
 
+First-frame conditioning, two additions to the public model (each can be switched off): the frame's
+tokens carry sin-cos position features (``FirstFrameEncoder``), and their map is also concatenated
+to the latent input (``FrameMap``, ``frame_map=True``), so that every latent patch sees the frame at
+its own place. Measured on 26 ns-text-tiny training trajectories, 400 epochs each way (issue 15's
+note): relative L2 of the generated trajectories after the first frame 1.23 with positions alone
+(cross-attention only; persistence scores 1.24), 0.81 with the frame map.
+
 ``LatentDenoiser`` is the registered module (``latent-dit``): the DiT together with its condition
 encoder (text or first frame), so that the trainer optimises both and a checkpoint rebuilds both.
 A frozen pretrained text encoder (MiniLM) is kept out of the module's weights (it is reloaded from
@@ -34,6 +41,7 @@ from torch.nn import functional as F
 
 from operators.autoencoder import CONVOLUTIONS
 from operators.conditioning import FirstFrameEncoder, TextEncoder
+from operators.embedding import sincos_table
 from operators.registry import register
 from solvers.errors import InputError
 
@@ -46,19 +54,6 @@ def timestep_features(t: torch.Tensor, width: int = 256, max_period: float = 100
     frequencies = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
     angles = t.float()[:, None] * frequencies[None]
     return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
-
-
-def sincos_table(width: int, sizes: tuple[int, ...]) -> torch.Tensor:
-    """``(prod(sizes), width)`` sin-cos position features, ``width`` split evenly over the axes."""
-    per_axis = 2 * (width // (2 * len(sizes)))
-    grids = torch.meshgrid(*(torch.arange(n, dtype=torch.float32) for n in sizes), indexing="ij")
-    parts = []
-    for grid in grids:
-        omega = 1.0 / 10000 ** (torch.arange(per_axis // 2, dtype=torch.float32) / max(1, per_axis // 2))
-        angles = grid.reshape(-1, 1) * omega[None]
-        parts += [torch.sin(angles), torch.cos(angles)]
-    table = torch.cat(parts, dim=1)
-    return F.pad(table, (0, width - table.shape[1]))
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -118,19 +113,23 @@ class DiTBlock(nn.Module):
 
 
 class DiT(nn.Module):
-    """The transformer: ``forward(x, t, context, mask)`` maps noisy latents ``(B, C, time', *grid')``
-    at steps ``t`` ``(B,)`` to noise estimates of the same shape."""
+    """The transformer: ``forward(x, t, context, mask, spatial)`` maps noisy latents ``(B, C, time',
+    *grid')`` at steps ``t`` ``(B,)`` to noise estimates of the same shape; ``spatial``
+    ``(B, spatial_channels, time', *grid')``, when the model takes one, is concatenated to the
+    latents' channels before the patch embedding."""
 
     def __init__(self, channels: int, latent_size: tuple[int, ...], patch: tuple[int, ...], width: int,
-                 depth: int, heads: int, context_width: int, mlp_ratio: float):  # fmt: skip
+                 depth: int, heads: int, context_width: int, mlp_ratio: float,
+                 spatial_channels: int = 0):  # fmt: skip
         super().__init__()
         if len(patch) != len(latent_size) or any(n % p for n, p in zip(latent_size, patch, strict=True)):
             raise InputError(f"patch {list(patch)} must divide the latent size {list(latent_size)} axis by axis")
         if width % heads:
             raise InputError(f"width ({width}) must be divisible by heads ({heads})")
         self.channels, self.latent_size, self.patch = channels, tuple(latent_size), tuple(patch)
+        self.spatial_channels = spatial_channels
         self.patches = tuple(n // p for n, p in zip(latent_size, patch, strict=True))
-        self.embed = CONVOLUTIONS[len(patch)](channels, width, patch, stride=patch)
+        self.embed = CONVOLUTIONS[len(patch)](channels + spatial_channels, width, patch, stride=patch)
         self.position = nn.Parameter(sincos_table(width, self.patches)[None])
         self.time_mlp = nn.Sequential(nn.Linear(256, width), nn.SiLU(), nn.Linear(width, width))
         self.condition_mlp = nn.Sequential(nn.Linear(context_width, width), nn.SiLU(), nn.Linear(width, width))
@@ -162,10 +161,13 @@ class DiT(nn.Module):
         order = [0, 1 + 2 * d, *[i for axis in range(d) for i in (1 + axis, 1 + d + axis)]]
         return x.permute(*order).reshape(batch, self.channels, *self.latent_size)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, mask: torch.Tensor,
+                spatial: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         if tuple(x.shape[1:]) != (self.channels, *self.latent_size):
             raise InputError(f"expected latents (batch, {self.channels}, {', '.join(map(str, self.latent_size))}), "
                              f"got {tuple(x.shape)}")  # fmt: skip
+        if self.spatial_channels:
+            x = torch.cat([x, spatial.to(x.dtype)], dim=1)
         tokens = self.embed(x).flatten(2).transpose(1, 2) + self.position
         weights = mask.float()[..., None]
         pooled = (context * weights).sum(1) / weights.sum(1).clamp_min(1.0)  # masked mean of the condition
@@ -176,16 +178,45 @@ class DiT(nn.Module):
         return self._unpatchify(self.final(modulate(self.final_norm(tokens), shift, scale)))
 
 
+class FrameMap(nn.Module):
+    """First-frame tokens ``(B, L, D)`` laid out as their ``token_grid`` map again, projected to
+    ``channels`` by a 1-wide convolution, resampled (area) to the latent grid and repeated over latent
+    time: ``(B, channels, time', *grid')``, the frame concatenated to the denoiser's input. With it,
+    every latent patch sees the frame at its own place, which cross-attention alone learns slowly."""
+
+    def __init__(self, width: int, channels: int, token_grid: tuple[int, ...], latent_size: tuple[int, ...]):
+        super().__init__()
+        if len(token_grid) != len(latent_size) - 1:
+            raise InputError(f"the frame's token grid {list(token_grid)} and the latent grid "
+                             f"{list(latent_size[1:])} have different numbers of axes")  # fmt: skip
+        self.project = CONVOLUTIONS[len(token_grid)](width, channels, 1)
+        self.token_grid, self.latent_size, self.channels = tuple(token_grid), tuple(latent_size), channels
+
+    @property
+    def length(self) -> int:
+        return math.prod(self.token_grid)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        batch = tokens.shape[0]
+        features = self.project(tokens.transpose(1, 2).reshape(batch, -1, *self.token_grid))
+        features = F.interpolate(features, size=self.latent_size[1:], mode="area")
+        return features.unsqueeze(2).expand(-1, -1, *self.latent_size)
+
+
 class LatentDenoiser(nn.Module):
     """The DiT with its condition encoder and the null token (see the module docstring).
 
     ``encode_condition(condition)`` takes prompts (``list[str]``) or first frames ``(B, C, *grid)``
     (normalised) and gives ``(tokens, mask)``; ``forward`` runs the DiT on a condition or its tokens.
+    A first-frame denoiser with a ``frame_map`` also feeds the frame's tokens, as a map, to the DiT's
+    input; its null condition is then padded to the frame's token count (the null token, then zeros,
+    masked), so that a dropped condition gives the same input in training and in guidance.
     """
 
-    def __init__(self, dit: DiT, condition: str, encoder: nn.Module, keep_encoder_weights: bool):
+    def __init__(self, dit: DiT, condition: str, encoder: nn.Module, keep_encoder_weights: bool,
+                 frame_map: FrameMap | None = None):  # fmt: skip
         super().__init__()
-        self.dit, self.condition = dit, condition
+        self.dit, self.condition, self.frame_map = dit, condition, frame_map
         if keep_encoder_weights:
             self.encoder = encoder
         else:  # a frozen pretrained encoder: reloaded from its package, not saved with the weights
@@ -205,22 +236,32 @@ class LatentDenoiser(nn.Module):
             return encoder(condition)
         if not isinstance(condition, torch.Tensor):
             raise InputError("a first-frame generator is conditioned on a tensor of first frames (batch, C, *grid)")
-        return encoder(condition.to(device))
+        tokens, mask = encoder(condition.to(device))
+        if self.frame_map is not None and tokens.shape[1] != self.frame_map.length:
+            raise InputError(f"the first frame gives {tokens.shape[1]} tokens; this generator was built for frames "
+                             f"giving {self.frame_map.length} (a {list(self.frame_map.token_grid)} token map)")  # fmt: skip
+        return tokens, mask
+
+    def _null(self, batch: int, length: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = torch.zeros(batch, length, self.null.shape[-1], device=self.null.device, dtype=dtype)
+        tokens[:, :1] = self.null.to(dtype)
+        mask = torch.zeros(batch, length, device=self.null.device)
+        mask[:, 0] = 1
+        return tokens, mask
 
     def null_condition(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The unconditional condition: the null token, one per sample."""
-        return self.null.expand(batch, 1, -1), torch.ones(batch, 1, device=self.null.device)
+        """The unconditional condition: the null token, one per sample (padded for a frame map)."""
+        length = self.frame_map.length if self.frame_map is not None else 1
+        return self._null(batch, length, self.null.dtype)
 
     def drop_condition(
         self, tokens: torch.Tensor, mask: torch.Tensor, drop: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Replace the condition of the samples where ``drop`` ``(B,)`` is true by the null token."""
-        null_tokens = torch.zeros_like(tokens)
-        null_tokens[:, :1] = self.null.to(tokens.dtype)
-        null_mask = torch.zeros_like(mask)
-        null_mask[:, 0] = 1
+        null_tokens, null_mask = self._null(tokens.shape[0], tokens.shape[1], tokens.dtype)
         keep = ~drop.bool()
-        return (torch.where(keep[:, None, None], tokens, null_tokens), torch.where(keep[:, None], mask, null_mask))
+        return (torch.where(keep[:, None, None], tokens, null_tokens),
+                torch.where(keep[:, None], mask, null_mask.to(mask.dtype)))  # fmt: skip
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, condition=None, drop: torch.Tensor | None = None,
                 tokens: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
@@ -231,7 +272,8 @@ class LatentDenoiser(nn.Module):
             tokens, mask = self.encode_condition(condition)
         if drop is not None:
             tokens, mask = self.drop_condition(tokens, mask, drop)
-        return self.dit(x, t, tokens, mask)
+        spatial = self.frame_map(tokens) if self.frame_map is not None else None
+        return self.dit(x, t, tokens, mask, spatial)
 
 
 @register("latent-dit")
@@ -250,6 +292,9 @@ def build_latent_dit(
     frame_ndim: int = 2,
     frame_hidden: int = 32,
     frame_levels: int = 2,
+    frame_grid: list[int] | None = None,
+    frame_map: bool = True,
+    frame_map_channels: int = 8,
 ) -> LatentDenoiser:
     """A latent DiT with its condition encoder (see the module docstring); defaults: the public DiT-small.
 
@@ -260,6 +305,9 @@ def build_latent_dit(
         text_encoder: ``minilm`` or ``tiny-random``; text_trainable: fine-tune it.
         frame_channels, frame_ndim, frame_hidden, frame_levels: the first-frame CNN (fields, grid axes,
             channels, halvings).
+        frame_grid: the first frame's grid (filled in by the task); with it and ``frame_map``, the
+            frame's token map, projected to ``frame_map_channels``, is also concatenated to the latent
+            input (``FrameMap``; an addition to the public model, which conditions by cross-attention only).
     """
     if condition not in CONDITIONS:
         raise InputError(f"condition must be one of {', '.join(CONDITIONS)}, got {condition!r}")
@@ -271,5 +319,9 @@ def build_latent_dit(
     else:
         encoder = FirstFrameEncoder(frame_channels, frame_ndim, width, frame_hidden, frame_levels)
         keep = True
-    dit = DiT(latent_channels, size, patch, width, depth, heads, encoder.width, mlp_ratio)
-    return LatentDenoiser(dit, condition, encoder, keep)
+    layout = None
+    if condition == "first-frame" and frame_grid is not None and frame_map:
+        layout = FrameMap(encoder.width, frame_map_channels, encoder.token_grid(tuple(frame_grid)), size)
+    spatial = layout.channels if layout is not None else 0
+    dit = DiT(latent_channels, size, patch, width, depth, heads, encoder.width, mlp_ratio, spatial)
+    return LatentDenoiser(dit, condition, encoder, keep, layout)

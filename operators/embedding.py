@@ -1,4 +1,5 @@
-"""Periodic coordinate channels: ``sin`` and ``cos`` of ``2 pi x / L`` per axis, appended to a model's input.
+"""Position information for models: periodic coordinate channels (``sin`` and ``cos`` of
+``2 pi x / L`` per axis, appended to a model's input) and transformer position features.
 
 Convolutional operators with circular padding commute with translations, so they
 cannot tell where a fixed forcing pattern acts; these channels (two per axis,
@@ -12,6 +13,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def _append_axis_channels(x: torch.Tensor, ndim: int, profiles) -> torch.Tensor:
@@ -62,3 +64,16 @@ def coordinate_embedding(kind: str, ndim: int) -> tuple[nn.Module, int]:
     if kind == "none":
         return nn.Identity(), 0
     raise ValueError(f"coordinates must be grid, periodic or none, got {kind!r}")
+
+
+def sincos_table(width: int, sizes: tuple[int, ...]) -> torch.Tensor:
+    """``(prod(sizes), width)`` sin-cos position features, ``width`` split evenly over the axes."""
+    per_axis = 2 * (width // (2 * len(sizes)))
+    grids = torch.meshgrid(*(torch.arange(n, dtype=torch.float32) for n in sizes), indexing="ij")
+    parts = []
+    for grid in grids:
+        omega = 1.0 / 10000 ** (torch.arange(per_axis // 2, dtype=torch.float32) / max(1, per_axis // 2))
+        angles = grid.reshape(-1, 1) * omega[None]
+        parts += [torch.sin(angles), torch.cos(angles)]
+    table = torch.cat(parts, dim=1)
+    return F.pad(table, (0, width - table.shape[1]))

@@ -11,6 +11,7 @@ import pde_data
 from operators.autoencoder import gaussian_kl
 from operators.diffusion import NoiseSchedule, guided
 from operators.dit import DiT
+from operators.embedding import sincos_table
 from solvers.errors import InputError
 from training.cli import main
 from training.physical_consistency import (
@@ -216,6 +217,65 @@ def test_condition_dropout_replaces_exactly_the_dropped_conditions():
     assert torch.equal(dropped_tokens[0], tokens[0]) and torch.equal(dropped_mask[2], mask[2])
     assert dropped_mask[1].tolist() == [1.0] + [0.0] * (mask.shape[1] - 1)
     assert torch.equal(dropped_tokens[1, 0], model.null[0, 0])
+
+
+def _first_frame_dit(**options):
+    torch.manual_seed(0)
+    model = operators.build("latent-dit", latent_channels=4, latent_size=[2, 4, 4], condition="first-frame",
+                            frame_grid=[16, 16], width=32, depth=2, heads=4, frame_hidden=16, **options)  # fmt: skip
+    for parameter in model.dit.parameters():  # adaLN-Zero starts at zero output; give it weights
+        torch.nn.init.normal_(parameter, std=0.05)
+    return model
+
+
+def test_the_frame_map_lays_the_first_frames_tokens_out_where_they_came_from():
+    """Tokens come row-major from the encoder's map; the frame map puts each back at its place (area-
+    resampled to the latent grid, the same at every latent time)."""
+    from operators.dit import FrameMap
+
+    layout = FrameMap(width=3, channels=3, token_grid=(8, 8), latent_size=(2, 4, 4))
+    with torch.no_grad():
+        layout.project.weight.copy_(torch.eye(3)[:, :, None, None])
+        layout.project.bias.zero_()
+    features = torch.randn(2, 3, 8, 8)
+    out = layout(features.flatten(2).transpose(1, 2))
+    expected = torch.nn.functional.avg_pool2d(features, 2)
+    assert out.shape == (2, 3, 2, 4, 4)
+    torch.testing.assert_close(out[:, :, 0], expected)
+    torch.testing.assert_close(out[:, :, 1], expected)
+
+
+def test_a_first_frame_denoiser_sees_its_frame_through_the_frame_map_and_positions():
+    model = _first_frame_dit()
+    assert model.frame_map is not None and model.dit.spatial_channels == 8
+    frames = torch.randn(2, 1, 16, 16)
+    tokens, _ = model.encode_condition(frames)
+    assert tokens.shape == (2, 16, 32)  # two halvings of 16^2: a 4 x 4 token map
+    # each token carries its position (cross-attention is blind to the order of its context)
+    features = model.condition_encoder.net(frames).flatten(2).transpose(1, 2)
+    position = tokens - features
+    torch.testing.assert_close(position[0], sincos_table(32, (4, 4)))
+    assert torch.unique(position[0], dim=0).shape[0] == 16
+    x, t = torch.randn(2, 4, 2, 4, 4), torch.tensor([10, 10])
+    moved = model(x, t, condition=torch.roll(frames, shifts=8, dims=-1))
+    assert not torch.allclose(moved, model(x, t, condition=frames))
+    # without the map, cross-attention alone carries the frame (the public model's path)
+    plain = _first_frame_dit(frame_map=False)
+    assert plain.frame_map is None and plain.dit.spatial_channels == 0
+    assert operators.parameter_count(plain) < operators.parameter_count(model)
+    with pytest.raises(InputError, match="token map"):
+        model.encode_condition(torch.randn(1, 1, 32, 32))
+
+
+def test_a_dropped_first_frame_and_the_null_condition_give_the_same_estimate():
+    """Guidance's unconditional pass must see what condition dropout trained: the null token padded
+    to the frame's token count, whose frame map is then the same as a dropped frame's."""
+    model = _first_frame_dit()
+    x, t = torch.randn(3, 4, 2, 4, 4), torch.tensor([5, 500, 900])
+    dropped = model(x, t, condition=torch.randn(3, 1, 16, 16), drop=torch.tensor([True, True, True]))
+    null_tokens, null_mask = model.null_condition(3)
+    assert null_tokens.shape == (3, 16, 32) and null_mask.sum().item() == 3
+    torch.testing.assert_close(model(x, t, tokens=null_tokens, mask=null_mask), dropped)
 
 
 def test_the_minilm_encoder_loads_from_its_package_or_says_what_to_install(monkeypatch):

@@ -88,13 +88,16 @@ class LatentDiffusionTask(Task):
         return float(1.0 / self.autoencoder.encode(fields).std().clamp_min(1e-6))
 
     def model_hyperparameters(self) -> dict:
-        return {
+        derived = {
             "latent_channels": self.latent_shape[0],
             "latent_size": list(self.latent_shape[1:]),
             "condition": self.options.condition,
             "frame_channels": self.train_set.channels,
             "frame_ndim": len(self.train_set.grid_shape),
         }
+        if self.options.condition == "first-frame":  # the frame map's layout (a text model has none)
+            derived["frame_grid"] = list(self.train_set.grid_shape)
+        return derived
 
     def prepare_model(self, model: torch.nn.Module) -> None:
         if unwrap(model).condition != self.options.condition:
@@ -139,7 +142,7 @@ class LatentDiffusionTask(Task):
 
     def loss(self, model, batch):
         loss = self._noise_loss(model, batch, None, self.options.condition_dropout)
-        return loss, {"loss": float(loss.detach())}
+        return loss, {"loss": loss.detach()}
 
     @torch.no_grad()
     def validate(self, model, batch):
