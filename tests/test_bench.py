@@ -125,3 +125,23 @@ def test_seconds_budget_trains_the_epochs_that_fit(tmp_path):
     result = Bench("ns-1e-3", tmp_path, "tiny", budget="seconds", budget_value=3, progress=False).run(["fno"])[0]
     assert result["epochs"] == max(1, int(3 // result["seconds_per_epoch"])) and result["budget_seconds"] == 3
     assert not (tmp_path / "models" / "fno" / "probe").exists()
+
+
+def test_the_first_frame_generator_is_benched_as_a_forecaster_over_its_trajectory(tmp_path):
+    """latent-dit trains its autoencoder first (resumable, reused), then forecasts the frames its
+    trajectory holds: 4 of the tiny NS suite's 5 (the autoencoder's time axis divides by 4), 3 steps."""
+    bench = Bench("ns-1e-3", tmp_path, "tiny", progress=False)
+    (row,) = bench.run(["latent-dit"])
+    assert row["rollout_steps"] == 3 and len(row["relative_l2_per_step"]) == 3
+    assert 0 < row["relative_l2_rollout"] < 10 and row["relative_l2_one_step"] > 0
+    stage = tmp_path / "models" / "latent-dit" / "stage"
+    assert (stage / "checkpoints" / "best.pt").is_file()
+    assert row["train_seconds"] > bench_module.training_seconds(tmp_path / "models" / "latent-dit" / "run")
+    import operators
+
+    generator = operators.load(tmp_path / "models" / "latent-dit" / "run")
+    counted = operators.parameter_count(generator.denoiser) + operators.parameter_count(generator.autoencoder.model)
+    assert row["parameters"] == counted  # denoiser and autoencoder together
+    assert row["solver_frames"] == 3
+    write(tmp_path)
+    assert "| latent-dit | " in (tmp_path / "leaderboard.md").read_text()

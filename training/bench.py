@@ -10,6 +10,11 @@ grid and device, and writes ``OUT/models/<model>/result.json``. Finished models 
 interrupted bench continues where it stopped (a half-trained model resumes from its last checkpoint).
 ``training.leaderboard`` renders the results.
 
+Every registered model is benchable: an observer forecasts from its last state; ``latent-dit`` trains its
+autoencoder first (``ModelSetup.stage``, kept and resumed like the model) and forecasts as many steps as
+its generated trajectories hold (the ``steps`` column), scored over those steps; the trajectory
+autoencoder has no row of its own.
+
 Budgets: ``epochs`` (every model the same epochs), ``seconds`` (the same training wall-clock: one
 probe epoch measures each model's speed, then it trains for the epochs that fit), ``parameters``
 (each model's width chosen by bisection so that its parameter count is closest to a target).
@@ -51,8 +56,9 @@ BUDGETS = ("epochs", "seconds", "parameters")
 INFERENCE_BATCH = 64
 REPEATS = 3
 #: models that are parts of others, not forecasters of their own
-NOT_FORECASTERS = {"trajectory-autoencoder": "the autoencoder stage of latent-dit, not a forecaster",
-                   "latent-dit": "generates whole trajectories from a first frame (pdeop sample); not scored here"}  # fmt: skip
+NOT_FORECASTERS = {"trajectory-autoencoder": "the autoencoder stage of latent-dit (benched inside its row)"}
+#: DDIM steps when a first-frame generator is benched
+GENERATOR_STEPS = 50
 
 #: tier -> (trajectories per file, epochs); the data of cpu-small: 64^2 over 10 time units for NS
 TIER_EPOCHS = {"tiny": 1, "cpu-small": 20, "paper": None}  # paper: the config's own
@@ -94,6 +100,8 @@ class ModelSetup:
     width_key: str | None = "width"
     shipped: dict = dataclasses.field(default_factory=dict)  # paper tier: suite -> config name
     task_options: dict = dataclasses.field(default_factory=dict)  # tiny and cpu-small
+    #: a first stage trained before the model (latent-dit's autoencoder): its model, task, settings
+    stage: dict | None = None
 
     def hyperparameters(self, tier: str) -> dict:
         if tier == "paper":
@@ -125,6 +133,13 @@ SETUPS = {
     "stagger": ModelSetup(small={"inner": {"name": "fno", "hyperparameters": FNO_SMALL}, "space": 2}, width_key=None),
     "semilinear-observer": ModelSetup(task="observer", small={"inner": {"name": "fno", "hyperparameters": FNO_SMALL}},
                                       width_key=None, task_options={"warmup": 2, "horizon": 2}),
+    # the first frame's whole trajectory at once, in the latent space of an autoencoder trained first on
+    # the most frames that its time axis takes (a multiple of 4: 8 of cpu-small NS's 11, so 7 steps ahead)
+    "latent-dit": ModelSetup(task="latent-diffusion", small={"width": 128, "depth": 4, "heads": 4}, width_key=None,
+                             task_options={"condition": "first-frame"}, shipped={"*": "text2pde-first-frame"},
+                             stage={"model": "trajectory-autoencoder", "task": "autoencoder", "shipped": "text2pde-autoencoder",
+                                    "small": {"hidden": 16, "multipliers": [1, 2, 2], "latent_channels": 4},
+                                    "lr": 2.0e-3}),
 }
 # fmt: on
 
@@ -183,11 +198,13 @@ class Bench:
             raise InputError(f"pdeop bench has no setup for {model!r}; benchable: {', '.join(SETUPS)}"
                              + "".join(f"; {k}: {v}" for k, v in NOT_FORECASTERS.items() if k == model))  # fmt: skip
         setup = SETUPS[model]
-        shipped = setup.shipped.get(self.suite) if self.tier == "paper" else None
+        shipped = setup.shipped.get(self.suite, setup.shipped.get("*")) if self.tier == "paper" else None
         base = Path(__file__).parent / "configs" / f"{shipped}.yaml" if shipped else None
         epochs = TIER_EPOCHS[self.tier]
         overrides = [f"data.path={data}", f"model.name={model}", f"train.device={self.device}",
                      f"task.kind={setup.task}", "train.eval_trajectories=4"]  # fmt: skip
+        if setup.stage is not None:
+            overrides.append(f"task.autoencoder={self.stage_run(model)}")
         hyper = setup.hyperparameters(self.tier)
         if hyper:
             overrides.append(f"model.hyperparameters={json.dumps(hyper)}")
@@ -198,6 +215,27 @@ class Bench:
         if self.tier != "paper":
             overrides.append("data.batch_size=8" if self.tier == "tiny" else "data.batch_size=16")
         return load_config(base, [*overrides, *(extra or [])])
+
+    def stage_run(self, model: str) -> Path:
+        return self.out / "models" / model / "stage"
+
+    def train_stage(self, model: str, data: Path) -> float:
+        """Train (or resume, or reuse) ``model``'s first stage at the tier's size; its training seconds."""
+        stage, run = SETUPS[model].stage, self.stage_run(model)
+        if self.well:
+            raise InputError(f"{model} trains on whole trajectories of pdeop files, not on Well data")
+        base = Path(__file__).parent / "configs" / f"{stage['shipped']}.yaml" if self.tier == "paper" else None
+        overrides = [f"data.path={data}", f"model.name={stage['model']}", f"task.kind={stage['task']}",
+                     f"train.device={self.device}"]  # fmt: skip
+        if self.tier != "paper":
+            hyper = stage["small"] if self.tier == "cpu-small" else _shrunk(stage["small"])
+            factor = 2 ** (len(hyper["multipliers"]) - 1)
+            frames = len(file_recipe(data).frame_indices()) // factor * factor
+            overrides += [f"model.hyperparameters={json.dumps(hyper)}", f"train.epochs={TIER_EPOCHS[self.tier]}",
+                          f"optim.lr={stage['lr']}", "data.batch_size=8", f"task.frames={frames}"]  # fmt: skip
+        resume = (run / "checkpoints" / "last.pt").is_file()  # a finished stage resumes with nothing left to do
+        train(load_config(base, overrides), run, resume=resume, progress=self.progress, evaluate=False)
+        return training_seconds(run)
 
     def budgeted(self, model: str, data: Path, target: int | None) -> tuple[RunConfig, dict]:
         """The model's config under the budget, and what the budget decided."""
@@ -229,15 +267,18 @@ class Bench:
         result_file = folder / "result.json"
         if result_file.is_file():
             return json.loads(result_file.read_text())
+        stage_seconds = self.train_stage(model, data) if SETUPS[model].stage is not None else 0.0
         config, decided = self.budgeted(model, data, target)
         run = folder / "run"
         resume = (run / "checkpoints" / "last.pt").is_file()  # interrupted while training: continue it
         train(config, run, resume=resume, progress=self.progress, evaluate=False)
         predictor = as_forecaster(operators.load(run, device=self.device))
         split = "test"
-        report = evaluate_surrogate(predictor, data, folder / "evaluation", split, None, None, None)
+        report = evaluate_surrogate(predictor, data, folder / "evaluation", split, None, None,
+                                    getattr(predictor, "max_steps", None))  # fmt: skip
         result = {"model": model, "parameters": operators.parameter_count(predictor.model), **decided,
-                  "train_seconds": training_seconds(run), **scores(report), **self.timing(predictor, data, split)}  # fmt: skip
+                  "train_seconds": training_seconds(run) + stage_seconds, **scores(report),
+                  **self.timing(predictor, data, split)}  # fmt: skip
         _write_json(result_file, result)
         return result
 
@@ -248,7 +289,7 @@ class Bench:
         constant = dataset_constants(data, split, samples)
         frames = model_frames(predictor, trajectories)
         history = predictor.history
-        steps = frames.shape[1] - history
+        steps = min(frames.shape[1] - history, getattr(predictor, "max_steps", None) or frames.shape[1])
         repeat = math.ceil(INFERENCE_BATCH / len(samples))
         given = frames[:, :history].repeat(repeat, *(1,) * (frames.dim() - 1))[:INFERENCE_BATCH]
         if constant is not None:
@@ -365,8 +406,34 @@ def scores(report: dict) -> dict:
 
 def as_forecaster(predictor):
     """A loaded predictor as ``training.evaluation`` rolls it out: a surrogate as it is, an observer as
-    an ``ObserverForecast``."""
-    return predictor if isinstance(predictor, operators.Surrogate) else ObserverForecast(predictor)
+    an ``ObserverForecast``, a first-frame generator as a ``GeneratorForecast``."""
+    if isinstance(predictor, operators.Surrogate):
+        return predictor
+    if isinstance(predictor, operators.Generator):
+        return GeneratorForecast(predictor)
+    return ObserverForecast(predictor)
+
+
+class GeneratorForecast:
+    """A first-frame generator as a forecaster: the trajectory it generates from the given frame (DDIM,
+    ``GENERATOR_STEPS`` steps, seed 0), its first ``steps`` frames after the given one; it forecasts
+    ``max_steps`` (its trajectory's frames less one) at most. ``model``: denoiser and autoencoder together."""
+
+    def __init__(self, generator):
+        if generator.condition != "first-frame":
+            raise InputError("a text-conditioned generator does not forecast from a state; bench a first-frame one")
+        self.inner, self.metadata, self.history = generator, generator.metadata, 1
+        self.model = torch.nn.ModuleList([generator.denoiser, generator.autoencoder.model])
+        self.max_steps = int(generator.metadata["frames"]) - 1
+
+    def predict(self, u0, steps, precision=None, constant=None):
+        if precision not in (None, "fp32") or constant is not None:
+            raise InputError("a generator forecasts in fp32 without constant inputs")
+        if steps > self.max_steps:
+            raise InputError(f"this generator makes {self.max_steps + 1} frames: it forecasts {self.max_steps} "
+                             f"steps at most, not {steps}")  # fmt: skip
+        trajectory = self.inner.sample(first_frame=u0[:, -1], steps=GENERATOR_STEPS, seed=0)
+        return trajectory[:, 1 : 1 + steps]
 
 
 class ObserverForecast:

@@ -1,6 +1,7 @@
 """The leaderboard of a bench: ``leaderboard.md`` and ``leaderboard.json`` from the models' results, and plots.
 
 Rows are sorted by rollout relative L2. Columns: parameters, one-step and rollout relative L2, VRMSE, the
+rollout's steps (a generator of fixed-length trajectories may cover fewer than the suite), the
 high-correlation time (first time the correlation with the truth drops below 0.8), training seconds,
 inference seconds per trajectory (batch ``training.bench.INFERENCE_BATCH``), the speed-up over the
 spectral solver on the same grid, horizon, batch and device, and peak memory during inference. Plots:
@@ -25,6 +26,7 @@ COLUMNS = (
     ("relative_l2_one_step", "1-step rel. L2", "{:.4f}"),
     ("relative_l2_rollout", "rollout rel. L2", "{:.4f}"),
     ("vrmse_rollout", "rollout VRMSE", "{:.4f}"),
+    ("rollout_steps", "steps", "{}"),
     ("high_correlation_time", "corr. > 0.8 until", "{:.3g}"),
     ("train_seconds", "train s", "{:.0f}"),
     ("inference_seconds_per_trajectory", "inference s / traj.", "{:.2e}"),
