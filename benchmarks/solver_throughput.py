@@ -8,6 +8,11 @@ When exponax (JAX) is installed (``pip install -e '.[bench]'``) the same cases r
 through it in the same process, like for like: ETDRK4, same grid, dt, batch,
 dtype and 2/3 dealiasing, jit + vmap, timing only the time loop (final state,
 no trajectory stored). The ratio is exponax's time over ours (> 1: pdeop faster).
+
+The FFT floor: the same number and sizes of FFTs as our step loop makes (four nonlinear
+evaluations per ETDRK4 step, each an inverse transform of the fields the equation needs and a
+forward transform of the products; batch chunks as the solver chunks it), with no arithmetic
+between them; ``pdeop/floor`` says how far the solver is above it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import _common
 import torch
 
 import solvers
+from solvers.base import _chunk_workers
 
 
 @dataclass
@@ -37,6 +43,8 @@ class Result(Case):
     device: str
     pdeop_seconds: float
     pdeop_state_steps_per_second: float
+    fft_floor_seconds: float | None = None
+    pdeop_over_floor: float | None = None
     exponax_seconds: float | None = None
     exponax_over_pdeop: float | None = None
 
@@ -111,6 +119,35 @@ def time_pdeop(case: Case, device: str, repeats: int) -> float:
         return median_seconds(lambda: solver.step(u0, case.steps), repeats, sync)
 
 
+#: fields per nonlinear evaluation: (inverse-transformed, forward-transformed); NS: velocity and
+#: vorticity in, the two fluxes out; the 1D equations: u in, u^2 out
+TRANSFORMS = {"burgers": (1, 1), "kdv": (1, 1), "ks": (1, 1), "ns": (3, 2)}
+
+
+def time_fft_floor(case: Case, device: str, repeats: int) -> float:
+    """The FFTs of ``case.steps`` ETDRK4 steps alone (see the module docstring)."""
+    dtype = getattr(torch, case.dtype)
+    solver = pdeop_solver(case.equation, case.n, dtype, device)
+    spectral = solver.to_spectral(initial_state(case.equation, case.n, case.batch, dtype, device))
+    inverse, forward = TRANSFORMS[case.equation]
+    chunks = spectral.split(solver._chunk_size(spectral))
+    ins = [c[:, None].expand(-1, inverse, *c.shape[1:]).contiguous() for c in chunks]
+    outs = [solver.to_physical(c)[:, None].expand(-1, forward, *solver.grid_shape).contiguous() for c in chunks]
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+
+    def transforms(spectra: torch.Tensor, fields: torch.Tensor) -> None:
+        for _ in range(4 * case.steps):
+            solver.to_physical(spectra)
+            solver.to_spectral(fields)
+
+    def run():
+        with _chunk_workers(len(ins), spectral.device) as pool:  # the solver's threads and chunks
+            list(pool.map(transforms, ins, outs))
+
+    with torch.inference_mode():
+        return median_seconds(run, repeats, sync)
+
+
 def time_exponax(case: Case, repeats: int) -> float:
     import exponax
     import jax
@@ -124,18 +161,20 @@ def time_exponax(case: Case, repeats: int) -> float:
     return median_seconds(lambda: run(u0).block_until_ready(), repeats)
 
 
-def cases(full: bool) -> list[Case]:
+def cases(full: bool, batches: list[int] | None = None, dtypes: list[str] | None = None) -> list[Case]:
     sizes = {"burgers": 256, "kdv": 256, "ks": 256, "ns": 64}
-    batches = (4, 64)
+    chosen = batches
     steps = {"burgers": 200, "kdv": 200, "ks": 200, "ns": 100}
     if full:
         sizes = {"burgers": 1024, "kdv": 1024, "ks": 1024, "ns": 256}
         batches = (16, 512)
+    else:
+        batches = (4, 64)
     return [
         Case(equation, sizes[equation], batch, steps[equation], dtype)
         for equation in SETUPS
-        for batch in batches
-        for dtype in ("float32", "float64")
+        for batch in chosen or batches
+        for dtype in dtypes or ("float32", "float64")
     ]
 
 
@@ -146,6 +185,8 @@ def main(argv: list[str] | None = None) -> list[Result]:
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per case (median reported)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--equations", nargs="+", choices=sorted(SETUPS), default=sorted(SETUPS))
+    parser.add_argument("--batches", nargs="+", type=int, default=None, help="batch sizes (default 4 64)")
+    parser.add_argument("--dtypes", nargs="+", choices=["float32", "float64"], default=None)
     parser.add_argument("--no-exponax", action="store_true", help="skip the exponax comparison")
     parser.add_argument("--json", default="benchmarks/results/solver_throughput.json")
     args = parser.parse_args(argv)
@@ -160,11 +201,15 @@ def main(argv: list[str] | None = None) -> list[Result]:
         print("exponax not installed: pdeop only (pip install -e '.[bench]' for the comparison)")
     results = []
     header = f"{'equation':<8} {'grid':>8} {'batch':>5} {'dtype':<7} {'steps':>5} {'pdeop s':>9} {'state-steps/s':>14}"
+    header += f" {'FFT floor s':>11} {'pdeop/floor':>11}"
     header += f" {'exponax s':>10} {'exponax/pdeop':>13}" if have_exponax else ""
     print(f"device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} torch threads")
     print(header)
     # float32 cases first: JAX's x64 switch is flipped once
-    ordered = sorted((c for c in cases(args.full) if c.equation in args.equations), key=lambda c: c.dtype != "float32")
+    ordered = sorted(
+        (c for c in cases(args.full, args.batches, args.dtypes) if c.equation in args.equations),
+        key=lambda c: c.dtype != "float32",
+    )
     for case in ordered:
         seconds = time_pdeop(case, args.device, args.repeats)
         result = Result(
@@ -173,12 +218,15 @@ def main(argv: list[str] | None = None) -> list[Result]:
             pdeop_seconds=seconds,
             pdeop_state_steps_per_second=case.batch * case.steps / seconds,
         )
+        result.fft_floor_seconds = time_fft_floor(case, args.device, args.repeats)
+        result.pdeop_over_floor = seconds / result.fft_floor_seconds
         if have_exponax:
             result.exponax_seconds = time_exponax(case, args.repeats)
             result.exponax_over_pdeop = result.exponax_seconds / seconds
         grid = f"{case.n}" if SETUPS[case.equation]["ndim"] == 1 else f"{case.n}^2"
         line = f"{case.equation:<8} {grid:>8} {case.batch:>5} {case.dtype:<7} {case.steps:>5} {seconds:>9.4f} "
-        line += f"{result.pdeop_state_steps_per_second:>14,.0f}"
+        line += f"{result.pdeop_state_steps_per_second:>14,.0f} {result.fft_floor_seconds:>11.4f} "
+        line += f"{result.pdeop_over_floor:>11.2f}"
         if have_exponax:
             line += f" {result.exponax_seconds:>10.4f} {result.exponax_over_pdeop:>13.2f}"
         print(line, flush=True)

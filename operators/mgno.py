@@ -47,6 +47,7 @@ from torch import nn
 from torch.nn import functional
 
 from operators.embedding import PeriodicCoordinates
+from operators.periodic import periodic_conv
 from operators.registry import register
 from operators.resolution import consistent_if_asked
 from solvers.errors import InputError
@@ -56,7 +57,7 @@ NORMS = ("none", "layer", "group")
 
 
 def _conv(ndim: int):
-    return nn.Conv1d if ndim == 1 else nn.Conv2d
+    return periodic_conv(ndim)  # nn.ConvNd, with circular padding that is cheap to differentiate
 
 
 def _conv_transpose(ndim: int):

@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn import functional
 
 from operators.embedding import PeriodicCoordinates
+from operators.periodic import PeriodicConv2d, periodic_pad
 from operators.registry import register
 from operators.resolution import consistent_if_asked
 from solvers.errors import InputError
@@ -45,10 +46,10 @@ class ConvBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, padding: str):
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode=padding),
+            PeriodicConv2d(in_channels, out_channels, 3, padding=1, padding_mode=padding),
             nn.GroupNorm(1, out_channels),
             nn.GELU(),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1, padding_mode=padding),
+            PeriodicConv2d(out_channels, out_channels, 3, padding=1, padding_mode=padding),
             nn.GroupNorm(1, out_channels),
             nn.GELU(),
         )
@@ -64,7 +65,7 @@ class DownLevel(nn.Module):
         super().__init__()
         self.first = first
         self.block = ConvBlock(in_channels + (0 if first else wave_channels), out_channels, padding)
-        self.shortcut = nn.Conv2d(in_channels, out_channels, 1)
+        self.shortcut = PeriodicConv2d(in_channels, out_channels, 1)
 
     def forward(self, wave_input: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         wave_input, h = functional.avg_pool2d(wave_input, 2), functional.avg_pool2d(h, 2)
@@ -79,12 +80,12 @@ class UpLevel(nn.Module):
         super().__init__()
         self.circular = padding == "circular"
         self.block = ConvBlock(in_channels + out_channels, out_channels, padding)
-        self.shortcut = nn.Conv2d(in_channels, out_channels, 1)
+        self.shortcut = PeriodicConv2d(in_channels, out_channels, 1)
 
     def upsample(self, x: torch.Tensor) -> torch.Tensor:
         if not self.circular:
             return functional.interpolate(x, scale_factor=2, mode="bicubic")
-        padded = functional.pad(x, (2, 2, 2, 2), mode="circular")
+        padded = periodic_pad(x, (2, 2, 2, 2))
         return functional.interpolate(padded, scale_factor=2, mode="bicubic")[..., 4:-4, 4:-4]
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
@@ -127,9 +128,9 @@ class SineNet(nn.Module):
     ):
         super().__init__()
         self.coordinates = PeriodicCoordinates(2) if coordinates else nn.Identity()
-        self.lift = nn.Conv2d(in_channels + (4 if coordinates else 0), hidden, 3, padding=1, padding_mode=padding)
+        self.lift = PeriodicConv2d(in_channels + (4 if coordinates else 0), hidden, 3, padding=1, padding_mode=padding)
         self.waves = nn.ModuleList(Wave(hidden, mult, padding) for _ in range(waves))
-        self.head = nn.Conv2d(hidden, out_channels, 3, padding=1, padding_mode=padding)
+        self.head = PeriodicConv2d(hidden, out_channels, 3, padding=1, padding_mode=padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         factor = 2**LEVELS

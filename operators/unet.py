@@ -33,13 +33,14 @@ from torch import nn
 from torch.nn import functional
 
 from operators.embedding import coordinate_embedding
+from operators.periodic import periodic_conv
 from operators.registry import extend_builder, register
 from operators.resolution import make_resolution_consistent
 from solvers.errors import InputError
 
 
 def _conv(ndim: int):
-    return nn.Conv1d if ndim == 1 else nn.Conv2d
+    return periodic_conv(ndim)  # nn.ConvNd, with circular padding that is cheap to differentiate
 
 
 class ResidualBlock(nn.Module):

@@ -128,6 +128,24 @@ def test_divergence_names_time_and_batch_entries():
     assert info.value.batch_indices == [1] and info.value.time == pytest.approx(0.05)
 
 
+def test_cache_sized_chunks_step_like_the_whole_batch_and_name_global_entries(monkeypatch):
+    """On the CPU a batch is stepped in chunks that fit in cache; the states are those of one batched
+    step, and a divergence names its entries in the whole batch."""
+    import solvers.base
+
+    solver = solvers.NavierStokes2D(n=16, dt=1e-2, nu=1e-2, dtype=torch.float64)
+    u0 = torch.randn(7, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    whole = solver.step(u0, 30)
+    per_sample = 16 * 9 * 16  # complex128 spectral bytes of one 16^2 state
+    monkeypatch.setattr(solvers.base, "CACHE_CHUNK_BYTES", 2 * per_sample)
+    assert solver._chunk_size(solver.to_spectral(u0)) == 2
+    torch.testing.assert_close(solver.step(u0, 30), whole, rtol=1e-12, atol=1e-12)
+    u0[[1, 4, 6], 3, 3] = float("nan")
+    with pytest.raises(solvers.SolverDivergedError) as info:
+        solver.step(u0, 30)
+    assert info.value.batch_indices == [1, 4, 6]
+
+
 def test_a_real_blow_up_is_reported():
     # inviscid Burgers with an explicit-size step on a steep wave blows up
     solver = solvers.Burgers1D(n=32, nu=0.0, dt=0.5, order=1)

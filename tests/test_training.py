@@ -185,6 +185,40 @@ def test_a_killed_run_resumes_to_the_same_weights(burgers, tmp_path):
     assert reference.history[-1]["train_loss"] == pytest.approx(trainer.history[-1]["train_loss"], rel=0, abs=0)
 
 
+def test_checkpoint_time_is_recorded_and_an_older_metrics_file_keeps_its_columns(burgers, tmp_path):
+    run = tmp_path / "run"
+    trainer, _ = train(config_for(burgers, "train.epochs=1"), run, progress=False, evaluate=False)
+    assert trainer.history[0]["checkpoint_seconds"] > 0  # best.pt and last.pt were written
+    # a run written before the column existed: resuming appends rows under the file's own header
+    rows = (run / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    position = header.index("checkpoint_seconds")
+    old = [",".join(cell for i, cell in enumerate(row.split(",")) if i != position) for row in rows]
+    (run / "metrics.csv").write_text("\n".join(old) + "\n")
+    train(config_for(burgers, "train.epochs=2"), run, resume=True, progress=False, evaluate=False)
+    lines = (run / "metrics.csv").read_text().splitlines()
+    assert len(lines) == 3 and all(len(line.split(",")) == len(header) - 1 for line in lines)
+
+
+def test_a_loss_that_stops_being_finite_ends_the_run_naming_the_epoch(burgers, tmp_path, monkeypatch):
+    from training.tasks.next_step import NextStepTask
+    from training.trainer import TrainingDivergedError
+
+    real, calls = NextStepTask.loss, []
+
+    def failing(self, model, batch):
+        loss, metrics = real(self, model, batch)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) > 2 else loss), metrics
+
+    monkeypatch.setattr(NextStepTask, "loss", failing)
+    with pytest.raises(TrainingDivergedError, match="the loss became nan in epoch 1"):
+        train(
+            config_for(burgers, "train.epochs=2", "data.batch_size=2"), tmp_path / "r", progress=False, evaluate=False
+        )
+    assert len(calls) == 3  # stopped at the first non-finite loss, before its optimizer step
+
+
 def test_starting_over_an_existing_run_is_refused(burgers, tmp_path):
     train(config_for(burgers, "train.epochs=1"), tmp_path / "r", progress=False, evaluate=False)
     with pytest.raises(ValueError, match="already holds a training run; pass --resume"):

@@ -41,6 +41,8 @@ from training.data import GroupedBatchSampler
 from training.distributed import DistributedContext, all_reduce_sum, context_from_environment, initialise
 from training.optim import build_optimizer, build_scheduler
 
+#: seconds between progress-bar refreshes (each reads the running loss back from the device)
+REPORT_SECONDS = 0.5
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -181,29 +183,35 @@ class Trainer:
                 self.best_score = row["val_loss"]
             self.history.append(row)
             if self.context.is_main:
-                self._log(row, writer)
+                saving = time.perf_counter()
                 if improved:
                     save_checkpoint(self._best_payload(), self.run_dir / "checkpoints" / "best.pt")
                 if (epoch + 1) % self.config.train.checkpoint_every == 0 or epoch + 1 == epochs:
                     save_checkpoint(self._training_state(epoch), self.run_dir / "checkpoints" / "last.pt")
+                # the atomic, fsynced writes have a cost worth seeing beside the epoch's
+                row["checkpoint_seconds"] = time.perf_counter() - saving
+                self._log(row, writer)
             self._barrier()
         if writer is not None:
             writer.close()
         return self.history
 
     def _train_epoch(self, loader: DataLoader, epoch: int, epochs: int) -> dict:
+        """One pass over ``loader``. The loss is summed on the model's device and read back (a device
+        synchronisation) only to check it and refresh the progress bar, every ``REPORT_SECONDS``, and at
+        the end; on the CPU, where reading costs nothing, it is checked after every step."""
         self.forward_model.train()
-        totals = torch.zeros(2, dtype=torch.float64)  # sum of loss * batch, samples
-        start = time.perf_counter()
+        running = torch.zeros((), dtype=torch.float64, device=self.device)  # sum of loss * batch size
+        samples = 0
+        start = last_report = time.perf_counter()
+        check_every_step = self.device.type == "cpu"
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not self.progress, leave=False)
         for batch in bar:
             batch = self._to_device(batch)
             with self._autocast():
-                loss, metrics = self.task.loss(self.forward_model, batch)
-            if not torch.isfinite(loss):
-                raise TrainingDivergedError(
-                    f"the loss became {float(loss)} in epoch {epoch + 1}; lower optim.lr or use fp32"
-                )
+                loss, _ = self.task.loss(self.forward_model, batch)
+            if check_every_step:
+                self._check_finite(float(loss.detach()), epoch)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if self.config.optim.grad_clip:
@@ -215,16 +223,28 @@ class Trainer:
             if self.ema is not None:
                 self.ema.update_parameters(self.model)
             size = self.task.batch_size(batch)
-            totals += torch.tensor([metrics["loss"] * size, size], dtype=torch.float64)
-            seconds = time.perf_counter() - start
-            bar.set_postfix(loss=f"{metrics['loss']:.4g}", samples_per_s=f"{float(totals[1]) / seconds:.0f}")
-        totals = all_reduce_sum(totals, self.context)
+            running += loss.detach().double() * size
+            samples += size
+            now = time.perf_counter()
+            if now - last_report >= REPORT_SECONDS:
+                mean = float(running) / samples
+                self._check_finite(mean, epoch)
+                bar.set_postfix(loss=f"{mean:.4g}", samples_per_s=f"{samples / (now - start):.0f}")
+                last_report = now
+        totals = all_reduce_sum(torch.stack([running.cpu(), torch.tensor(float(samples), dtype=torch.float64)]),
+                                self.context)  # fmt: skip
         seconds = time.perf_counter() - start
+        self._check_finite(float(totals[0] / totals[1]), epoch)
         return {
             "train_loss": float(totals[0] / totals[1]),
             "seconds": seconds,
             "samples_per_second": float(totals[1]) / seconds,
         }
+
+    @staticmethod
+    def _check_finite(loss: float, epoch: int) -> None:
+        if not math.isfinite(loss):
+            raise TrainingDivergedError(f"the loss became {loss} in epoch {epoch + 1}; lower optim.lr or use fp32")
 
     @torch.no_grad()
     def _validate(self, loader: DataLoader) -> dict:
@@ -338,8 +358,12 @@ class Trainer:
     def _log(self, row: dict, writer, echo: bool = True) -> None:
         csv_path = self.run_dir / "metrics.csv"
         new = not csv_path.exists()
+        fields = list(row)
+        if not new:  # a resumed run keeps its file's columns (written, perhaps, by an older version)
+            with open(csv_path, newline="") as handle:
+                fields = next(csv.reader(handle), fields)
         with open(csv_path, "a", newline="") as handle:
-            out = csv.DictWriter(handle, fieldnames=list(row))
+            out = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
             if new:
                 out.writeheader()
             out.writerow(row)

@@ -148,7 +148,7 @@ class AssimilationTask(Task):
         states, readings, values, mask = self.run(model, truth, generator)
         state, measurement = self._losses(states, readings, values, mask, truth)
         loss = state + self.options.measurement_weight * measurement
-        return loss, {"loss": float(loss.detach()), "relative_l2": float(state.detach())}
+        return loss, {"loss": loss.detach(), "relative_l2": state.detach()}
 
     @torch.no_grad()
     def validate(self, model, batch: dict) -> dict[str, float]:

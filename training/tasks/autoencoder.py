@@ -102,7 +102,7 @@ class AutoencoderTask(Task):
         x, reconstruction, kl = self._terms(model, batch, sample=True)
         rec = reconstruction_error(reconstruction, x, self.options.reconstruction)
         loss = rec + self.options.kl_weight * kl
-        return loss, {"loss": float(loss.detach())}
+        return loss, {"loss": loss.detach()}
 
     @torch.no_grad()
     def validate(self, model, batch):

@@ -160,8 +160,9 @@ class Task:
         return self
 
     # --- objective -----------------------------------------------------------------------
-    def loss(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        """The training loss of one batch and its metrics (floats, at least ``loss``)."""
+    def loss(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The training loss of one batch and its metrics (detached 0-dim tensors, at least ``loss``: the
+        trainer reads them back from the device only when it reports, so a step never waits for one)."""
         raise NotImplementedError
 
     def validate(self, model: torch.nn.Module, batch: dict) -> dict[str, float]:

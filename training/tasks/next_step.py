@@ -97,7 +97,7 @@ class NextStepTask(SurrogateTask):
         if pushforward:
             prediction, target = prediction[:, -self.horizon :], target[:, -self.horizon :]
         loss = self.field_loss(prediction, target)
-        return loss, {"loss": float(loss.detach())}
+        return loss, {"loss": loss.detach()}
 
     @torch.no_grad()
     def validate(self, model: torch.nn.Module, batch: dict) -> dict[str, float]:

@@ -69,7 +69,7 @@ class OperatorTask(SurrogateTask):
     def loss(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         fields = batch["fields"]
         loss = self.field_loss(self._predict(model, self.normalize(fields[:, :1])), fields[:, 1:])
-        return loss, {"loss": float(loss.detach())}
+        return loss, {"loss": loss.detach()}
 
     @torch.no_grad()
     def validate(self, model: torch.nn.Module, batch: dict) -> dict[str, float]:

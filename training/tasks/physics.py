@@ -167,7 +167,7 @@ class PhysicsTask(Task):
             reached = states[:, -1].detach().cpu()
             self.buffer.extend(zip(reached, lengths.tolist(), factors.tolist(), strict=True))
             del self.buffer[: max(0, len(self.buffer) - self.options.replay)]
-        return loss, {"loss": float(loss.detach()), "residual": float(residual.detach())}
+        return loss, {"loss": loss.detach(), "residual": residual.detach()}
 
     @torch.no_grad()
     def validate(self, model, batch: dict) -> dict[str, float]:
