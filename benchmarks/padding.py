@@ -1,6 +1,7 @@
 """Circular padding's cost in the convolutional models: training-step seconds with zero padding, with
-torch's circular padding (``F.pad(mode="circular")``, what the models used before
-``operators.periodic``) and with ``operators.periodic`` (slices and one ``torch.cat`` per axis).
+torch's circular padding (``F.pad(mode="circular")``, and for SineNet's periodic bicubic upsampling a padded copy interpolated
+and cropped: what the models used before ``operators.periodic``) and with ``operators.periodic``
+(slices and one ``torch.cat`` per axis; the upsampling as two separable 4-tap stencils).
 
     python benchmarks/padding.py                   # CPU, 64^2, batch 16, a minute or two
     python benchmarks/padding.py --threads 1 --device cuda
@@ -37,6 +38,12 @@ def torch_circular(x: torch.Tensor, pads) -> torch.Tensor:
     return F.pad(x, tuple(pads), mode="circular")
 
 
+def torch_circular_upsample(x: torch.Tensor) -> torch.Tensor:
+    """SineNet's periodic x2 bicubic upsampling as it was: pad 2 cells, interpolate, crop 4."""
+    padded = F.pad(x, (2, 2, 2, 2), mode="circular")
+    return F.interpolate(padded, scale_factor=2, mode="bicubic")[..., 4:-4, 4:-4]
+
+
 @contextlib.contextmanager
 def padding_variant(variant: str):
     """``periodic``: as the models are; ``torch``: every periodic pad done by ``F.pad`` instead."""
@@ -44,7 +51,7 @@ def padding_variant(variant: str):
         yield
         return
     with mock.patch.object(operators.periodic, "periodic_pad", torch_circular), \
-            mock.patch.object(operators.sinenet, "periodic_pad", torch_circular):  # fmt: skip
+            mock.patch.object(operators.sinenet, "periodic_bicubic_upsample", torch_circular_upsample):  # fmt: skip
         yield
 
 

@@ -43,3 +43,24 @@ def test_periodic_convolutions_are_circular_convolutions(ours, theirs, shape, st
     zeros.load_state_dict(reference.state_dict())
     torch.testing.assert_close(zeros(x), F.conv2d(x, zeros.weight, zeros.bias, padding=1) if x.dim() == 4
                                else F.conv1d(x, zeros.weight, zeros.bias, padding=1))  # fmt: skip
+
+
+def test_periodic_bicubic_upsampling_is_bicubic_interpolation_of_the_periodic_extension():
+    """The separable stencils give what SineNet computed before: pad 2 cells circularly, interpolate
+    (torch's bicubic, x2), crop 4, in values and gradients, on odd and even grids."""
+    from operators.periodic import periodic_bicubic_upsample
+
+    x = torch.randn(2, 3, 5, 8, dtype=torch.float64, requires_grad=True)
+    padded = F.pad(x, (2, 2, 2, 2), mode="circular")
+    reference = F.interpolate(padded, scale_factor=2, mode="bicubic")[..., 4:-4, 4:-4]
+    ours = periodic_bicubic_upsample(x)
+    assert ours.shape == (2, 3, 10, 16)
+    torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)
+    weights = torch.randn_like(reference)
+    (mine,) = torch.autograd.grad((ours * weights).sum(), x)
+    (expected,) = torch.autograd.grad((reference * weights).sum(), x)
+    torch.testing.assert_close(mine, expected, rtol=1e-12, atol=1e-12)
+    with torch.no_grad():  # outside autograd the pads go through F.pad
+        torch.testing.assert_close(periodic_bicubic_upsample(x), reference, rtol=1e-12, atol=1e-12)
+    constant = torch.full((1, 1, 4, 4), 2.5, dtype=torch.float64)  # the weights sum to one
+    torch.testing.assert_close(periodic_bicubic_upsample(constant), torch.full((1, 1, 8, 8), 2.5, dtype=torch.float64))
