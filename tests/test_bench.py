@@ -99,7 +99,10 @@ def test_external_predictions_join_the_table(two_models, tmp_path):
     "argv, message",
     [
         (["bench", "nope", "--out", "x"], "unknown suite 'nope'"),
-        (["bench", "ks", "--models", "trajectory-autoencoder", "--tier", "tiny", "--out", "x"], "benched inside its row"),
+        (
+            ["bench", "ks", "--models", "trajectory-autoencoder", "--tier", "tiny", "--out", "x"],
+            "benched inside its row",
+        ),
         (["bench", "ks", "--budget", "seconds=abc", "--out", "x"], "must be a number"),
         (["bench", "ks", "--budget", "hours", "--out", "x"], "unknown budget 'hours'"),
     ],
