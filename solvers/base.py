@@ -79,7 +79,8 @@ def _chunk_workers(parts: int, device: torch.device):
     """Where the batch chunks are stepped. On a CPU each chunk runs on one thread (torch's own threads
     set to 1 meanwhile, then restored), the chunks side by side on as many threads as torch had: a
     cache-sized chunk is too small to split each of its FFTs between cores (two threads made a batch
-    of 64 KS states of 256 points 2.6x slower than one), while separate chunks keep every core busy."""
+    of 64 KS states of 256 points 2.6x slower than one), while separate chunks keep every core busy.
+    torch's thread count is process-wide: other Python threads using torch meanwhile see it at 1."""
     if device.type != "cpu":
         yield _SerialPool()
         return
@@ -399,9 +400,13 @@ class SpectralSolver:
         parts = list(u_hat.split(self._chunk_size(u_hat)))
         done = 0
 
+        grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+
         def run(part: torch.Tensor, block: int) -> torch.Tensor:
-            for _ in range(block):  # each chunk runs a whole block while it is in cache
-                part = self.stepper(part)
+            # autograd modes are per thread: a worker takes the caller's
+            with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+                for _ in range(block):  # each chunk runs a whole block while it is in cache
+                    part = self.stepper(part)
             return part
 
         with _chunk_workers(len(parts), u_hat.device) as pool:

@@ -140,6 +140,15 @@ def test_cache_sized_chunks_step_like_the_whole_batch_and_name_global_entries(mo
     monkeypatch.setattr(solvers.base, "CACHE_CHUNK_BYTES", 2 * per_sample)
     assert solver._chunk_size(solver.to_spectral(u0)) == 2
     torch.testing.assert_close(solver.step(u0, 30), whole, rtol=1e-12, atol=1e-12)
+    # chunks run on worker threads, which take the caller's autograd mode
+    wanted = u0.clone().requires_grad_()
+    with torch.no_grad():
+        assert not solver.step(wanted, 2).requires_grad
+    (chunked,) = torch.autograd.grad(solver.step(wanted, 2).square().sum(), wanted)
+    monkeypatch.setattr(solvers.base, "CACHE_CHUNK_BYTES", 1 << 40)
+    (whole_batch,) = torch.autograd.grad(solver.step(wanted, 2).square().sum(), wanted)
+    torch.testing.assert_close(chunked, whole_batch, rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(solvers.base, "CACHE_CHUNK_BYTES", 2 * per_sample)
     u0[[1, 4, 6], 3, 3] = float("nan")
     with pytest.raises(solvers.SolverDivergedError) as info:
         solver.step(u0, 30)
