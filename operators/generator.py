@@ -22,6 +22,17 @@ from operators.predictors import register_predictor
 from solvers.errors import InputError
 
 
+def held_frame_latent(autoencoder: Autoencoder, first_frame: torch.Tensor, frames: int,
+                      scale_factor: float) -> torch.Tensor:  # fmt: skip
+    """The latent ``(batch, latent_channels, time', *grid')`` of the physical first frame ``(batch, C, *grid)``
+    held still for ``frames`` frames, scaled as the diffusion latents: a first-frame denoiser's input
+    beside the noisy latent (``latent_condition``)."""
+    held = first_frame[:, None].expand(-1, frames, *first_frame.shape[1:])
+    with torch.no_grad():
+        mean, _ = autoencoder.model.encode(autoencoder.normalize(held).to(autoencoder.device))
+    return mean * scale_factor
+
+
 @register_predictor("generator")
 class Generator:
     """``sample`` trajectories ``(batch, time, channels, *grid)`` in physical units (see the module docstring).
@@ -106,10 +117,16 @@ class Generator:
             tokens, mask = self.denoiser.encode_condition(conditions)
             tokens, mask = tokens.repeat_interleave(samples, 0), mask.repeat_interleave(samples, 0)
             null_tokens, null_mask = self.denoiser.null_condition(batch)
+            latent = None
+            if getattr(self.denoiser, "latent_condition", False):
+                frames = int(self.metadata.get("frames") or self.autoencoder.metadata["frames"])
+                frame = torch.as_tensor(first_frame, dtype=torch.float32)
+                latent = held_frame_latent(self.autoencoder, frame, frames, self.scale_factor)
+                latent = latent.repeat_interleave(samples, 0).to(self.device)
 
             def predict(x: torch.Tensor, t: torch.Tensor, conditional: bool) -> torch.Tensor:
                 if conditional:
-                    return self.denoiser(x, t, tokens=tokens, mask=mask)
+                    return self.denoiser(x, t, tokens=tokens, mask=mask, latent=latent)
                 return self.denoiser(x, t, tokens=null_tokens, mask=null_mask)
 
             shape = (batch, self.denoiser.dit.channels, *self.denoiser.dit.latent_size)

@@ -247,7 +247,7 @@ def test_the_frame_map_lays_the_first_frames_tokens_out_where_they_came_from():
 
 def test_a_first_frame_denoiser_sees_its_frame_through_the_frame_map_and_positions():
     model = _first_frame_dit()
-    assert model.frame_map is not None and model.dit.spatial_channels == 8
+    assert model.frame_map is not None and model.dit.spatial_channels == 8 + 4  # the map, the held frame's latent
     frames = torch.randn(2, 1, 16, 16)
     tokens, _ = model.encode_condition(frames)
     assert tokens.shape == (2, 16, 32)  # two halvings of 16^2: a 4 x 4 token map
@@ -260,7 +260,7 @@ def test_a_first_frame_denoiser_sees_its_frame_through_the_frame_map_and_positio
     moved = model(x, t, condition=torch.roll(frames, shifts=8, dims=-1))
     assert not torch.allclose(moved, model(x, t, condition=frames))
     # without the map, cross-attention alone carries the frame (the public model's path)
-    plain = _first_frame_dit(frame_map=False)
+    plain = _first_frame_dit(frame_map=False, latent_condition=False)
     assert plain.frame_map is None and plain.dit.spatial_channels == 0
     assert operators.parameter_count(plain) < operators.parameter_count(model)
     with pytest.raises(InputError, match="token map"):
@@ -272,10 +272,16 @@ def test_a_dropped_first_frame_and_the_null_condition_give_the_same_estimate():
     to the frame's token count, whose frame map is then the same as a dropped frame's."""
     model = _first_frame_dit()
     x, t = torch.randn(3, 4, 2, 4, 4), torch.tensor([5, 500, 900])
-    dropped = model(x, t, condition=torch.randn(3, 1, 16, 16), drop=torch.tensor([True, True, True]))
+    latent = torch.randn(3, 4, 2, 4, 4)
+    dropped = model(x, t, condition=torch.randn(3, 1, 16, 16), drop=torch.tensor([True, True, True]), latent=latent)
     null_tokens, null_mask = model.null_condition(3)
     assert null_tokens.shape == (3, 16, 32) and null_mask.sum().item() == 3
     torch.testing.assert_close(model(x, t, tokens=null_tokens, mask=null_mask), dropped)
+    # the held frame's latent is an input of the conditional estimate
+    frames = torch.randn(3, 1, 16, 16)
+    assert not torch.allclose(model(x, t, condition=frames, latent=latent), model(x, t, condition=frames))
+    with pytest.raises(InputError, match="shaped like the latents"):
+        model(x, t, condition=frames, latent=latent[:, :2])
 
 
 def test_the_minilm_encoder_loads_from_its_package_or_says_what_to_install(monkeypatch):
@@ -329,6 +335,13 @@ def test_generators_round_trip_and_sample_reproducibly(trained, tmp_path):
         generator.sample(first_frame=fields[:, 0])
     frames = operators.load(runs["first-frame"])
     assert frames.sample(first_frame=fields[:, 0], steps=2).shape == fields.shape
+    # the held frame's latent (training's and sampling's) is persistence through the autoencoder, scaled
+    from operators.generator import held_frame_latent
+
+    assert frames.denoiser.latent_condition
+    held = held_frame_latent(frames.autoencoder, fields[:, 0], fields.shape[1], frames.scale_factor)
+    expected = autoencoder.encode(fields[:, :1].expand_as(fields)) * frames.scale_factor
+    torch.testing.assert_close(held, expected)
     with pytest.raises(InputError, match="trained on"):
         frames.sample(first_frame=torch.zeros(1, 1, 16, 16))
 

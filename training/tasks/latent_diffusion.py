@@ -27,6 +27,7 @@ import torch
 import operators
 from operators.diffusion import NoiseSchedule
 from operators.dit import CONDITIONS
+from operators.generator import held_frame_latent
 from solvers.errors import InputError
 from training.metrics import relative_l2
 from training.tasks.base import Task, register_task, unwrap
@@ -137,7 +138,10 @@ class LatentDiffusionTask(Task):
         noise = draw(x0.shape)
         drop = torch.rand(batch_size, generator=generator).to(x0.device) < dropout
         x_t = self.schedule.add_noise(x0, noise, t)
-        prediction = model(x_t, t, condition=self.condition_of(batch), drop=drop)
+        latent = None
+        if getattr(unwrap(model), "latent_condition", False):
+            latent = held_frame_latent(self.autoencoder, batch["fields"][:, 0], self.frames, self.scale_factor)
+        prediction = model(x_t, t, condition=self.condition_of(batch), drop=drop, latent=latent)
         return torch.mean((prediction.float() - noise) ** 2)
 
     def loss(self, model, batch):
