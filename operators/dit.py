@@ -18,14 +18,15 @@ one-token mask in place of the condition (``null_condition``); training drops th
 with probability ``task.condition_dropout``. The public code has a guided forward but never drops
 the condition.
 
-First-frame conditioning, three additions to the public model (each can be switched off): the frame's
-tokens carry sin-cos position features (``FirstFrameEncoder``); their map is also concatenated to the
-latent input (``FrameMap``, ``frame_map=True``), so that every latent patch sees the frame at its own
-place; and the latent of the frame held still for the whole trajectory (the frozen autoencoder's
-encoding of persistence, ``latent_condition=True``) is concatenated too, so that the condition lives
-in the target's own space (as image-to-video diffusion models condition on the first frame's latent). Measured on 26 ns-text-tiny training trajectories, 400 epochs each way (issue 15's
+First-frame conditioning, additions to the public model: the frame's tokens carry sin-cos position
+features (``FirstFrameEncoder``); their map is also concatenated to the latent input (``FrameMap``,
+``frame_map=True``, the default), so that every latent patch sees the frame at its own place; and,
+opt-in (``latent_condition=True``), the latent of the frame held still for the whole trajectory (the
+frozen autoencoder's encoding of persistence) is concatenated too, so that the condition lives in the
+target's own space (as image-to-video diffusion models condition on the first frame's latent). Measured on 26 ns-text-tiny training trajectories, 400 epochs each way (issue 15's
 note): relative L2 of the generated trajectories after the first frame 1.23 with positions alone
-(cross-attention only; persistence scores 1.24), 0.81 with the frame map.
+(cross-attention only; persistence scores 1.24), 0.81 with the frame map, 0.77 with the held frame's
+latent too (validation trajectories: 0.93, 0.76, 0.78).
 
 ``LatentDenoiser`` is the registered module (``latent-dit``): the DiT together with its condition
 encoder (text or first frame), so that the trainer optimises both and a checkpoint rebuilds both.
@@ -311,7 +312,7 @@ def build_latent_dit(
     frame_grid: list[int] | None = None,
     frame_map: bool = True,
     frame_map_channels: int = 8,
-    latent_condition: bool = True,
+    latent_condition: bool = False,
 ) -> LatentDenoiser:
     """A latent DiT with its condition encoder (see the module docstring); defaults: the public DiT-small.
 
@@ -326,7 +327,8 @@ def build_latent_dit(
             frame's token map, projected to ``frame_map_channels``, is also concatenated to the latent
             input (``FrameMap``; an addition to the public model, which conditions by cross-attention only).
         latent_condition: a first-frame model also takes the latent of its frame held still (encoded by
-            the frozen autoencoder) beside the noisy latent, channel-concatenated (another addition).
+            the frozen autoencoder) beside the noisy latent, channel-concatenated (another addition; off
+            by default: no measurable gain in issue 15's memorisation test, twice the encoder's work).
     """
     if condition not in CONDITIONS:
         raise InputError(f"condition must be one of {', '.join(CONDITIONS)}, got {condition!r}")

@@ -221,6 +221,7 @@ def test_condition_dropout_replaces_exactly_the_dropped_conditions():
 
 def _first_frame_dit(**options):
     torch.manual_seed(0)
+    options = {"latent_condition": True, **options}
     model = operators.build("latent-dit", latent_channels=4, latent_size=[2, 4, 4], condition="first-frame",
                             frame_grid=[16, 16], width=32, depth=2, heads=4, frame_hidden=16, **options)  # fmt: skip
     for parameter in model.dit.parameters():  # adaLN-Zero starts at zero output; give it weights
@@ -313,7 +314,8 @@ def trained(tmp_path_factory):
         runs[condition] = folder / condition
         options = ["--quiet", "--set", "task.kind=latent-diffusion", "--set", f"task.autoencoder={folder / 'ae'}",
                    "--set", f"task.condition={condition}", "--set", f"data.path={data}", "--set", "task.eval_steps=3",
-                   "--set", "model.hyperparameters={width: 32, depth: 1, heads: 4, text_encoder: tiny-random}"]  # fmt: skip
+                   "--set", "model.hyperparameters={width: 32, depth: 1, heads: 4, text_encoder: tiny-random"
+                   + (", latent_condition: true}" if condition == "first-frame" else "}")]  # fmt: skip
         assert main(["train", "--model", "latent-dit", "--out", str(runs[condition]), "--epochs", "1", *options]) == 0
     return folder, data, runs
 
