@@ -26,7 +26,7 @@ import _common
 import torch
 
 import solvers
-from solvers.base import _chunk_workers
+from solvers.base import chunk_workers
 
 
 @dataclass
@@ -130,7 +130,7 @@ def time_fft_floor(case: Case, device: str, repeats: int) -> float:
     solver = pdeop_solver(case.equation, case.n, dtype, device)
     spectral = solver.to_spectral(initial_state(case.equation, case.n, case.batch, dtype, device))
     inverse, forward = TRANSFORMS[case.equation]
-    chunks = spectral.split(solver._chunk_size(spectral))
+    chunks = spectral.split(solver.chunk_size(spectral))
     ins = [c[:, None].expand(-1, inverse, *c.shape[1:]).contiguous() for c in chunks]
     outs = [solver.to_physical(c)[:, None].expand(-1, forward, *solver.grid_shape).contiguous() for c in chunks]
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
@@ -141,7 +141,7 @@ def time_fft_floor(case: Case, device: str, repeats: int) -> float:
             solver.to_spectral(fields)
 
     def run():
-        with _chunk_workers(len(ins), spectral.device) as pool:  # the solver's threads and chunks
+        with chunk_workers(len(ins), spectral.device) as pool:  # the solver's threads and chunks
             list(pool.map(transforms, ins, outs))
 
     with torch.inference_mode():

@@ -118,7 +118,7 @@ class Generator:
             tokens, mask = tokens.repeat_interleave(samples, 0), mask.repeat_interleave(samples, 0)
             null_tokens, null_mask = self.denoiser.null_condition(batch)
             latent = None
-            if getattr(self.denoiser, "latent_condition", False):
+            if self.denoiser.latent_condition:
                 frames = int(self.metadata.get("frames") or self.autoencoder.metadata["frames"])
                 frame = torch.as_tensor(first_frame, dtype=torch.float32)
                 latent = held_frame_latent(self.autoencoder, frame, frames, self.scale_factor)

@@ -75,7 +75,7 @@ def finite_coefficient(name: str, value: float) -> float:
 
 
 @contextlib.contextmanager
-def _chunk_workers(parts: int, device: torch.device):
+def chunk_workers(parts: int, device: torch.device):
     """Where the batch chunks are stepped. On a CPU each chunk runs on one thread (torch's own threads
     set to 1 meanwhile, then restored), the chunks side by side on as many threads as torch had: a
     cache-sized chunk is too small to split each of its FFTs between cores (two threads made a batch
@@ -397,7 +397,7 @@ class SpectralSolver:
 
     # --- internals ---------------------------------------------------------------------
     def _advance(self, u_hat: torch.Tensor, steps: int, start_step: int) -> torch.Tensor:
-        parts = list(u_hat.split(self._chunk_size(u_hat)))
+        parts = list(u_hat.split(self.chunk_size(u_hat)))
         done = 0
 
         grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
@@ -409,7 +409,7 @@ class SpectralSolver:
                     part = self.stepper(part)
             return part
 
-        with _chunk_workers(len(parts), u_hat.device) as pool:
+        with chunk_workers(len(parts), u_hat.device) as pool:
             while done < steps:
                 block = min(DIVERGENCE_CHECK_INTERVAL, steps - done)
                 parts = list(pool.map(run, parts, [block] * len(parts)))
@@ -417,7 +417,7 @@ class SpectralSolver:
                 self._check_finite(parts, start_step + done)
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
-    def _chunk_size(self, u_hat: torch.Tensor) -> int:
+    def chunk_size(self, u_hat: torch.Tensor) -> int:
         """Samples per chunk (``CACHE_CHUNK_BYTES``); the whole batch on a GPU, or when per-sample
         coefficients tie the stepper to the batch."""
         if u_hat.device.type != "cpu" or self.batch_size is not None or u_hat.shape[0] == 0:

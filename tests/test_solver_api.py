@@ -138,7 +138,7 @@ def test_cache_sized_chunks_step_like_the_whole_batch_and_name_global_entries(mo
     whole = solver.step(u0, 30)
     per_sample = 16 * 9 * 16  # complex128 spectral bytes of one 16^2 state
     monkeypatch.setattr(solvers.base, "CACHE_CHUNK_BYTES", 2 * per_sample)
-    assert solver._chunk_size(solver.to_spectral(u0)) == 2
+    assert solver.chunk_size(solver.to_spectral(u0)) == 2
     torch.testing.assert_close(solver.step(u0, 30), whole, rtol=1e-12, atol=1e-12)
     # chunks run on worker threads, which take the caller's autograd mode
     wanted = u0.clone().requires_grad_()

@@ -346,6 +346,16 @@ def test_generators_round_trip_and_sample_reproducibly(trained, tmp_path):
     torch.testing.assert_close(held, expected)
     with pytest.raises(InputError, match="trained on"):
         frames.sample(first_frame=torch.zeros(1, 1, 16, 16))
+    # the bench scores a first-frame generator as a forecaster over the frames it makes, and no other
+    from training.bench import GeneratorForecast
+
+    forecast = GeneratorForecast(frames)
+    assert forecast.max_steps == fields.shape[1] - 1
+    assert forecast.predict(fields[:, :1], 2).shape == (1, 2, *fields.shape[2:])
+    with pytest.raises(InputError, match="forecasts 7 steps at most, not 8"):
+        forecast.predict(fields[:, :1], 8)
+    with pytest.raises(InputError, match="text-conditioned generator does not forecast"):
+        GeneratorForecast(generator)
 
 
 def test_pdeop_sample_writes_a_dataset_file(trained, tmp_path):

@@ -139,7 +139,7 @@ class LatentDiffusionTask(Task):
         drop = torch.rand(batch_size, generator=generator).to(x0.device) < dropout
         x_t = self.schedule.add_noise(x0, noise, t)
         latent = None
-        if getattr(unwrap(model), "latent_condition", False):
+        if unwrap(model).latent_condition:
             latent = held_frame_latent(self.autoencoder, batch["fields"][:, 0], self.frames, self.scale_factor)
         prediction = model(x_t, t, condition=self.condition_of(batch), drop=drop, latent=latent)
         return torch.mean((prediction.float() - noise) ** 2)
