@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
+from solvers.capture import CapturedSteps
 from solvers.errors import InputError, SolverDivergedError
 from solvers.etdrk import ETDRKStepper, phi_contour_means
 from solvers.spectral import dealias_mask, fft_axes, spectral_grid, squared_wavenumber
@@ -28,6 +29,9 @@ DIVERGENCE_CHECK_INTERVAL = 100
 #: an ETDRK4 step's dozen intermediate arrays stay in cache: 64 NS states of 64^2 (float32) step
 #: about 1.4x faster in chunks of 15 than all at once on one thread (benchmarks/solver_throughput.py)
 CACHE_CHUNK_BYTES = 1 << 18
+#: recorded step loops a solver keeps (``cuda_graph=True``): one per distinct block length and state
+#: shape, the oldest dropped first; each holds its intermediates' GPU memory
+MAX_RECORDINGS = 4
 
 
 def _positive_number(name: str, value: float) -> float:
@@ -117,6 +121,10 @@ class SpectralSolver:
         dtype: ``torch.float64`` or ``torch.float32``; default float64 on CPU and
             float32 on CUDA.
         device: where the state lives (default CPU).
+        cuda_graph: on a CUDA device, record each stretch of steps between output times (at most
+            ``DIVERGENCE_CHECK_INTERVAL``) as a CUDA graph once and replay it (``solvers.capture``),
+            so that small grids are not bound by kernel launches; states that require gradients
+            step eagerly. Default off.
 
     Subclasses set ``ndim`` and implement ``linear_symbol`` and
     ``nonlinear_product``; when the nonlinear term is a diagonal Fourier
@@ -137,6 +145,7 @@ class SpectralSolver:
         dealias: float | None = 2.0 / 3.0,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
+        cuda_graph: bool = False,
     ):
         if isinstance(n, bool) or not isinstance(n, int) or n < 4 or n % 2:
             raise InputError(f"n (grid points per axis) must be an even integer >= 4, got {n!r}")
@@ -157,6 +166,14 @@ class SpectralSolver:
             self.device = torch.device("cpu" if device is None else device)
         except (RuntimeError, TypeError) as error:
             raise InputError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from error
+        if not isinstance(cuda_graph, bool):
+            raise InputError(f"cuda_graph must be True or False, got {cuda_graph!r}")
+        if cuda_graph and self.device.type != "cuda":
+            raise InputError(
+                f"cuda_graph=True records CUDA graphs and needs a CUDA device; this solver is on {self.device}"
+            )
+        self.cuda_graph = cuda_graph
+        self._recordings: dict[tuple, CapturedSteps] = {}
         if dtype is None:
             dtype = torch.float64 if self.device.type == "cpu" else torch.float32
         if dtype not in _REAL_TO_COMPLEX:
@@ -405,6 +422,8 @@ class SpectralSolver:
         def run(part: torch.Tensor, block: int) -> torch.Tensor:
             # autograd modes are per thread: a worker takes the caller's
             with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+                if self.cuda_graph and not part.requires_grad:
+                    return self._recording(part, block)(part)
                 for _ in range(block):  # each chunk runs a whole block while it is in cache
                     part = self.stepper(part)
             return part
@@ -416,6 +435,15 @@ class SpectralSolver:
                 done += block
                 self._check_finite(parts, start_step + done)
         return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def _recording(self, u_hat: torch.Tensor, steps: int) -> CapturedSteps:
+        """The recorded loop of ``steps`` steps for states like ``u_hat``, recorded on first use."""
+        key = (steps, tuple(u_hat.shape), u_hat.dtype, u_hat.device, torch.is_inference_mode_enabled())
+        if key not in self._recordings:
+            while len(self._recordings) >= MAX_RECORDINGS:
+                self._recordings.pop(next(iter(self._recordings)))
+            self._recordings[key] = CapturedSteps(self.stepper, u_hat, steps)
+        return self._recordings[key]
 
     def chunk_size(self, u_hat: torch.Tensor) -> int:
         """Samples per chunk (``CACHE_CHUNK_BYTES``); the whole batch on a GPU, or when per-sample

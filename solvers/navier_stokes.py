@@ -87,9 +87,11 @@ class NavierStokes2D(SpectralSolver):
     def nonlinear_product(self, w_hat: torch.Tensor) -> torch.Tensor:
         fields = torch.fft.irfft2(w_hat[:, None] * self._velocity_and_vorticity, s=self.grid_shape)
         fluxes = torch.fft.rfft2(fields[:, :2] * fields[:, 2:])
-        tendency = (fluxes * self._minus_divergence).sum(dim=1)
+        # two fused multiply-adds of single fields: cheaper than a product of both and a sum over them
+        x_part, y_part = self._minus_divergence[..., 0, :, :], self._minus_divergence[..., 1, :, :]
+        tendency = torch.mul(fluxes[:, 0], x_part).addcmul_(fluxes[:, 1], y_part)
         if self._forcing_hat is not None:
-            tendency = tendency + self._forcing_hat
+            tendency += self._forcing_hat
         return tendency
 
     def velocity(self, w: torch.Tensor) -> torch.Tensor:
