@@ -8,6 +8,7 @@ import torch
 
 import operators
 import pde_data
+from operators import conditioning
 from operators.autoencoder import gaussian_kl
 from operators.diffusion import NoiseSchedule, guided
 from operators.dit import DiT
@@ -208,6 +209,23 @@ def test_padding_and_batch_company_do_not_change_a_prompts_prediction():
     )
     torch.testing.assert_close(padded[:1], alone, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(padded[1:], alone)  # the other prompt does change it
+
+
+def test_a_frozen_text_encoder_encodes_each_prompt_once_with_the_tokens_of_a_padded_batch():
+    encoder = conditioning.TextEncoder("tiny-random")
+    calls = []
+    encoder.bert.register_forward_hook(lambda module, args, output: calls.append(1))
+    prompts = ["viscosity 0.003", "a long prompt driven by kolmogorov forcing at wavenumber 4", "viscosity 0.003"]
+    tokens, mask = encoder(prompts)
+    reference_tokens, reference_mask = encoder._encode(prompts)  # one padded batch, no cache
+    torch.testing.assert_close(mask, reference_mask)
+    torch.testing.assert_close(tokens * mask[..., None], reference_tokens * reference_mask[..., None])
+    again, _ = encoder(["a long prompt driven by kolmogorov forcing at wavenumber 4"])
+    assert len(calls) == 2  # the first call encoded the two distinct prompts once; the second none
+    torch.testing.assert_close(again[0], tokens[1])
+    trainable = conditioning.TextEncoder("tiny-random", trainable=True)
+    trainable(prompts[:1]), trainable(prompts[:1])
+    assert "_prompt_tokens" not in trainable.__dict__  # fine-tuned weights change: nothing is kept
 
 
 def test_condition_dropout_replaces_exactly_the_dropped_conditions():
