@@ -10,8 +10,12 @@ next-step baseline, all on the same training file; then, on a separate test file
 
 First frame: relative L2 of the whole generated trajectory against the truth (every frame after the
 first), beside the FNO rolled out from the same first frame and the autoencoder's own reconstruction
-(the floor a latent generator cannot beat); seconds per trajectory for the generator (DDIM), the FNO
-and the solver (ETDRK4 on the preset's solver grid, the test batch at once).
+(the floor a latent generator cannot beat) and persistence (the first frame held); the generator
+also with each ``--guidance`` weight, and the mean of ``--seeds`` samples per frame (the first frame
+does not show the viscosity or the forcing, so the future is uncertain: a sample from exactly the
+right distribution errs by about sqrt(2) times the conditional mean's error, which a deterministic
+forecaster such as the FNO is trained to approach); seconds per trajectory for the generator (DDIM),
+the FNO and the solver (ETDRK4 on the preset's solver grid, the test batch at once).
 
 Text: for each test caption, ``--seeds`` samples; the viscosity read back from each trajectory by the
 enstrophy budget (``training.physical_consistency``, with the prompted forcing), also from the true
@@ -84,8 +88,15 @@ def first_frame_table(generator, fno, autoencoder, test, args) -> dict:
     truth = torch.stack([test[i]["fields"] for i in range(len(test))])  # (M, T, 1, n, n)
     frames = truth.shape[1]
     start = time.perf_counter()
-    generated = generator.sample(first_frame=truth[:, 0], steps=args.steps, seed=0).cpu()
+    generated = generator.sample(first_frame=truth[:, 0], steps=args.steps, seed=0, guidance=1.0).cpu()
     generator_seconds = (time.perf_counter() - start) / len(truth)
+    guided = {w: generator.sample(first_frame=truth[:, 0], steps=args.steps, seed=0, guidance=w).cpu()
+              for w in args.guidance if w != 1.0}  # fmt: skip
+    # the mean of several samples estimates the conditional mean, which a deterministic forecaster
+    # (the FNO) is trained to give: a single sample of an uncertain future errs by about sqrt(2)
+    # times the conditional mean's error even when its distribution is exactly right
+    ensemble = generator.sample(first_frame=truth[:, 0], samples=args.seeds, steps=args.steps, seed=1).cpu()
+    ensemble_mean = ensemble.reshape(len(truth), args.seeds, *ensemble.shape[1:]).mean(dim=1)
     start = time.perf_counter()
     rollout = fno.predict(truth[:, :1], frames - 1).cpu()
     fno_seconds = (time.perf_counter() - start) / len(truth)
@@ -99,8 +110,10 @@ def first_frame_table(generator, fno, autoencoder, test, args) -> dict:
     def error(prediction: torch.Tensor) -> float:
         return float(relative_l2(prediction, truth[:, 1:], channel_axis=2))
 
-    return {"generator": error(generated[:, 1:]), "fno": error(rollout), "autoencoder": error(reconstruction[:, 1:]),
-            "persistence": error(truth[:, :1].expand_as(truth[:, 1:])),
+    by_guidance = {1.0: error(generated[:, 1:])} | {w: error(g[:, 1:]) for w, g in guided.items()}
+    return {"generator": by_guidance[1.0], "generator_by_guidance": by_guidance, "fno": error(rollout),
+            "ensemble_mean": error(ensemble_mean[:, 1:]), "ensemble": args.seeds,
+            "autoencoder": error(reconstruction[:, 1:]), "persistence": error(truth[:, :1].expand_as(truth[:, 1:])),
             "seconds_generator": generator_seconds, "seconds_fno": fno_seconds, "seconds_solver": solver_seconds,
             "steps": args.steps}  # fmt: skip
 
@@ -149,7 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--first-frame-epochs", type=int, default=200, help="the first-frame DiT's epochs")
     parser.add_argument("--fno-epochs", type=int, default=20)
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps when sampling")
-    parser.add_argument("--seeds", type=int, default=4, help="samples per caption")
+    parser.add_argument("--seeds", type=int, default=4, help="samples per caption, and per first frame for the ensemble mean")
     parser.add_argument("--guidance", type=float, nargs="+", default=[1.0, 3.0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
@@ -195,7 +208,10 @@ def main(argv: list[str] | None = None) -> dict:
           f"{torch.get_num_threads()} thread(s); training seconds " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))  # fmt: skip
     print(f"first frame ({args.steps} DDIM steps): relative L2 of the trajectory: generator {first['generator']:.4f}, "
           f"FNO rollout {first['fno']:.4f}, autoencoder reconstruction {first['autoencoder']:.4f}, persistence "
-          f"{first['persistence']:.4f}; seconds per "
+          f"{first['persistence']:.4f}; mean of {first['ensemble']} generated samples {first['ensemble_mean']:.4f}; "
+          f"generator with guidance "
+          + ", ".join(f"{w:g}: {e:.4f}" for w, e in first["generator_by_guidance"].items())
+          + "; seconds per "
           f"trajectory: generator {first['seconds_generator']:.3f}, FNO {first['seconds_fno']:.4f}, solver "
           f"{first['seconds_solver']:.3f}")  # fmt: skip
     print(f"{'guidance':>8} {'rho truth':>9} {'rho gen':>8} {'nu ratio gen':>12} {'kolmogorov k truth/gen':>23} "
