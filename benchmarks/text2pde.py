@@ -162,7 +162,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--first-frame-epochs", type=int, default=200, help="the first-frame DiT's epochs")
     parser.add_argument("--fno-epochs", type=int, default=20)
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps when sampling")
-    parser.add_argument("--seeds", type=int, default=4, help="samples per caption, and per first frame for the ensemble mean")
+    parser.add_argument(
+        "--seeds", type=int, default=4, help="samples per caption, and per first frame for the ensemble mean"
+    )
     parser.add_argument("--guidance", type=float, nargs="+", default=[1.0, 3.0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")

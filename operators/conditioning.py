@@ -11,7 +11,7 @@ token, 0 for padding), which the denoiser attends to and pools.
   training a text encoder from scratch. Frozen by default (``trainable=False``; the Text2PDE paper
   fine-tunes RoBERTa-base). A frozen encoder keeps each prompt's tokens once computed
   (``PROMPT_CACHE_SIZE`` prompts): a dataset's captions are a fixed set, and re-encoding them
-  every epoch made the text generator's training four times slower than the first-frame one.
+  every epoch made the text generator's epochs 3.7 times longer than the first-frame one's.
 - ``FirstFrameEncoder``: a trainable CNN (the autoencoder's residual blocks and strided
   downsampling, 2D or 1D) whose coarsest feature map, flattened, gives the tokens, each plus the
   sin-cos features of its grid position. Deviation from the public ``ConditionalEncoder``: the public
