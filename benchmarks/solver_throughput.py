@@ -107,23 +107,19 @@ def initial_state(equation: str, n: int, batch: int, dtype: torch.dtype, device:
 
 
 def interleaved_seconds(runs: dict[str, Callable[[], None]], repeats: int) -> dict[str, list[float]]:
-    """Seconds of each run per repeat, the runs taking turns (after one untimed warm-up each), so
-    that a change in the machine's speed during the benchmark (another tenant, turbo, thermal)
-    falls on every contestant alike and the per-repeat ratios stay comparable."""
+    """Seconds of each run per round (``_common.take_turns``), after one untimed warm-up each."""
     for run in runs.values():
         run()
-    seconds: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
+
+    def timed(run: Callable[[], None]) -> Callable[[], float]:
+        def seconds() -> float:
             start = time.perf_counter()
             run()
-            seconds[name].append(time.perf_counter() - start)
-    return seconds
+            return time.perf_counter() - start
 
+        return seconds
 
-def median_ratio(numerator: list[float], denominator: list[float]) -> float:
-    """The median of the per-repeat ratios of two interleaved runs."""
-    return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
+    return _common.take_turns({name: timed(run) for name, run in runs.items()}, repeats)
 
 
 def _synchronized(run: Callable[[], object], device: str) -> Callable[[], None]:
@@ -267,16 +263,16 @@ def main(argv: list[str] | None = None) -> list[Result]:
             pdeop_seconds=seconds,
             pdeop_state_steps_per_second=case.batch * case.steps / seconds,
             fft_floor_seconds=statistics.median(timings["floor"]),
-            pdeop_over_floor=median_ratio(timings["pdeop"], timings["floor"]),
+            pdeop_over_floor=_common.median_ratio(timings["pdeop"], timings["floor"]),
         )
         if have_exponax:
             result.exponax_seconds = statistics.median(timings["exponax"])
-            result.exponax_over_pdeop = median_ratio(timings["exponax"], timings["pdeop"])
+            result.exponax_over_pdeop = _common.median_ratio(timings["exponax"], timings["pdeop"])
         if graphs:
             result.graph_seconds = statistics.median(timings["graph"])
-            result.eager_over_graph = median_ratio(timings["pdeop"], timings["graph"])
+            result.eager_over_graph = _common.median_ratio(timings["pdeop"], timings["graph"])
             if have_exponax:
-                result.exponax_over_graph = median_ratio(timings["exponax"], timings["graph"])
+                result.exponax_over_graph = _common.median_ratio(timings["exponax"], timings["graph"])
         grid = f"{case.n}" if SETUPS[case.equation]["ndim"] == 1 else f"{case.n}^2"
         line = f"{case.equation:<8} {grid:>8} {case.batch:>5} {case.dtype:<7} {case.steps:>5} {seconds:>9.4f} "
         line += f"{result.pdeop_state_steps_per_second:>14,.0f} {result.fft_floor_seconds:>11.4f} "

@@ -160,26 +160,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
         steps = args.epochs * -(-len(train[0]) // args.batch_size)
         print(f"{args.preset}: {len(train[0])} training windows, batch {args.batch_size}, {args.epochs} epochs "
               f"({steps} steps), FNO width {args.width}, device {args.device}, {torch.get_num_threads()} threads")  # fmt: skip
-        # the three take turns, so that a drift in the machine's speed falls on each alike
         runs = {
             "neuraloperator": lambda: theirs(train, val, args, args.device),
             "pdeop": lambda: ours(train, val, args, args.device, "fp32", folder, data),
             "bare loop": lambda: bare(train, val, args, args.device),
         }
-        results = {name: [] for name in runs}
-        for _ in range(args.repeats):
-            for name, run in runs.items():
-                results[name].append(run())
+        results = _common.take_turns(runs, args.repeats)
+        seconds = {name: [r["seconds"] for r in repeats] for name, repeats in results.items()}
         for name, repeats in results.items():
-            seconds = [r["seconds"] for r in repeats]
-            middle = repeats[seconds.index(statistics.median_low(seconds))]
+            middle = repeats[seconds[name].index(statistics.median_low(seconds[name]))]  # the median run's row
             rows.append({"trainer": name, "precision": "fp32", **middle, "steps_per_second": steps / middle["seconds"],
-                         "seconds_per_repeat": seconds})  # fmt: skip
+                         "seconds_per_repeat": seconds[name]})  # fmt: skip
         ratios = {
-            name: statistics.median(
-                b["seconds"] / a["seconds"] for a, b in zip(results[name], results["neuraloperator"], strict=True)
-            )
-            for name in ("pdeop", "bare loop")
+            name: _common.median_ratio(seconds["neuraloperator"], seconds[name]) for name in ("pdeop", "bare loop")
         }
         if args.device.startswith("cuda"):
             for precision in ("bf16", "fp16"):
