@@ -345,16 +345,23 @@ def read_blocks(path: Path, rows_per_block: int = 64) -> Iterator[dict]:
             }
 
 
+def open_hdf5(path: str | Path, what: str = "file") -> h5py.File:
+    """``path`` opened for reading; ``MissingFileError`` ("no {what} at ...") when it is not a file and
+    ``InputError`` when it is not HDF5, instead of h5py's ``OSError``. Use it as ``with open_hdf5(...) as f``."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"no {what} at {path}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        raise InputError(f"{path} is not a readable HDF5 file ({error})") from error
+
+
 def file_recipe(path: str | Path) -> Recipe:
     """The recipe stored in a dataset file; a clear InputError when the file is not a pdeop dataset."""
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"no dataset file at {path}")
-    try:
-        with h5py.File(path, "r") as f:
-            text = f.attrs.get("recipe")
-    except OSError as error:
-        raise InputError(f"{path} is not a readable HDF5 file ({error})") from error
+    with open_hdf5(path, "dataset file") as f:
+        text = f.attrs.get("recipe")
     if text is None:
         raise InputError(f"{path} is an HDF5 file but not a pdeop dataset (no recipe attribute)")
     try:

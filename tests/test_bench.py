@@ -114,6 +114,18 @@ def test_bad_bench_arguments_get_one_line(tmp_path, monkeypatch, capsys, argv, m
     assert message in error and error.count("\n") == 1
 
 
+def test_bad_predictions_are_refused_before_any_training(tmp_path, monkeypatch, capsys):
+    junk = tmp_path / "outside.h5"
+    junk.write_text("not HDF5")
+    monkeypatch.setattr(Bench, "run", lambda *a, **k: pytest.fail("trained before checking --predictions"))
+    argv = ["bench", "ks", "--tier", "tiny", "--models", "fno", "--out", str(tmp_path / "b"), "--predictions"]
+    assert main([*argv, str(junk)]) == 2
+    assert "outside.h5 is not a readable HDF5 file" in capsys.readouterr().err
+    assert main([*argv, str(tmp_path / "gone.h5")]) == 2
+    assert "no predictions file at" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
 def test_a_well_directory_is_a_suite(tmp_path):
     from test_well import write_masked_file, write_splits
 

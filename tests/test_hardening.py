@@ -237,6 +237,14 @@ def test_evaluate_refuses_non_positive_counts_and_predictions_of_other_data(run,
     assert refused(pdeop("evaluate", "--predictions", predictions, "--data", shock), "coefficients")
 
 
+def test_evaluate_refuses_a_predictions_file_that_is_missing_not_hdf5_or_a_dataset(data, tmp_path):
+    junk = tmp_path / "notes.h5"
+    junk.write_text("not HDF5")
+    assert refused(pdeop("evaluate", "--predictions", junk, "--data", data), "notes.h5 is not a readable HDF5 file")
+    assert refused(pdeop("evaluate", "--predictions", tmp_path / "gone.h5", "--data", data), "no predictions file at")
+    assert refused(pdeop("evaluate", "--predictions", data, "--data", data), "lacks the root attribute 'first_frame'")
+
+
 def test_corrupted_values_are_reported_warned_about_and_stop_training(data, tmp_path):
     corrupted = tmp_path / "corrupted.h5"
     corrupted.write_bytes(Path(data).read_bytes())

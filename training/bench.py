@@ -374,17 +374,12 @@ class Bench:
 def score_external(bench: Bench, predictions: Path) -> dict:
     """Score a predictions file (rollouts of a model outside pdeop, ``training.evaluation.write_predictions``
     layout) against the suite's data, as a leaderboard row under ``OUT/external/<file stem>/``."""
-    import h5py
-
-    from training.evaluation import score_predictions
+    from training.evaluation import check_predictions, score_predictions
 
     predictions = Path(predictions)
-    if not predictions.is_file():
-        raise InputError(f"no predictions file at {predictions}")
+    name = check_predictions(predictions)
     folder = bench.out / "external" / predictions.stem
     report = score_predictions(predictions, bench.data(), folder / "evaluation")
-    with h5py.File(predictions, "r") as f:
-        name = str(f.attrs.get("model", predictions.stem))
     result = {"model": f"{name} (external: {predictions.name})", "parameters": None, **scores(report)}
     _write_json(folder / "result.json", result)
     return result

@@ -205,12 +205,15 @@ def _add_bench(commands) -> None:
 def _run_bench(args) -> None:
     from training import leaderboard
     from training.bench import Bench, benchable, score_external
+    from training.evaluation import check_predictions
 
     kind, _, value = args.budget.partition("=")
     try:
         amount = float(value) if value else None
     except ValueError:
         raise CommandError(f"--budget {args.budget}: the value after = must be a number") from None
+    for path in args.predictions:  # before training, which may take hours
+        check_predictions(path)
     bench = Bench(args.suite, args.out, args.tier, kind, amount, args.device, progress=not args.quiet)
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else benchable()
     if args.models is None or models:

@@ -24,7 +24,7 @@ from pde_data.fields import file_channels, from_channels, read_channels
 from pde_data.loading import FileData
 from pde_data.parameters import parameter_names
 from pde_data.presets import Recipe
-from pde_data.storage import file_recipe, stream_well_file
+from pde_data.storage import file_recipe, open_hdf5, stream_well_file
 from pde_data.well import WellWindows, is_well_source
 from solvers.errors import InputError
 from training.figures import plot_error_curves, plot_error_vs_resolution, plot_prediction
@@ -309,14 +309,24 @@ def resolution_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def score_predictions(predictions: str | Path, data: str | Path, out_dir: str | Path) -> dict:
-    """Score a predictions file against the dataset it predicts, with the same metrics and baseline."""
-    with h5py.File(predictions, "r") as f:
+def check_predictions(predictions: str | Path) -> str:
+    """The model name a predictions file (``write_predictions``' layout) records, after checking that it is
+    one: a clear InputError when it is missing, not HDF5, or lacks the attributes and sample index."""
+    with open_hdf5(predictions, "predictions file") as f:
         for key in ("first_frame", "frame_stride"):
             if key not in f.attrs:
                 raise InputError(
                     f"{predictions} lacks the root attribute {key!r}; see training.evaluation.write_predictions"
                 )
+        if "pdeop/sample_index" not in f:
+            raise InputError(f"{predictions} lacks pdeop/sample_index; see training.evaluation.write_predictions")
+        return str(f.attrs.get("model", Path(predictions).stem))
+
+
+def score_predictions(predictions: str | Path, data: str | Path, out_dir: str | Path) -> dict:
+    """Score a predictions file against the dataset it predicts, with the same metrics and baseline."""
+    check_predictions(predictions)
+    with h5py.File(predictions, "r") as f:
         first, stride = int(f.attrs["first_frame"]), int(f.attrs["frame_stride"])
         samples = [int(i) for i in f["pdeop/sample_index"][()]]
         channels = file_channels(f)
