@@ -35,7 +35,7 @@ from pde_data.initial_conditions import InitialCondition
 from pde_data.locks import RunLock
 from pde_data.parameters import draw_parameters, initial_conditions, parameter_columns, text_caption
 from pde_data.presets import Recipe, preset
-from pde_data.storage import atomic_output, file_recipe, read_blocks, write_well_file
+from pde_data.storage import atomic_output, file_recipe, open_hdf5, read_blocks, write_well_file
 from solvers import InputError, SolverDivergedError
 from solvers.device import resolve_device
 
@@ -440,9 +440,7 @@ def merge_shards(path: str | Path, shards: list[str | Path] | None = None, overw
     _check_output(path, overwrite)
     headers = []
     for shard in shards:
-        if not Path(shard).is_file():
-            raise GenerationError(f"shard file {shard} does not exist")
-        with h5py.File(shard, "r") as f:
+        with open_hdf5(shard, "shard file") as f:
             attrs = dict(f.attrs)
             missing = [key for key in ("pdeop/sample_index", "pdeop/seed", "pdeop/caption") if key not in f]
             if "shard" not in attrs:

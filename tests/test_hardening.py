@@ -127,6 +127,10 @@ def test_merge_refuses_an_incomplete_shard(tmp_path):
     with h5py.File(tmp_path / "m.shard-1-of-2.h5", "a") as f:
         del f["pdeop/sample_index"]
     assert refused(pdeop("merge", tmp_path / "m.h5"), "not a complete shard file", "pdeop/sample_index")
+    (tmp_path / "notes.h5").write_text("not HDF5")
+    assert refused(pdeop("merge", tmp_path / "j.h5", "--shards", tmp_path / "notes.h5"), "not a readable HDF5 file")
+    assert refused(pdeop("merge", tmp_path / "j.h5", "--shards", tmp_path / "gone.h5"), "no shard file at")
+    assert not (tmp_path / "j.h5").exists()
 
 
 @pytest.mark.parametrize(
