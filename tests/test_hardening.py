@@ -169,6 +169,9 @@ def test_bad_settings_through_the_command_line(data, tmp_path):
                    "width must be a positive integer")  # fmt: skip
     (tmp_path / "plain.yaml").write_text("just a string\n")
     assert refused(pdeop("train", "--data", data, "--config", tmp_path / "plain.yaml"), "must hold a YAML mapping")
+    (tmp_path / "long.yaml").write_text("x" * 5000 + "\n")  # e.g. the wrong file: its text is not echoed whole
+    result = pdeop("train", "--data", data, "--config", tmp_path / "long.yaml")
+    assert refused(result, "must hold a YAML mapping", "got str 'xxx") and len(result.stderr) < 400
     assert not out.exists()
 
 

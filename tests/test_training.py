@@ -163,8 +163,11 @@ def test_a_killed_run_resumes_to_the_same_weights(burgers, tmp_path):
         config_for(burgers, f"train.epochs={epochs}"), tmp_path / "reference", progress=False, evaluate=False
     )
     run = tmp_path / "killed"
+    # the reference's thread count: summation orders, and so the bits, depend on it (the command line's
+    # default is 1 on a small machine, this process's whatever earlier tests left)
     command = [sys.executable, "-m", "training.cli", "train", "--data", str(burgers), "--out", str(run), "--quiet",
-               "--epochs", str(epochs), *[arg for setting in SETTINGS for arg in ("--set", setting)]]  # fmt: skip
+               "--epochs", str(epochs), "--threads", str(torch.get_num_threads()),
+               *[arg for setting in SETTINGS for arg in ("--set", setting)]]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     metrics = run / "metrics.csv"
     deadline = time.time() + 120

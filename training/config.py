@@ -114,7 +114,7 @@ class RunConfig:
         }
         for key, (value, allowed) in choices.items():
             if value not in allowed:
-                raise InputError(f"{key} = {value!r} is not one of {', '.join(allowed)}")
+                raise InputError(f"{key} = {_shown(value)} is not one of {', '.join(allowed)}")
         d, o, s, r = self.data, self.optim, self.schedule, self.train
         ranges = [
             # (key, value, lowest, highest, lowest allowed?, highest allowed?) for numbers; None = unbounded
@@ -140,6 +140,12 @@ class RunConfig:
         self.task.check(self)
 
 
+def _shown(value, limit: int = 80) -> str:
+    """``repr(value)`` for an error message, cut at ``limit`` characters (a config file's value may be long)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _check_range(key: str, value, low, high, low_ok: bool, high_ok: bool) -> None:
     """``value`` (None passes: an optional setting left unset) must be finite and within the bounds."""
     if value is None:
@@ -149,19 +155,19 @@ def _check_range(key: str, value, low, high, low_ok: bool, high_ok: bool) -> Non
         inside = inside and (value <= high if high_ok else value < high)
     if not inside and isinstance(value, int) and high is None and low_ok:
         raise InputError(
-            f"{key} must be a positive integer, got {value!r}"
+            f"{key} must be a positive integer, got {_shown(value)}"
             if low == 1
-            else f"{key} must be an integer >= {low}, got {value!r}"
+            else f"{key} must be an integer >= {low}, got {_shown(value)}"
         )
     if not inside:
         left, right = "[" if low_ok else "(", "]" if high_ok else ")"
         bound = f"in {left}{low}, {high}{right}" if high is not None else (f">= {low}" if low_ok else f"> {low}")
-        raise InputError(f"{key} must be a finite number {bound}, got {value!r}")
+        raise InputError(f"{key} must be a finite number {bound}, got {_shown(value)}")
 
 
 def _build(cls, data: dict, prefix: str):
     if not isinstance(data, dict):
-        raise InputError(f"config section '{prefix.rstrip('.') or 'root'}' must be a mapping, got {data!r}")
+        raise InputError(f"config section '{prefix.rstrip('.') or 'root'}' must be a mapping, got {_shown(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -194,33 +200,33 @@ def _coerce(value, annotation: str, key: str):
     base = annotation.replace("| None", "").strip()
     if base == "bool":
         if not isinstance(value, bool):
-            raise InputError(f"{key} expects true or false, got {value!r}")
+            raise InputError(f"{key} expects true or false, got {_shown(value)}")
     elif base == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(f"{key} expects an integer, got {value!r}")
+            raise InputError(f"{key} expects an integer, got {_shown(value)}")
     elif base == "float":
         if isinstance(value, str):
             try:
                 value = float(value)
             except ValueError:
-                raise InputError(f"{key} expects a number, got {value!r}") from None
+                raise InputError(f"{key} expects a number, got {_shown(value)}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InputError(f"{key} expects a number, got {value!r}")
+            raise InputError(f"{key} expects a number, got {_shown(value)}")
         value = float(value)
     elif base == "str":
         if not isinstance(value, str):
-            raise InputError(f"{key} expects a text value, got {value!r}")
+            raise InputError(f"{key} expects a text value, got {_shown(value)}")
     elif base == "dict" and not isinstance(value, dict):
-        raise InputError(f"{key} expects a mapping (e.g. {{width: 32}}), got {value!r}")
+        raise InputError(f"{key} expects a mapping (e.g. {{width: 32}}), got {_shown(value)}")
     elif base == "list[str]":
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise InputError(f"{key} expects a list of text values (e.g. [a.h5, b.h5]), got {value!r}")
+            raise InputError(f"{key} expects a list of text values (e.g. [a.h5, b.h5]), got {_shown(value)}")
         value = list(value)
     elif base.startswith("tuple[float"):
         if not isinstance(value, (list, tuple)) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
         ):
-            raise InputError(f"{key} expects a list of numbers, got {value!r}")
+            raise InputError(f"{key} expects a list of numbers, got {_shown(value)}")
         value = tuple(float(v) for v in value)
     return value
 
@@ -249,7 +255,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not isinstance(data, dict):
             raise InputError(
                 f"{path} must hold a YAML mapping of sections (data, model, task, optim, schedule, train), "
-                f"got {type(data).__name__} {data!r}"
+                f"got {type(data).__name__} {_shown(data)}"
             )
     for override in overrides or []:
         key, sep, text = override.partition("=")
