@@ -12,6 +12,9 @@ schedule, the latent scale factor and the training data's description.
 
 from __future__ import annotations
 
+import math
+import operator
+
 import torch
 
 from operators.autoencoder import Autoencoder
@@ -73,6 +76,8 @@ class Generator:
         if self.condition == "text":
             if prompt is None or first_frame is not None:
                 raise InputError("this generator is conditioned on text: pass prompt=... (a string or a list)")
+            if not isinstance(prompt, (str, list, tuple)):
+                raise InputError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
             prompts = [prompt] if isinstance(prompt, str) else list(prompt)
             if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
                 raise InputError("prompt must be a non-empty string or a list of them")
@@ -80,13 +85,22 @@ class Generator:
         if first_frame is None or prompt is not None:
             raise InputError("this generator is conditioned on a first frame: pass first_frame=(batch, C, *grid)")
         ndim = self.autoencoder.model.ndim
-        frame = torch.as_tensor(first_frame, dtype=torch.float32)
+        try:
+            frame = torch.as_tensor(first_frame, dtype=torch.float32)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise InputError(
+                f"first_frame must be a tensor of real numbers, got {type(first_frame).__name__}"
+            ) from error
         if frame.dim() != 2 + ndim or frame.shape[1] != self.autoencoder.model.channels:
             raise InputError(f"first_frame must be (batch, {self.autoencoder.model.channels}, *grid) with {ndim} "
                              f"grid axes, got {tuple(frame.shape)}")  # fmt: skip
         grid = tuple(self.metadata.get("grid") or frame.shape[2:])
         if tuple(frame.shape[2:]) != grid:
             raise InputError(f"first_frame is on {tuple(frame.shape[2:])}; this generator was trained on {grid}")
+        finite = torch.isfinite(frame).flatten(1).all(dim=1)
+        if not bool(finite.all()):
+            bad = torch.nonzero(~finite).flatten().tolist()
+            raise InputError(f"first_frame contains non-finite values (NaN or infinity) in batch entries {bad[:10]}")
         normalised = self.autoencoder.normalize(frame[:, None])[:, :, 0]  # (batch, C, *grid)
         return normalised, frame.shape[0]
 
@@ -108,11 +122,17 @@ class Generator:
         """
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
             raise InputError(f"samples must be a positive integer, got {samples!r}")
-        if not (isinstance(guidance, (int, float)) and guidance >= 0):
-            raise InputError(f"guidance must be a number >= 0, got {guidance!r}")
+        if not (isinstance(guidance, (int, float)) and math.isfinite(guidance) and guidance >= 0):
+            raise InputError(f"guidance must be a finite number >= 0, got {guidance!r}")
+        try:
+            index = operator.index(seed)  # ints, NumPy's included; not floats or text
+        except TypeError:
+            index = -1
+        if not 0 <= index < 2**64:  # torch's generators take unsigned 64-bit seeds
+            raise InputError(f"seed must be an integer in [0, 2^64), got {seed!r}")
         conditions, count = self._conditions(prompt, first_frame)
         batch = count * samples
-        generator = torch.Generator().manual_seed(int(seed))
+        generator = torch.Generator().manual_seed(index)
         with torch.inference_mode():
             tokens, mask = self.denoiser.encode_condition(conditions)
             tokens, mask = tokens.repeat_interleave(samples, 0), mask.repeat_interleave(samples, 0)

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from operators.checkpoint import CheckpointError, load_checkpoint
+from solvers.device import resolve_device
 from solvers.errors import MissingFileError
 
 _PREDICTORS: dict[str, type] = {}
@@ -69,5 +70,6 @@ def load(path: str | Path, device: str | torch.device = "cpu"):
 
 
 def from_payload(payload: dict, device: str | torch.device = "cpu", source: str | Path = "the checkpoint"):
-    """The predictor a checkpoint payload (already read) describes; ``source`` names it in errors."""
-    return _PREDICTORS[checkpoint_kind(payload, source)].from_state(payload, device)
+    """The predictor a checkpoint payload (already read) describes; ``source`` names it in errors.
+    ``device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (checked against this machine, before any weights move)."""
+    return _PREDICTORS[checkpoint_kind(payload, source)].from_state(payload, resolve_device(device))

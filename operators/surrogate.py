@@ -37,6 +37,7 @@ from operators.checkpoint import (
     tensor_state_dict,
 )
 from operators.predictors import checkpoint_file, checkpoint_kind, register_predictor
+from solvers.device import resolve_device
 from solvers.errors import InputError
 from solvers.resample import fourier_resample
 
@@ -284,7 +285,7 @@ class Surrogate:
         kind = checkpoint_kind(payload, path)
         if kind != "surrogate":
             raise CheckpointError(f"{path} holds a {kind!r} predictor, not a surrogate; load it with operators.load")
-        return cls.from_state(payload, device)
+        return cls.from_state(payload, resolve_device(device))
 
     def __repr__(self) -> str:
         spec = self.model.pdeop_spec

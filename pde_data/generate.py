@@ -35,7 +35,7 @@ from pde_data.initial_conditions import InitialCondition
 from pde_data.locks import RunLock
 from pde_data.parameters import draw_parameters, initial_conditions, parameter_columns, text_caption
 from pde_data.presets import Recipe, preset
-from pde_data.storage import atomic_output, file_recipe, open_hdf5, read_blocks, write_well_file
+from pde_data.storage import atomic_output, check_output_file, file_recipe, open_hdf5, read_blocks, write_well_file
 from solvers import InputError, SolverDivergedError
 from solvers.device import resolve_device
 
@@ -386,15 +386,10 @@ def _check_device(device: str) -> str:
 
 
 def _check_output(output: Path, overwrite: bool) -> None:
-    if output.exists() and not overwrite:
-        raise GenerationError(f"{output} exists; pass --overwrite (overwrite=True) to replace it")
-    if output.is_dir():
-        raise GenerationError(f"{output} is a directory; give a file path such as {output / 'data.h5'}")
-    parent = output.parent if str(output.parent) else Path(".")
-    if not parent.is_dir():
-        raise GenerationError(f"cannot write {output}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise GenerationError(f"cannot write {output}: folder {parent} is not writable")
+    try:
+        check_output_file(output, overwrite)
+    except InputError as error:
+        raise GenerationError(str(error)) from None
 
 
 def _prepare_parts(parts: Path, settings: dict, resume: bool, overwrite: bool) -> None:

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from pde_data.loading import FileData
-from pde_data.storage import file_identity
+from pde_data.storage import check_output_file, file_identity
 from solvers.errors import InputError
 
 LAYOUTS = ("random", "random-per-trajectory", "grid")
@@ -133,11 +133,7 @@ def write_observations(
     ``(samples, time, *grid)`` uint8, ``times`` ``(samples, time)``, ``sample_index``,
     and the attributes ``observation_model`` (JSON), ``source`` and ``source_identity``.
     """
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise InputError(f"{out} exists; pass --overwrite to replace it")
-    if not out.parent.resolve().is_dir():
-        raise InputError(f"cannot write {out}: folder {out.parent} does not exist")
+    out = check_output_file(out, overwrite)
     source = FileData(data, split=split)
     partial = out.with_name(out.name + ".partial")
     try:

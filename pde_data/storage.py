@@ -191,6 +191,21 @@ def _create_layout(
     return out
 
 
+def check_output_file(path: str | Path, overwrite: bool = False) -> Path:
+    """``path`` as a file a command may write, checked before its work so that no long run fails at the end:
+    InputError when it is a folder, exists (unless ``overwrite``), or its folder is missing or read-only."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; give a file path such as {path / 'data.h5'}")
+    if path.exists() and not overwrite:
+        raise InputError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise InputError(f"cannot write {path}: folder {path.parent} is not writable")
+    return path
+
+
 @contextmanager
 def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success fsync it and rename it to ``path``.

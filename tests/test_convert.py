@@ -208,7 +208,7 @@ def test_a_malformed_source_is_refused_in_one_line_and_leaves_no_output(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no output, no temporary file
 
 
-def test_convert_command_refuses_to_overwrite_and_writes_a_file_pdeop_reads(tmp_path, capsys):
+def test_convert_command_refuses_to_overwrite_and_writes_a_file_pdeop_reads(tmp_path, capsys, monkeypatch):
     torch.save({"x": torch.randn(10, 16), "y": torch.randn(10, 16)}, tmp_path / "pairs.pt")
     out = tmp_path / "pairs.h5"
     assert main(["convert", str(tmp_path / "pairs.pt"), "--from", "neuraloperator-pt", "--out", str(out), "--quiet",
@@ -216,6 +216,12 @@ def test_convert_command_refuses_to_overwrite_and_writes_a_file_pdeop_reads(tmp_
     assert is_well_source(out) and WellWindows(out, None).files[0].periodic == (True,)
     assert main(["convert", str(tmp_path / "pairs.pt"), "--from", "neuraloperator-pt", "--out", str(out)]) == 2
     assert "pass --overwrite" in capsys.readouterr().err
+    import pde_data.convert as conversion
+
+    monkeypatch.setitem(conversion.FORMATS, "neuraloperator-pt", lambda *a: pytest.fail("read before checking --out"))
+    with pytest.raises(InputError, match=r"folder .*missing does not exist"):  # before reading a large source
+        conversion.convert("neuraloperator-pt", tmp_path / "pairs.pt", tmp_path / "missing" / "pairs.h5")
+    monkeypatch.undo()
     assert main(["info", str(out)]) == 0
     printed = capsys.readouterr().out
     assert (

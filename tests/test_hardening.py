@@ -188,6 +188,14 @@ def test_broken_checkpoints_and_devices_get_one_line(run, data, tmp_path):
     if not torch.cuda.is_available():
         assert refused(pdeop(*predict, "--device", "cuda"), "CUDA is not available here")
     assert refused(pdeop(*predict, "--device", "bogus"), "unknown device 'bogus'")
+    with pytest.raises(ValueError, match="unknown device 'bogus'"):  # the Python API too (was torch's RuntimeError)
+        operators.load(run, device="bogus")
+    with pytest.raises(ValueError, match="unknown device 'bogus'"):
+        Surrogate.load(run, device="bogus")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available here"):  # was torch's AssertionError
+            operators.load(run, device="cuda")
+    assert isinstance(operators.load(run, device="auto"), Surrogate)
 
 
 def test_prediction_from_non_finite_input_is_refused_without_writing(run, data, tmp_path):

@@ -3,6 +3,7 @@ condition encoders, the generator predictor and the commands that train and samp
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -353,6 +354,14 @@ def test_generators_round_trip_and_sample_reproducibly(trained, tmp_path):
     assert not torch.allclose(first[0], first[1])  # two samples of one prompt differ
     with pytest.raises(InputError, match="conditioned on text"):
         generator.sample(first_frame=fields[:, 0])
+    for bad, phrase in ((dict(prompt=3), "a string or a list of strings, got int"),
+                        (dict(prompt="x", seed="a"), r"seed must be an integer in \[0, 2\^64\), got 'a'"),
+                        (dict(prompt="x", seed=2.5), "seed must be an integer"),
+                        (dict(prompt="x", guidance=float("inf")), "guidance must be a finite number")):  # fmt: skip
+        with pytest.raises(InputError, match=phrase):
+            generator.sample(steps=2, **bad)
+    numpy_seed = generator.sample(prompt="viscosity 0.003", steps=2, seed=np.int64(5))
+    torch.testing.assert_close(numpy_seed, generator.sample(prompt="viscosity 0.003", steps=2, seed=5))
     frames = operators.load(runs["first-frame"])
     assert frames.sample(first_frame=fields[:, 0], steps=2).shape == fields.shape
     # the held frame's latent (training's and sampling's) is persistence through the autoencoder, scaled
@@ -364,6 +373,12 @@ def test_generators_round_trip_and_sample_reproducibly(trained, tmp_path):
     torch.testing.assert_close(held, expected)
     with pytest.raises(InputError, match="trained on"):
         frames.sample(first_frame=torch.zeros(1, 1, 16, 16))
+    broken = torch.cat([fields[:, 0], fields[:, 0]])
+    broken[1, 0, 3, 4] = float("nan")
+    with pytest.raises(InputError, match=r"non-finite values \(NaN or infinity\) in batch entries \[1\]"):
+        frames.sample(first_frame=broken, steps=2)
+    with pytest.raises(InputError, match="first_frame must be a tensor of real numbers, got str"):
+        frames.sample(first_frame="frame.h5")
     # the bench scores a first-frame generator as a forecaster over the frames it makes, and no other
     from training.bench import GeneratorForecast
 
@@ -376,7 +391,7 @@ def test_generators_round_trip_and_sample_reproducibly(trained, tmp_path):
         GeneratorForecast(generator)
 
 
-def test_pdeop_sample_writes_a_dataset_file(trained, tmp_path):
+def test_pdeop_sample_writes_a_dataset_file(trained, tmp_path, capsys):
     folder, data, runs = trained
     out = tmp_path / "sampled.h5"
     assert main(["sample", str(runs["text"]), "--prompt", "Periodic 2D turbulence at viscosity 0.005", "--samples",
@@ -388,6 +403,18 @@ def test_pdeop_sample_writes_a_dataset_file(trained, tmp_path):
                  "--out", str(out2)]) == 0  # fmt: skip
     assert pde_data.open(out2)["vorticity"].shape == (2, 8, 32, 32)
     assert main(["sample", str(runs["first-frame"]), "--prompt", "x", "--out", str(tmp_path / "x.h5")]) == 2
+    text = ["sample", str(runs["text"]), "--prompt", "x", "--steps", "2"]
+    capsys.readouterr()
+    refusals = [(["--seed", "-1", "--out", str(tmp_path / "s.h5")], "seed must be an integer in [0, 2^64), got -1"),
+                (["--out", str(tmp_path / "missing" / "s.h5")], "folder " + str(tmp_path / "missing") + " does not exist"),
+                (["--out", str(tmp_path)], "is a directory")]  # fmt: skip
+    if not torch.cuda.is_available():
+        refusals.append((["--device", "cuda", "--out", str(tmp_path / "s.h5")], "CUDA is not available here"))
+    for arguments, message in refusals:
+        assert main([*text, *arguments]) == 2
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1, error
+    assert not (tmp_path / "s.h5").exists()
     assert main(["sample", str(folder / "ae"), "--prompt", "x", "--out", str(tmp_path / "x.h5")]) == 2
 
 

@@ -21,6 +21,7 @@ import torch
 from operators.observer import Observer
 from pde_data.loading import FileData
 from pde_data.observations import ObservationModel, read_observations
+from pde_data.storage import check_output_file
 from solvers.errors import InputError
 from training.evaluation import write_predictions
 from training.figures import _figure
@@ -123,9 +124,7 @@ def assimilate_to_file(
     the analysed states over the observed frames and ``steps`` forecasts after, in the dataset format."""
     import operators
 
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise InputError(f"{out} exists; pass --overwrite to replace it")
+    out = check_output_file(out, overwrite)
     observer = operators.load(run)
     if not isinstance(observer, Observer):
         raise InputError(f"{run} is not an assimilation run (its checkpoint holds a {type(observer).__name__})")

@@ -252,9 +252,9 @@ def _add_conversion(commands) -> None:
 
 def _run_convert(args) -> None:
     from pde_data.convert import convert
+    from pde_data.storage import check_output_file
 
-    if args.out.exists() and not args.overwrite:
-        raise CommandError(f"{args.out} exists; pass --overwrite to replace it")
+    check_output_file(args.out, args.overwrite)
     periodic = None if args.periodic is None else args.periodic == "yes"
     print(f"wrote {convert(args.format, args.source, args.out, periodic, progress=not args.quiet)}")
 

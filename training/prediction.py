@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from operators.surrogate import Surrogate
 from pde_data.loading import FileData
 from pde_data.presets import Recipe
-from pde_data.storage import read_parameters
+from pde_data.storage import check_output_file, read_parameters
 from pde_data.well import is_well_source
 from solvers import fourier_resample
 from solvers.device import resolve_device
@@ -99,10 +99,7 @@ def predict_to_file(
     if is_well_source(data):
         raise InputError(f"{data} is The Well's data: pdeop predict writes files beside pdeop's own datasets and "
                          f"times their solver; roll out and score this data with pdeop evaluate RUN --data {data}")  # fmt: skip
-    if out.exists() and not overwrite:
-        raise InputError(f"{out} exists; pass --overwrite to replace it")
-    if not out.parent.resolve().is_dir():
-        raise InputError(f"cannot write {out}: folder {out.parent} does not exist")
+    check_output_file(out, overwrite)
     device = resolve_device(device)
     surrogate = Surrogate.load(run, device).on_other_grids(other_grids)
     stride = int(surrogate.metadata.get("stride", 1))

@@ -19,7 +19,8 @@ import operators
 import pde_data
 from pde_data.fields import from_channels
 from pde_data.presets import Recipe
-from pde_data.storage import write_well_file
+from pde_data.storage import check_output_file, write_well_file
+from solvers.device import resolve_device
 from solvers.errors import InputError
 
 
@@ -38,10 +39,8 @@ def sample_to_file(run: str | Path, out: str | Path, prompt: str | None = None, 
                    sample_indices: list[int] | None = None, samples: int = 1, steps: int = 50, guidance: float = 1.0,
                    eta: float = 0.0, seed: int = 0, device: str = "cpu", overwrite: bool = False) -> str:  # fmt: skip
     """Generate trajectories with the generator of ``run`` and write them to ``out``; a one-line summary."""
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise InputError(f"{out} exists; pass --overwrite to replace it")
-    generator = operators.load(run, device=device)
+    out = check_output_file(out, overwrite)
+    generator = operators.load(run, device=resolve_device(device))
     if not isinstance(generator, operators.Generator):
         raise InputError(f"{run} is not a generator run (its checkpoint holds a {type(generator).__name__})")
     if generator.condition == "text":

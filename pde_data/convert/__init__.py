@@ -15,6 +15,7 @@ from pde_data.convert.pdearena import read_pdearena
 from pde_data.convert.pdebench import read_pdebench
 from pde_data.convert.source import ConvertedSource
 from pde_data.convert.writer import write_converted
+from pde_data.storage import check_output_file
 from solvers.errors import InputError, MissingFileError
 
 #: format name -> reader of a source file
@@ -42,6 +43,7 @@ def convert(format: str, source: str | Path, out: str | Path, periodic: bool | N
         raise InputError(f"--out {out} is the source file itself; choose another path")
     if out.suffix.lower() not in (".h5", ".hdf5"):
         raise InputError(f"--out {out} should end in .h5 or .hdf5")
+    check_output_file(out, overwrite=True)  # its folder, before reading a large source
     described = _read(FORMATS[format], source, periodic)
     provenance = {"format": format, "file": source.name, "bytes": source.stat().st_size}
     return write_converted(described, out, provenance, progress=progress)
