@@ -28,6 +28,15 @@ def test_defaults_yaml_and_overrides(tmp_path):
         (["optim.lr=fast"], "optim.lr expects a number"),
         (["epochs"], "--set expects key=value"),
         (["task.kind=operator", "data.history=2"], "operator maps the first frame to the last"),
+        # architectures that only one task trains, and tasks that train only them (were tracebacks deep inside)
+        (
+            ["model.name=semilinear-observer"],
+            r"trains with task.kind = observer \(--set task.kind=observer\), not next-step",
+        ),
+        (["model.name=latent-dit"], "model.name = latent-dit trains with task.kind = latent-diffusion"),
+        (["model.name=trajectory-autoencoder", "task.kind=physics"], "trains with task.kind = autoencoder"),
+        (["task.kind=autoencoder"], "task.kind = autoencoder trains model.name = trajectory-autoencoder, not fno"),
+        (["task.kind=observer", "model.name=unet"], "task.kind = observer trains model.name = semilinear-observer"),
     ],
 )
 def test_bad_settings_are_rejected_clearly(overrides, message):

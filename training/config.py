@@ -16,6 +16,7 @@ import yaml
 
 from solvers.errors import InputError, MissingFileError
 from training.tasks import task_class
+from training.tasks.base import check_model_and_task
 
 #: the task a config without ``task.kind`` trains
 DEFAULT_TASK = "next-step"
@@ -137,6 +138,7 @@ class RunConfig:
         ]  # fmt: skip
         for key, value, low, high, low_ok, high_ok in ranges:
             _check_range(key, value, low, high, low_ok, high_ok)
+        check_model_and_task(self.model.name, self.task.kind)
         self.task.check(self)
 
 

@@ -40,6 +40,7 @@ class AssimilationTask(Task):
     kind = "observer"
     data_mode = "trajectory"
     predictor_kind: ClassVar[str] = "observer"
+    models: ClassVar[tuple[str, ...]] = ("semilinear-observer",)
     metric_names: ClassVar[tuple[str, ...]] = (
         "loss",
         "relative_l2",
@@ -74,8 +75,6 @@ class AssimilationTask(Task):
                 raise InputError(f"task.measurement_weight must be >= 0, got {self.measurement_weight!r}")
             if self.initial not in INITIAL:
                 raise InputError(f"task.initial must be one of {', '.join(INITIAL)}, got {self.initial!r}")
-            if config.model.name != "semilinear-observer":
-                raise InputError("task.kind = observer trains model.name = semilinear-observer")
 
         def observation_model(self, seed: int = 0) -> ObservationModel:
             return ObservationModel(self.sensors, self.layout, self.noise, self.noise_kind, self.every, None, seed)

@@ -42,6 +42,7 @@ class AutoencoderTask(Task):
     data_mode = "trajectory"
     metric_names = ("loss", "relative_l2", "relative_l1", "kl")
     predictor_kind = "autoencoder"
+    models = ("trajectory-autoencoder",)
 
     @dataclass
     class Options(Task.Options):

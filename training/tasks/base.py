@@ -54,6 +54,20 @@ def task_kinds() -> list[str]:
     return sorted(_TASKS)
 
 
+def check_model_and_task(model: str, kind: str) -> None:
+    """InputError unless architecture ``model`` trains under ``task.kind = kind``: a task with its own
+    ``models`` trains only those, and each of them only under it (an observer or a generator is not a
+    next-step surrogate, whose default task would otherwise fail deep inside with a confusing message)."""
+    task = task_class(kind)
+    if task.models and model not in task.models:
+        raise InputError(f"task.kind = {kind} trains model.name = {' or '.join(task.models)}, not {model}")
+    for other in _TASKS.values():
+        if model in other.models and other is not task:
+            raise InputError(
+                f"model.name = {model} trains with task.kind = {other.kind} (--set task.kind={other.kind}), not {kind}"
+            )
+
+
 def task_class(kind: str) -> type[Task]:
     if kind not in _TASKS:
         raise InputError(f"task.kind = {kind!r} is not a registered task; known: {', '.join(task_kinds())}")
@@ -90,6 +104,8 @@ class Task:
     metric_names: ClassVar[tuple[str, ...]] = ("loss",)
     #: the kind of predictor its checkpoints hold (``operators.load`` knows ``surrogate``)
     predictor_kind: ClassVar[str] = "model"
+    #: the architectures this task alone trains (empty: any that the task's data fits)
+    models: ClassVar[tuple[str, ...]] = ()
 
     @dataclass
     class Options:

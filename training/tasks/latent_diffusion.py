@@ -39,6 +39,7 @@ class LatentDiffusionTask(Task):
     data_mode = "trajectory"
     metric_names = ("loss",)
     predictor_kind = "generator"
+    models = ("latent-dit",)
 
     @dataclass
     class Options(Task.Options):
