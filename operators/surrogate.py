@@ -284,7 +284,10 @@ class Surrogate:
         payload = load_checkpoint(path, map_location="cpu")
         kind = checkpoint_kind(payload, path)
         if kind != "surrogate":
-            raise CheckpointError(f"{path} holds a {kind!r} predictor, not a surrogate; load it with operators.load")
+            command = {"generator": "; pdeop sample draws from it", "observer": "; pdeop assimilate runs it"}
+            raise CheckpointError(
+                f"{path} holds a {kind!r} predictor, not a surrogate: load it with operators.load{command.get(kind, '')}"
+            )
         return cls.from_state(payload, resolve_device(device))
 
     def __repr__(self) -> str:

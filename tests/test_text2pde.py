@@ -415,6 +415,10 @@ def test_pdeop_sample_writes_a_dataset_file(trained, tmp_path, capsys):
         error = capsys.readouterr().err
         assert message in error and error.count("\n") == 1, error
     assert not (tmp_path / "s.h5").exists()
+    predict = ["predict", str(runs["text"]), "--input", str(data), "--steps", "1", "--out", str(tmp_path / "p.h5")]
+    assert main(predict) == 2
+    assert "holds a 'generator' predictor, not a surrogate" in (error := capsys.readouterr().err)
+    assert "pdeop sample draws from it" in error
     assert main(["sample", str(folder / "ae"), "--prompt", "x", "--out", str(tmp_path / "x.h5")]) == 2
 
 

@@ -127,7 +127,7 @@ def assimilate_to_file(
     out = check_output_file(out, overwrite)
     observer = operators.load(run)
     if not isinstance(observer, Observer):
-        raise InputError(f"{run} is not an assimilation run (its checkpoint holds a {type(observer).__name__})")
+        raise InputError(f"{run} is not an assimilation run (its checkpoint holds: {type(observer).__name__})")
     stored = read_observations(observations)
     values, mask = stored["values"].float(), stored["mask"].float()
     states = observer.assimilate(values, mask, steps=steps).cpu()

@@ -42,7 +42,7 @@ def sample_to_file(run: str | Path, out: str | Path, prompt: str | None = None, 
     out = check_output_file(out, overwrite)
     generator = operators.load(run, device=resolve_device(device))
     if not isinstance(generator, operators.Generator):
-        raise InputError(f"{run} is not a generator run (its checkpoint holds a {type(generator).__name__})")
+        raise InputError(f"{run} is not a generator run (its checkpoint holds: {type(generator).__name__})")
     if generator.condition == "text":
         if prompt is None or data is not None:
             raise InputError("this generator is conditioned on text: give --prompt (and no --first-frame)")
