@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pde_data.loading import unusable
 from solvers.errors import InputError, MissingFileError
 
 ORDERS = ("t0_fields", "t1_fields", "t2_fields")
@@ -98,6 +99,10 @@ class WellFile:
             if group not in f:
                 continue
             for name in f[group].attrs.get("field_names", []):
+                if name not in f[group]:
+                    raise InputError(
+                        f"{path} is not in The Well's layout: {group} lists {name!r} but holds no such dataset"
+                    )
                 dataset = f[group][name]
                 flags = dataset.attrs
                 dim_varying = tuple(bool(v) for v in np.atleast_1d(flags.get("dim_varying", [True] * ndim)))
@@ -363,6 +368,14 @@ class WellWindows(Dataset):
             constants = torch.from_numpy(np.moveaxis(stacked, -1, 0).copy())
         else:
             constants = torch.zeros(0, *info.grid)
+        # corrupted data must not look like a bad learning rate (as pdeop's own files, FileData.read)
+        bad = unusable(states).flatten(1).any(dim=1)
+        if bool(bad.any()) or bool(unusable(constants).any()):
+            where = (
+                f"frame {range(info.steps)[times][int(bad.nonzero()[0])]}" if bool(bad.any()) else "a constant field"
+            )
+            raise InputError(f"{info.path} contains non-finite values (trajectory {trajectory}, {where}); "
+                             "leave that trajectory out")  # fmt: skip
         return states, constants
 
     def constants(self, index: int) -> torch.Tensor:

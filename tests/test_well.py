@@ -140,6 +140,26 @@ def test_bad_paths_and_windows_get_one_line(tmp_path):
         WellWindows(tmp_path / "d", "train", history=5, horizon=6)
 
 
+def test_missing_fields_and_corrupted_values_are_named(tmp_path):
+    listed = write_splits(tmp_path / "listed", write_masked_file, (("train", 4),))
+    with h5py.File(listed / "data" / "train" / "train.hdf5", "a") as f:
+        del f["t0_fields/u"]
+    with pytest.raises(InputError, match="t0_fields lists 'u' but holds no such dataset"):
+        WellWindows(listed, "train")
+    for field, index, where in (
+        ("u", (2, 3, 5), "trajectory 2, frame 3"),
+        ("mask", (1, 4), "trajectory 1, a constant"),
+    ):
+        root = write_splits(tmp_path / f"nan-{field}", write_masked_file, (("train", 4),))
+        with h5py.File(root / "data" / "train" / "train.hdf5", "a") as f:
+            values = f["t0_fields"][field][()]
+            values[index] = np.nan
+            f["t0_fields"][field][...] = values
+        # corrupted data must not reach training, where it would read as a learning rate too high
+        with pytest.raises(InputError, match=f"contains non-finite values \\({where}"):
+            _ = WellWindows(root, "train").statistics
+
+
 def test_pdeop_info_summarises_a_well_directory_and_file(tmp_path, capsys):
     from training.cli import main
 
