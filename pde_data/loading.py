@@ -70,6 +70,15 @@ def split_samples(n_samples: int, file_split: str, split: str | None, path: str 
     return samples
 
 
+def all_usable(values: torch.Tensor) -> bool:
+    """Whether every value is finite and within ``UNUSABLE_MAGNITUDE``: one pass (``aminmax`` carries a NaN
+    through), about twenty times cheaper than ``unusable``'s mask, which only a failing read then needs."""
+    if values.numel() == 0:
+        return True
+    low, high = torch.aminmax(values)
+    return bool(low >= -UNUSABLE_MAGNITUDE) and bool(high <= UNUSABLE_MAGNITUDE)
+
+
 def unusable(values: torch.Tensor | np.ndarray):
     """Mask of values that are NaN, infinite or beyond ``UNUSABLE_MAGNITUDE``."""
     if isinstance(values, np.ndarray):
@@ -247,8 +256,8 @@ class FileData(torch.utils.data.Dataset):
         large for float32 arithmetic): corrupted data must not look like a bad learning rate.
         """
         values = torch.from_numpy(read_channels(self._handle(), self.channel_list, sample, frames))
-        bad = unusable(values).flatten(1).any(dim=1)
-        if bool(bad.any()):
+        if not all_usable(values):
+            bad = unusable(values).flatten(1).any(dim=1)
             index = range(self.frames)[frames] if isinstance(frames, slice) else list(frames)
             frame = index[int(bad.nonzero()[0])]
             raise InputError(

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pde_data.loading import unusable
+from pde_data.loading import all_usable, unusable
 from solvers.errors import InputError, MissingFileError
 
 ORDERS = ("t0_fields", "t1_fields", "t2_fields")
@@ -369,8 +369,8 @@ class WellWindows(Dataset):
         else:
             constants = torch.zeros(0, *info.grid)
         # corrupted data must not look like a bad learning rate (as pdeop's own files, FileData.read)
-        bad = unusable(states).flatten(1).any(dim=1)
-        if bool(bad.any()) or bool(unusable(constants).any()):
+        if not (all_usable(states) and all_usable(constants)):
+            bad = unusable(states).flatten(1).any(dim=1)
             where = (
                 f"frame {range(info.steps)[times][int(bad.nonzero()[0])]}" if bool(bad.any()) else "a constant field"
             )
