@@ -126,6 +126,19 @@ def test_bad_predictions_are_refused_before_any_training(tmp_path, monkeypatch, 
     assert not (tmp_path / "b").exists()
 
 
+def test_a_second_bench_into_the_same_folder_is_refused(tmp_path, capsys, monkeypatch):
+    from pde_data.locks import RunLock
+
+    out = tmp_path / "b"
+    out.mkdir()
+    monkeypatch.setattr(Bench, "_run", lambda *a: pytest.fail("benched beside another bench"))
+    with RunLock(out / "bench.lock", "benching"):  # held by this (live) process, as by a running bench
+        assert main(["bench", "ks", "--tier", "tiny", "--models", "fno", "--out", str(out), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert f"is benching into {out}" in error and "wait for it to finish" in error and error.count("\n") == 1
+    assert not (out / "bench.lock").exists()
+
+
 def test_a_well_directory_is_a_suite(tmp_path):
     from test_well import write_masked_file, write_splits
 

@@ -36,6 +36,7 @@ import torch
 
 import operators
 import pde_data
+from pde_data.locks import RunLock
 from pde_data.presets import Recipe
 from pde_data.storage import file_recipe
 from pde_data.well import is_well_source
@@ -341,6 +342,11 @@ class Bench:
             reasons = [f"{m} ({NOT_FORECASTERS[m]})" if m in NOT_FORECASTERS else m for m in unknown]
             raise InputError(f"cannot bench {', '.join(reasons)}; benchable: {', '.join(SETUPS)}")
         self.out.mkdir(parents=True, exist_ok=True)
+        # a second bench into the same folder would time its models beside this one's (and redo its work)
+        with RunLock(self.out / "bench.lock", f"benching into {self.out}"):
+            return self._run(models)
+
+    def _run(self, models: list[str]) -> list[dict]:
         _write_json(self.out / "bench.json", {"suite": str(self.suite), "tier": self.tier, "budget": self.budget,
                                               "budget_value": self.budget_value, "device": self.device})  # fmt: skip
         data = self.data()
