@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +34,7 @@ import numpy as np
 import torch
 
 from pde_data.loading import FileData
-from pde_data.storage import check_output_file, file_identity
+from pde_data.storage import atomic_output, check_output_file, file_identity
 from solvers.errors import InputError
 
 LAYOUTS = ("random", "random-per-trajectory", "grid")
@@ -135,27 +134,23 @@ def write_observations(
     """
     out = check_output_file(out, overwrite)
     source = FileData(data, split=split)
-    partial = out.with_name(out.name + ".partial")
-    try:
-        with h5py.File(partial, "w") as f:
-            first = source.read(source.samples[0])
-            shape = (len(source.samples), *first.shape)
-            values = f.create_dataset("values", shape, dtype="float32")
-            mask = f.create_dataset("mask", (shape[0], shape[1], *shape[3:]), dtype="uint8")
-            times = f.create_dataset("times", (shape[0], shape[1]), dtype="float64")
-            for row, sample in enumerate(source.samples):
-                observed, where = model.observe(source.read(sample).double(), sample)
-                values[row] = observed.float().numpy()
-                mask[row] = where[:, 0].to(torch.uint8).numpy()
-                times[row] = np.asarray(source.frame_times(sample), dtype=np.float64)
-            f["sample_index"] = np.asarray(source.samples, dtype=np.int64)
-            f.attrs["observation_model"] = json.dumps(model.to_dict())
-            f.attrs["source"] = str(Path(data).resolve())
-            f.attrs["source_identity"] = json.dumps(file_identity(data))
-            f.attrs["channels"] = json.dumps(source.channel_names)
-        os.replace(partial, out)
-    finally:
-        partial.unlink(missing_ok=True)
+    # a temporary name of this process's own: a second observe into the same file must not share it
+    with atomic_output(out) as temporary, h5py.File(temporary, "w") as f:
+        first = source.read(source.samples[0])
+        shape = (len(source.samples), *first.shape)
+        values = f.create_dataset("values", shape, dtype="float32")
+        mask = f.create_dataset("mask", (shape[0], shape[1], *shape[3:]), dtype="uint8")
+        times = f.create_dataset("times", (shape[0], shape[1]), dtype="float64")
+        for row, sample in enumerate(source.samples):
+            observed, where = model.observe(source.read(sample).double(), sample)
+            values[row] = observed.float().numpy()
+            mask[row] = where[:, 0].to(torch.uint8).numpy()
+            times[row] = np.asarray(source.frame_times(sample), dtype=np.float64)
+        f["sample_index"] = np.asarray(source.samples, dtype=np.int64)
+        f.attrs["observation_model"] = json.dumps(model.to_dict())
+        f.attrs["source"] = str(Path(data).resolve())
+        f.attrs["source_identity"] = json.dumps(file_identity(data))
+        f.attrs["channels"] = json.dumps(source.channel_names)
     return out
 
 

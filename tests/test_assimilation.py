@@ -166,6 +166,22 @@ def test_observe_assimilate_and_evaluate_from_the_command_line(observer_run, ks_
     assert "forecast_from_truth" in capsys.readouterr().out
 
 
+def test_two_observes_into_one_file_do_not_share_a_temporary_file(ks_data, tmp_path):
+    """Each writer has a temporary of its own: a concurrent observe's open temporary (held here under the
+    fixed name every writer used before, where the second crashed on h5py's lock and removed the first's
+    file) neither blocks this one nor is removed by it."""
+    import h5py
+
+    from pde_data.observations import write_observations
+
+    out = tmp_path / "obs.h5"
+    others = tmp_path / "obs.h5.partial"
+    with h5py.File(others, "w"):
+        write_observations(ks_data, out, ObservationModel(sensors=0.25), split="test")
+    assert others.exists() and read_observations(out)["values"].shape[0] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["obs.h5", "obs.h5.partial"]
+
+
 def test_assimilation_runs_resume(observer_run, ks_data, tmp_path):
     run = tmp_path / "run"
     assert main(["train", "--data", str(ks_data), "--epochs", "1", "--out", str(run), *TRAIN]) == 0

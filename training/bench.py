@@ -38,7 +38,7 @@ import operators
 import pde_data
 from pde_data.locks import RunLock
 from pde_data.presets import Recipe
-from pde_data.storage import file_recipe
+from pde_data.storage import atomic_output, file_recipe
 from pde_data.well import is_well_source
 from solvers.device import resolve_device
 from solvers.errors import InputError
@@ -528,6 +528,5 @@ def _status_mib(key: str) -> float | None:
 
 def _write_json(path: Path, value) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(value, indent=1))
-    temporary.replace(path)
+    with atomic_output(path) as temporary:
+        temporary.write_text(json.dumps(value, indent=1))
