@@ -377,6 +377,9 @@ def file_recipe(path: str | Path) -> Recipe:
     path = Path(path)
     with open_hdf5(path, "dataset file") as f:
         text = f.attrs.get("recipe")
+        if text is None and "observation_model" in f.attrs:
+            raise InputError(f"{path} is an observation file (pdeop observe), not a dataset: pdeop assimilate "
+                             "--observations and pdeop evaluate --observations read it")  # fmt: skip
     if text is None:
         raise InputError(f"{path} is an HDF5 file but not a pdeop dataset (no recipe attribute)")
     try:

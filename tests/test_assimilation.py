@@ -179,6 +179,8 @@ def test_two_observes_into_one_file_do_not_share_a_temporary_file(ks_data, tmp_p
     with h5py.File(others, "w"):
         write_observations(ks_data, out, ObservationModel(sensors=0.25), split="test")
     assert others.exists() and read_observations(out)["values"].shape[0] > 0
+    with pytest.raises(InputError, match="is an observation file \\(pdeop observe\\), not a dataset"):
+        pde_data.open(out)  # as pdeop info, plot, train and evaluate --data read it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["obs.h5", "obs.h5.partial"]
 
 
