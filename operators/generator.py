@@ -21,7 +21,7 @@ from operators.autoencoder import Autoencoder
 from operators.checkpoint import payload_errors, rebuilt_model, save_checkpoint, tensor_state_dict
 from operators.diffusion import NoiseSchedule, guided
 from operators.dit import LatentDenoiser
-from operators.predictors import register_predictor
+from operators.predictors import refuse_non_finite, register_predictor
 from solvers.errors import InputError
 
 
@@ -97,10 +97,7 @@ class Generator:
         grid = tuple(self.metadata.get("grid") or frame.shape[2:])
         if tuple(frame.shape[2:]) != grid:
             raise InputError(f"first_frame is on {tuple(frame.shape[2:])}; this generator was trained on {grid}")
-        finite = torch.isfinite(frame).flatten(1).all(dim=1)
-        if not bool(finite.all()):
-            bad = torch.nonzero(~finite).flatten().tolist()
-            raise InputError(f"first_frame contains non-finite values (NaN or infinity) in batch entries {bad[:10]}")
+        refuse_non_finite("first_frame", frame)
         normalised = self.autoencoder.normalize(frame[:, None])[:, :, 0]  # (batch, C, *grid)
         return normalised, frame.shape[0]
 

@@ -16,7 +16,7 @@ import torch
 
 from operators.checkpoint import CheckpointError, load_checkpoint
 from solvers.device import resolve_device
-from solvers.errors import MissingFileError
+from solvers.errors import InputError, MissingFileError
 
 _PREDICTORS: dict[str, type] = {}
 
@@ -67,6 +67,14 @@ def load(path: str | Path, device: str | torch.device = "cpu"):
     """
     path = checkpoint_file(path)
     return from_payload(load_checkpoint(path, map_location="cpu"), device, path)
+
+
+def refuse_non_finite(name: str, values: torch.Tensor) -> None:
+    """InputError naming the batch entries (first axis) of a predictor's input that hold NaN or infinity."""
+    finite = torch.isfinite(values).flatten(1).all(dim=1)
+    if not bool(finite.all()):
+        bad = torch.nonzero(~finite).flatten().tolist()
+        raise InputError(f"{name} contains non-finite values (NaN or infinity) in batch entries {bad[:10]}")
 
 
 def from_payload(payload: dict, device: str | torch.device = "cpu", source: str | Path = "the checkpoint"):

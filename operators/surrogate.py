@@ -36,7 +36,7 @@ from operators.checkpoint import (
     save_checkpoint,
     tensor_state_dict,
 )
-from operators.predictors import checkpoint_file, checkpoint_kind, register_predictor
+from operators.predictors import checkpoint_file, checkpoint_kind, refuse_non_finite, register_predictor
 from solvers.device import resolve_device
 from solvers.errors import InputError
 from solvers.resample import fourier_resample
@@ -135,10 +135,7 @@ class Surrogate:
             )
         if u0.shape[2] != self.channels:
             raise InputError(f"expected {self.channels} channel(s) on axis 2, got {u0.shape[2]}")
-        finite = torch.isfinite(u0[:, -self.history :]).flatten(1).all(dim=1)
-        if not bool(finite.all()):
-            bad = torch.nonzero(~finite).flatten().tolist()
-            raise InputError(f"u0 contains non-finite values (NaN or infinity) in batch entries {bad[:10]}")
+        refuse_non_finite("u0", u0[:, -self.history :])
         grid = self.metadata.get("grid")
         if grid is not None and tuple(u0.shape[3:]) != tuple(grid):
             if len(u0.shape[3:]) != len(grid):

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from pde_data.loading import FileData
-from pde_data.storage import atomic_output, check_output_file, file_identity
+from pde_data.storage import atomic_output, check_output_file, file_identity, open_hdf5
 from solvers.errors import InputError
 
 LAYOUTS = ("random", "random-per-trajectory", "grid")
@@ -157,21 +157,15 @@ def write_observations(
 def read_observations(path: str | Path) -> dict:
     """An observation file: ``values``, ``mask`` (``(samples, time, 1, *grid)`` float32), ``times``,
     ``sample_index`` (tensors) and ``model`` (the ``ObservationModel``), ``source``."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no observation file at {path}")
-    try:
-        with h5py.File(path, "r") as f:
-            missing = [key for key in ("values", "mask", "times", "sample_index") if key not in f]
-            if missing or "observation_model" not in f.attrs:
-                raise InputError(f"{path} is not an observation file (see 'pdeop observe'): it lacks {missing}")
-            return {
-                "values": torch.from_numpy(f["values"][()]),
-                "mask": torch.from_numpy(f["mask"][()].astype(np.float32)).unsqueeze(2),
-                "times": torch.from_numpy(f["times"][()]),
-                "sample_index": [int(i) for i in f["sample_index"][()]],
-                "model": ObservationModel(**json.loads(f.attrs["observation_model"])),
-                "source": str(f.attrs.get("source", "")),
-            }
-    except OSError as error:
-        raise InputError(f"{path} is not a readable HDF5 file ({error})") from error
+    with open_hdf5(path, "observation file") as f:
+        missing = [key for key in ("values", "mask", "times", "sample_index") if key not in f]
+        if missing or "observation_model" not in f.attrs:
+            raise InputError(f"{path} is not an observation file (see 'pdeop observe'): it lacks {missing}")
+        return {
+            "values": torch.from_numpy(f["values"][()]),
+            "mask": torch.from_numpy(f["mask"][()].astype(np.float32)).unsqueeze(2),
+            "times": torch.from_numpy(f["times"][()]),
+            "sample_index": [int(i) for i in f["sample_index"][()]],
+            "model": ObservationModel(**json.loads(f.attrs["observation_model"])),
+            "source": str(f.attrs.get("source", "")),
+        }

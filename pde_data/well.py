@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pde_data.loading import all_usable, unusable
+from pde_data.storage import open_hdf5
 from solvers.errors import InputError, MissingFileError
 
 ORDERS = ("t0_fields", "t1_fields", "t2_fields")
@@ -83,10 +84,8 @@ class WellFile:
     @classmethod
     def read(cls, path: Path) -> WellFile:
         try:
-            with h5py.File(path, "r") as f:
+            with open_hdf5(path, "Well file") as f:
                 return cls._from_handle(path, f)
-        except OSError as error:
-            raise InputError(f"{path} is not a readable HDF5 file ({error})") from error
         except KeyError as error:
             raise InputError(f"{path} is not in The Well's layout: it lacks {error}") from error
 
