@@ -24,6 +24,9 @@ vanishes from ``neuralop.models``). Install it with
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 import math
 
 import torch
@@ -42,9 +45,14 @@ VARIANTS = ("disco", "differential", "both")
 
 
 def _neuralop_local_no():
+    # without torch-harmonics neuraloperator's module prints its own "Error: trying to import DISCO ..." line
+    # and then fails: say it once, in our words, before importing it
+    if importlib.util.find_spec("torch_harmonics") is None:
+        raise InputError(INSTALL_HINT)
     try:
-        from neuralop.layers.discrete_continuous_convolution import EquidistantDiscreteContinuousConv2d
-        from neuralop.models.local_no import LocalNO
+        with contextlib.redirect_stdout(io.StringIO()):  # a torch-harmonics without the internals prints it too
+            from neuralop.layers.discrete_continuous_convolution import EquidistantDiscreteContinuousConv2d
+            from neuralop.models.local_no import LocalNO
     except (ImportError, NameError) as error:  # NameError: neuralop's half-failed torch-harmonics import
         raise InputError(INSTALL_HINT) from error
     return LocalNO, EquidistantDiscreteContinuousConv2d

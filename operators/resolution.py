@@ -56,6 +56,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from operators.periodic import PeriodicConv1d, PeriodicConv2d
 from solvers.errors import InputError
 from solvers.resample import fourier_resample
 
@@ -229,12 +230,26 @@ class InterpLayerNorm(nn.LayerNorm):
         return functional.layer_norm(x, (self.normalized_shape[0], *grid), weight, bias, self.eps)
 
 
+class InterpPeriodicConv1d(_InterpConvMixin, PeriodicConv1d):
+    """``PeriodicConv1d`` (cheap circular padding) whose kernel keeps its physical extent at other resolutions."""
+
+
+class InterpPeriodicConv2d(_InterpConvMixin, PeriodicConv2d):
+    """``PeriodicConv2d`` (cheap circular padding) whose kernel keeps its physical extent at other resolutions."""
+
+
+#: every convolution class the models use, by exact type: a subclass missing here would keep its grid-tied
+#: kernel (the periodic convolutions were, and unet-no's outputs at 128^2 and 256^2 differed by 24-41 %), so
+#: ``make_resolution_consistent`` refuses one it does not know
 _CONVERSIONS = {
     nn.Conv1d: InterpConv1d,
     nn.Conv2d: InterpConv2d,
+    PeriodicConv1d: InterpPeriodicConv1d,
+    PeriodicConv2d: InterpPeriodicConv2d,
     nn.ConvTranspose1d: InterpConvTranspose1d,
     nn.ConvTranspose2d: InterpConvTranspose2d,
 }
+_GRID_TIED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 
 def make_resolution_consistent(model: nn.Module, example: torch.Tensor, interpolation: str = "bilinear") -> nn.Module:
@@ -251,6 +266,9 @@ def make_resolution_consistent(model: nn.Module, example: torch.Tensor, interpol
         ``model`` (same parameters and state-dict keys), with ``resolution_consistent = True``.
     """
     _check_interpolation(interpolation)
+    unknown = {type(m).__name__ for m in model.modules() if isinstance(m, _GRID_TIED) and type(m) not in _CONVERSIONS}
+    if unknown:
+        raise InputError(f"cannot make {', '.join(sorted(unknown))} resolution consistent (no kernel interpolation)")
     seen: dict[nn.Module, tuple[tuple[int, ...], tuple[int, ...]]] = {}
 
     def record(module: nn.Module, args: tuple, out: torch.Tensor) -> None:  # the grids at training resolution

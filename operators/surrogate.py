@@ -115,6 +115,14 @@ class Surrogate:
         return self
 
     # --- prediction ----------------------------------------------------------------------
+    def _lacks_batch_axis(self, u0: torch.Tensor, grid) -> bool:
+        """Whether ``u0`` looks like one sample ``(history, channels, *grid)``: one axis short, with the model's
+        channels and a grid of its rank (the training grid, or one of at least 4 points per axis); 1D data
+        ``(batch, history, channels, n)`` given to a 2D model is one axis short too, but not that."""
+        sample_grid = tuple(u0.shape[2:])
+        return (u0.dim() == 2 + len(grid) and u0.shape[1] == self.channels
+                and (sample_grid == tuple(grid) or min(sample_grid) >= 4))  # fmt: skip
+
     def _check_input(self, u0: torch.Tensor) -> None:
         layout = "(batch, history, channels, *grid)"
         if not isinstance(u0, torch.Tensor):
@@ -124,6 +132,11 @@ class Surrogate:
         grid = self.metadata.get("grid")
         expected = 3 + (len(grid) if grid is not None else u0.dim() - 3)
         if u0.dim() != expected or u0.dim() < 4:
+            if grid is not None and u0.dim() >= 4 and not self._lacks_batch_axis(u0, grid):
+                raise InputError(
+                    f"this surrogate was trained on {len(grid)}D data (grid {tuple(grid)}), but u0 {tuple(u0.shape)} "
+                    f"holds {u0.dim() - 3}D states (grid {tuple(u0.shape[3:])}): give it data of its own problem"
+                )
             hint = " (add a batch axis with u0[None])" if u0.dim() == expected - 1 else ""
             raise InputError(f"u0 must have shape {layout} with {expected} axes, got {tuple(u0.shape)}{hint}")
         if u0.shape[0] == 0:

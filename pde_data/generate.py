@@ -35,7 +35,15 @@ from pde_data.initial_conditions import InitialCondition
 from pde_data.locks import RunLock
 from pde_data.parameters import draw_parameters, initial_conditions, parameter_columns, text_caption
 from pde_data.presets import Recipe, preset
-from pde_data.storage import atomic_output, check_output_file, file_recipe, open_hdf5, read_blocks, write_well_file
+from pde_data.storage import (
+    atomic_output,
+    check_output_file,
+    file_recipe,
+    open_hdf5,
+    read_blocks,
+    remove_dead_temporaries,
+    write_well_file,
+)
 from solvers import InputError, SolverDivergedError
 from solvers.device import resolve_device
 
@@ -331,6 +339,7 @@ def generate(
         "dtype": str(dtype),
     }
     with RunLock(output.with_name(output.name + ".lock"), f"generating {output}"):
+        remove_dead_temporaries(output)
         _prepare_parts(parts, settings, resume, overwrite)
         try:
             _solve_chunks(

@@ -48,8 +48,18 @@ def _check_file(path: str | Path) -> Path:
     return path
 
 
+class EmptySplitError(InputError):
+    """A split holds no trajectory of a file (too few trajectories to divide)."""
+
+
 def split_samples(n_samples: int, file_split: str, split: str | None, path: str | Path = "the file") -> list[int]:
-    """Trajectory indices of ``split`` in a file of ``n_samples`` generated for ``file_split``."""
+    """Trajectory indices of ``split`` in a file of ``n_samples`` generated for ``file_split``.
+
+    A ``train`` file's trajectories divide 80 / 10 / 10 % into train / valid / test. Where that would leave
+    a split empty (fewer than 10 trajectories, e.g. a converted file or a first smoke test), a file of 3 or
+    more keeps its last two for valid and test, one each, and trains on the rest; a file of 1 or 2 is all
+    train (its valid and test splits are empty: ``EmptySplitError``; training then runs without validation).
+    """
     if split is not None and split not in SPLITS:
         raise InputError(f"split must be None or one of {', '.join(SPLITS)}, got {split!r}")
     if split is None:
@@ -61,11 +71,20 @@ def split_samples(n_samples: int, file_split: str, split: str | None, path: str 
                 f"ask for split {file_split!r} (or all of them)"
             )
         return list(range(n_samples))
-    low, high = SPLIT_FRACTIONS[split]
-    samples = list(range(round(low * n_samples), round(high * n_samples)))
+    bounds = {name: (round(low * n_samples), round(high * n_samples)) for name, (low, high) in SPLIT_FRACTIONS.items()}
+    if any(start == stop for start, stop in bounds.values()):  # too few to divide by fractions
+        bounds = {
+            "train": (0, n_samples - 2),
+            "valid": (n_samples - 2, n_samples - 1),
+            "test": (n_samples - 1, n_samples),
+        }
+        if n_samples < 3:
+            bounds = {"train": (0, n_samples), "valid": (0, 0), "test": (0, 0)}
+    samples = list(range(*bounds[split]))
     if not samples:
-        raise InputError(
-            f"split {split!r} of the {n_samples} trajectories in {path} is empty; use a file with more trajectories"
+        raise EmptySplitError(
+            f"split {split!r} of the {n_samples} trajectories in {path} is empty (a file of 3 or more keeps one "
+            "each for valid and test); use a file with more trajectories"
         )
     return samples
 
@@ -404,4 +423,13 @@ class FullTrajectoryDataset(FileData):
         }
 
 
-__all__ = ["FileData", "FullTrajectoryDataset", "TrajectoryDataset", "open", "scan_values", "split_samples", "unusable"]
+__all__ = [
+    "EmptySplitError",
+    "FileData",
+    "FullTrajectoryDataset",
+    "TrajectoryDataset",
+    "open",
+    "scan_values",
+    "split_samples",
+    "unusable",
+]

@@ -17,7 +17,8 @@ from pathlib import Path
 from solvers.errors import InputError
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -55,7 +56,7 @@ class RunLock:
         except (OSError, ValueError):
             owner = {}
         pid, host = owner.get("pid"), owner.get("host")
-        if isinstance(pid, int) and host == self.owner["host"] and not _alive(pid):
+        if isinstance(pid, int) and host == self.owner["host"] and not alive(pid):
             with suppress(FileNotFoundError):
                 self.path.unlink()  # the owner died: stale
             return

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from pde_data.loading import FileData
-from pde_data.storage import atomic_output, check_output_file, file_identity, open_hdf5
+from pde_data.storage import atomic_output, exclusive_output, file_identity, open_hdf5
 from solvers.errors import InputError
 
 LAYOUTS = ("random", "random-per-trajectory", "grid")
@@ -132,26 +132,25 @@ def write_observations(
     ``(samples, time, *grid)`` uint8, ``times`` ``(samples, time)``, ``sample_index``,
     and the attributes ``observation_model`` (JSON), ``source`` and ``source_identity``.
     """
-    out = check_output_file(out, overwrite)
-    source = FileData(data, split=split)
-    # a temporary name of this process's own: a second observe into the same file must not share it
-    with atomic_output(out) as temporary, h5py.File(temporary, "w") as f:
-        first = source.read(source.samples[0])
-        shape = (len(source.samples), *first.shape)
-        values = f.create_dataset("values", shape, dtype="float32")
-        mask = f.create_dataset("mask", (shape[0], shape[1], *shape[3:]), dtype="uint8")
-        times = f.create_dataset("times", (shape[0], shape[1]), dtype="float64")
-        for row, sample in enumerate(source.samples):
-            observed, where = model.observe(source.read(sample).double(), sample)
-            values[row] = observed.float().numpy()
-            mask[row] = where[:, 0].to(torch.uint8).numpy()
-            times[row] = np.asarray(source.frame_times(sample), dtype=np.float64)
-        f["sample_index"] = np.asarray(source.samples, dtype=np.int64)
-        f.attrs["observation_model"] = json.dumps(model.to_dict())
-        f.attrs["source"] = str(Path(data).resolve())
-        f.attrs["source_identity"] = json.dumps(file_identity(data))
-        f.attrs["channels"] = json.dumps(source.channel_names)
-    return out
+    with exclusive_output(out, overwrite, "observing to") as out:
+        source = FileData(data, split=split)
+        with atomic_output(out, overwrite) as temporary, h5py.File(temporary, "w") as f:
+            first = source.read(source.samples[0])
+            shape = (len(source.samples), *first.shape)
+            values = f.create_dataset("values", shape, dtype="float32")
+            mask = f.create_dataset("mask", (shape[0], shape[1], *shape[3:]), dtype="uint8")
+            times = f.create_dataset("times", (shape[0], shape[1]), dtype="float64")
+            for row, sample in enumerate(source.samples):
+                observed, where = model.observe(source.read(sample).double(), sample)
+                values[row] = observed.float().numpy()
+                mask[row] = where[:, 0].to(torch.uint8).numpy()
+                times[row] = np.asarray(source.frame_times(sample), dtype=np.float64)
+            f["sample_index"] = np.asarray(source.samples, dtype=np.int64)
+            f.attrs["observation_model"] = json.dumps(model.to_dict())
+            f.attrs["source"] = str(Path(data).resolve())
+            f.attrs["source_identity"] = json.dumps(file_identity(data))
+            f.attrs["channels"] = json.dumps(source.channel_names)
+        return out
 
 
 def read_observations(path: str | Path) -> dict:
@@ -168,4 +167,23 @@ def read_observations(path: str | Path) -> dict:
             "sample_index": [int(i) for i in f["sample_index"][()]],
             "model": ObservationModel(**json.loads(f.attrs["observation_model"])),
             "source": str(f.attrs.get("source", "")),
+            "source_identity": json.loads(f.attrs["source_identity"]) if "source_identity" in f.attrs else None,
         }
+
+
+def check_observations_of(observations: str | Path, stored: dict, data: str | Path) -> None:
+    """InputError unless the observation file ``observations`` (``stored``: ``read_observations``' result) was made
+    from ``data``: its recorded source identity must be ``data``'s (files written before identities were
+    recorded are taken as they are)."""
+    recorded, actual = stored.get("source_identity"), file_identity(data)
+
+    def content(identity: dict) -> dict:  # a copy or a move of the same file is the same data
+        return {k: v for k, v in identity.items() if k != "path"}
+
+    if recorded is not None and content(recorded) != content(actual):
+        source = Path(stored.get("source") or "another file").name
+        raise InputError(
+            f"{observations} observes {source} ({recorded.get('dataset', '?')}), not {data} "
+            f"({actual['dataset']}): pass the --data it was made from, or observe this one with "
+            f"pdeop observe {data} --out FILE"
+        )

@@ -31,6 +31,7 @@ import h5py
 import numpy as np
 
 from pde_data.fields import Channel, to_channels
+from pde_data.locks import RunLock, alive
 from pde_data.parameters import INTEGER, is_text_parameter, parameter_names
 from pde_data.presets import Recipe
 from solvers.errors import InputError, MissingFileError
@@ -207,24 +208,57 @@ def check_output_file(path: str | Path, overwrite: bool = False) -> Path:
 
 
 @contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
+def exclusive_output(path: str | Path, overwrite: bool = False, activity: str = "writing") -> Iterator[Path]:
+    """Hold ``path`` as this command's output for the ``with`` block: checked (``check_output_file``), locked
+    against a second pdeop writer (``PATH.lock``, the lock ``pdeop generate`` takes, so that the second is
+    refused naming the first), and with the temporaries of dead writers (a ``kill -9`` mid-write) removed.
+    Commands write it through ``atomic_output(path, replace=overwrite)`` inside the block."""
+    path = check_output_file(path, overwrite)
+    with RunLock(path.with_name(path.name + ".lock"), f"{activity} {path}"):
+        remove_dead_temporaries(path)
+        yield path
+
+
+def remove_dead_temporaries(path: Path) -> list[Path]:
+    """Remove the ``atomic_output`` temporaries of ``path`` whose writing process is gone; the removed paths."""
+    removed = []
+    for temporary in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = temporary.name.rpartition("-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not alive(int(pid)):
+            with suppress(FileNotFoundError):
+                temporary.unlink()
+                removed.append(temporary)
+    return removed
+
+
+@contextmanager
+def atomic_output(path: Path, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success fsync it and rename it to ``path``.
 
     On failure the temporary file is removed, so ``path`` is either the old file
-    or the complete new one, never a partial write.
+    or the complete new one, never a partial write. ``replace=False``: a file that
+    appeared at ``path`` meanwhile (another program wrote it) is kept and an
+    InputError raised (an atomic link, so nothing can slip in between the check and the rename).
     """
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         yield temporary
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        if replace:
+            os.replace(temporary, path)
+        else:
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                raise InputError(f"{path} appeared while this command ran; pass --overwrite to replace it") from None
     finally:
         with suppress(FileNotFoundError):
             temporary.unlink()
 
 
-def write_well_file(path: Path, recipe: Recipe, n_trajectories: int, blocks: Iterable[dict], metadata: dict) -> Path:
+def write_well_file(path: Path, recipe: Recipe, n_trajectories: int, blocks: Iterable[dict], metadata: dict,
+                    replace: bool = True) -> Path:  # fmt: skip
     """Write ``blocks`` (dicts of per-trajectory arrays, in sample order) to one HDF5 file at ``path``.
 
     Each block holds ``fields`` (``{name: (b, frames, *grid)}`` for scalar fields,
@@ -236,7 +270,7 @@ def write_well_file(path: Path, recipe: Recipe, n_trajectories: int, blocks: Ite
     path = Path(path)
     channels = recipe.channels
     statistics = RunningStatistics(len(channels))
-    with atomic_output(path) as temporary, h5py.File(temporary, "w") as f:
+    with atomic_output(path, replace) as temporary, h5py.File(temporary, "w") as f:
         out = _create_layout(f, recipe, n_trajectories, metadata)
         position, first = 0, True
         for block in blocks:
@@ -265,6 +299,7 @@ def stream_well_file(
     frame_blocks: Iterable[dict[str, np.ndarray]],
     metadata: dict,
     frames_per_chunk: int = 64,
+    replace: bool = True,
 ) -> Path:
     """Write a file whose frames arrive in time slices of every trajectory at once (long rollouts).
 
@@ -272,13 +307,13 @@ def stream_well_file(
     except ``fields`` (``sample_index``, ``seed``, ``length``, ``time (n, frames)``,
     ``caption``); ``frame_blocks`` yields ``{name: (n, t, *grid[, components])}`` slices
     in time order that together cover ``recipe.frames`` frames. Memory stays at one
-    slice; the file appears at ``path`` only when complete.
+    slice; the file appears at ``path`` only when complete (``replace``: as for ``atomic_output``).
     """
     path = Path(path)
     channels = recipe.channels
     n = len(trajectories["sample_index"])
     statistics = RunningStatistics(len(channels))
-    with atomic_output(path) as temporary, h5py.File(temporary, "w") as f:
+    with atomic_output(path, replace) as temporary, h5py.File(temporary, "w") as f:
         out = _create_layout(f, recipe, n, metadata, frames_per_chunk)
         for key in ("caption", "seed", "sample_index"):
             out[key][:] = trajectories[key]

@@ -191,6 +191,26 @@ def test_assimilation_runs_resume(observer_run, ks_data, tmp_path):
     assert len((run / "metrics.csv").read_text().strip().splitlines()) == 3  # header and two epochs
 
 
+def test_an_epoch_passes_over_every_window_of_every_trajectory_once(ks_data):
+    """At equal epochs the observer takes as many optimizer steps as a next-step model on the same data
+    (one random window per trajectory gave it frames - window + 1 times fewer)."""
+    from training.config import load_config
+    from training.tasks import build_task
+
+    settings = [f"data.path={ks_data}", "model.name=semilinear-observer", "task.kind=observer", "task.warmup=3",
+                "task.horizon=2"]  # fmt: skip
+    every = build_task(load_config(None, settings)).train_set
+    trajectories = build_task(load_config(None, [*settings, "task.windows=random"])).train_set
+    starts = trajectories.frames - 5 + 1
+    assert len(every) == len(trajectories) * starts
+    item = every[starts + 2]  # the second trajectory's third window
+    assert item["start"] == 2 and item["fields"].shape[0] == 5
+    torch.testing.assert_close(item["fields"], trajectories[1]["fields"][2:7])
+    torch.testing.assert_close(item["time"], trajectories[1]["time"][2:7])
+    with pytest.raises(InputError, match=r"task\.windows must be one of all, random"):
+        build_task(load_config(None, [*settings, "task.windows=some"]))
+
+
 def test_the_assimilation_task_needs_the_observer_and_a_long_enough_window(ks_data, tmp_path, capsys):
     assert main(["train", "--data", str(ks_data), "--model", "fno", "--epochs", "1", "--out", str(tmp_path / "a"),
                  "--quiet", "--set", "task.kind=observer"]) == 2  # fmt: skip
@@ -290,3 +310,27 @@ def test_observations_are_refused_for_runs_that_are_not_observers(ks_data, tmp_p
     capsys.readouterr()
     assert main(["evaluate", str(run), "--data", str(ks_data), "--observations", "obs.h5"]) == 2
     assert "assimilation runs" in capsys.readouterr().err
+
+
+def test_observations_of_another_file_and_data_of_another_problem_are_named(observer_run, ks_data, tmp_path,
+                                                                            capsys):  # fmt: skip
+    """An observation file made from other data was an IndexError deep in write_predictions, and 2D data given
+    to a 1D observer a message about the observations' axes: both now name the files that disagree."""
+    other = pde_data.generate("ks-lpsda-tiny", tmp_path / "other.h5", 8, seed=5, progress=False)
+    obs = tmp_path / "obs.h5"
+    assert main(["observe", str(other), "--out", str(obs), "--sensors", "0.25", "--split", "test"]) == 0
+    capsys.readouterr()
+    status = main(["assimilate", str(observer_run), "--data", str(ks_data), "--observations", str(obs), "--out",
+                   str(tmp_path / "states.h5")])  # fmt: skip
+    error = capsys.readouterr().err
+    assert status == 2 and "obs.h5 observes other.h5" in error and "pass the --data it was made from" in error
+    assert not (tmp_path / "states.h5").exists()
+    copy = tmp_path / "copy.h5"  # the same data under another name is the same data
+    copy.write_bytes(other.read_bytes())
+    assert main(["assimilate", str(observer_run), "--data", str(copy), "--observations", str(obs), "--out",
+                 str(tmp_path / "states.h5")]) == 0  # fmt: skip
+    ns = pde_data.generate("ns-fno-1e-3-tiny", tmp_path / "ns.h5", 10, progress=False)
+    capsys.readouterr()
+    assert main(["evaluate", str(observer_run), "--data", str(ns), "--split", "test"]) == 2
+    error = capsys.readouterr().err
+    assert f"run {observer_run} was trained on 1D u" in error and "ns.h5 holds 2D vorticity" in error

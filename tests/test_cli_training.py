@@ -101,3 +101,12 @@ def test_quickstart_beats_persistence_widely(tmp_path, capsys):
     assert model["relative_l2_rollout"] < 0.3 * baseline["relative_l2_rollout"]
     for name in ("ns-tiny.h5", "predictions.h5", "run/checkpoints/best.pt", "evaluation/prediction_vs_truth.png"):
         assert (tmp_path / "qs" / name).is_file()
+
+
+def test_the_quickstart_summary_says_when_a_model_is_worse_than_persistence():
+    from training.quickstart import compared_with_persistence
+
+    persistence = {"relative_l2_rollout": 0.914}
+    assert compared_with_persistence({"relative_l2_rollout": 0.2}, persistence) == "4.6x lower"
+    worse = compared_with_persistence({"relative_l2_rollout": 1.15}, persistence)
+    assert worse == "1.3x higher: worse than persistence"

@@ -6,6 +6,7 @@ exit status 2, no traceback, and nothing left behind.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -214,6 +215,8 @@ def test_surrogate_inputs_are_checked():
     cases = [
         (torch.zeros(0, 1, 1, 16, 16), "holds no samples"),
         (torch.zeros(1, 1, 16, 16), r"with 5 axes, got \(1, 1, 16, 16\) \(add a batch axis"),
+        # 1D data (batch, history, channels, n) is one axis short too, but is no missing batch axis
+        (torch.zeros(64, 1, 1, 64), r"trained on 2D data \(grid \(16, 16\)\), but u0 \(64, 1, 1, 64\) holds 1D states"),
         (torch.zeros(1, 1, 1, 16, 16, dtype=torch.complex64), "real floating-point values"),
         (torch.zeros(1, 1, 1, 16, 16, dtype=torch.bool), "real floating-point values"),
         (torch.full((2, 1, 1, 16, 16), float("nan")), r"non-finite values .* in batch entries \[0, 1\]"),
@@ -257,7 +260,12 @@ def test_evaluate_refuses_a_predictions_file_that_is_missing_not_hdf5_or_a_datas
     junk.write_text("not HDF5")
     assert refused(pdeop("evaluate", "--predictions", junk, "--data", data), "notes.h5 is not a readable HDF5 file")
     assert refused(pdeop("evaluate", "--predictions", tmp_path / "gone.h5", "--data", data), "no predictions file at")
-    assert refused(pdeop("evaluate", "--predictions", data, "--data", data), "lacks the root attribute 'first_frame'")
+    assert refused(pdeop("evaluate", "--predictions", data, "--data", data), "burgers.h5 is a dataset, not a predictions "
+                   "file; pdeop predict RUN --input DATA --out FILE writes predictions")  # fmt: skip
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f.attrs["first_frame"] = 0
+    assert refused(pdeop("evaluate", "--predictions", other, "--data", data), "lacks the root attribute 'frame_stride'")
 
 
 def test_corrupted_values_are_reported_warned_about_and_stop_training(data, tmp_path):
@@ -276,6 +284,24 @@ def test_corrupted_values_are_reported_warned_about_and_stop_training(data, tmp_
     result = pdeop("train", "--data", corrupted, "--out", tmp_path / "r", "--quiet", "--set", FNO)
     assert refused(result, "contains non-finite values (sample")  # whichever corrupted window comes first
     assert "(sample 2, frame 4)" in result.stderr or "(sample 5, frame 1)" in result.stderr
+    assert not (tmp_path / "r").exists()  # a run refused before its first checkpoint leaves no folder
+
+
+def test_runs_that_fail_before_their_first_checkpoint_leave_no_folder(data, tmp_path):
+    """An fp16 run on a CPU, a model that does not fit the grid, a loss that becomes NaN in epoch 1 and a
+    validation file of another problem each left config.yaml and an empty checkpoints/ behind."""
+    ns = pde_data.generate("ns-fno-1e-3-tiny", tmp_path / "ns.h5", 10, progress=False)
+    cases = [
+        (["--precision", "fp16", "--device", "cpu"], "fp16"),
+        (["--model", "mgno", "--set", "model.hyperparameters={channels: 4, layers: 1, levels: 10}"], "levels"),
+        (["--set", "optim.lr=1e6", "--set", "optim.grad_clip=null"], "nan"),
+        (["--set", f"data.val_path={ns}"], "(data.val_path) does not hold the same fields as"),
+    ]
+    for index, (arguments, phrase) in enumerate(cases):
+        out = tmp_path / f"run{index}"
+        assert refused(pdeop("train", "--data", data, "--out", out, "--quiet", "--epochs", "1", "--set", FNO,
+                             *arguments), phrase)  # fmt: skip
+        assert not out.exists(), (arguments, sorted(p.name for p in out.rglob("*")))
 
 
 # --- 4. nothing left behind, concurrent runs told apart, merge ----------------------------------------
@@ -321,6 +347,80 @@ def test_merge_writes_the_bytes_of_a_single_run(tmp_path):
     assert pde_data.merge_shards(tmp_path / "m.h5").read_bytes() == single.read_bytes()
 
 
+def _held_by_a_live_process(output: Path) -> None:
+    """The lock a running pdeop writer of ``output`` holds (this test process stands in for it)."""
+    import json
+    import socket
+
+    output.with_name(output.name + ".lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+
+
+def test_a_second_writer_of_the_same_output_is_refused_while_the_first_runs(run, data, tmp_path):
+    """Two predicts (or converts) into one file both printed 'wrote' and the later replaced the other's file."""
+    out = tmp_path / "same.h5"
+    _held_by_a_live_process(out)
+    result = pdeop("predict", run, "--input", data, "--sample", "0", "--steps", "2", "--out", out, "--quiet")
+    assert refused(result, f"is predicting to {out}")
+    torch.save({"x": torch.randn(4, 16), "y": torch.randn(4, 16)}, tmp_path / "pairs.pt")
+    result = pdeop("convert", tmp_path / "pairs.pt", "--from", "neuraloperator-pt", "--out", out, "--quiet")
+    assert refused(result, f"is converting to {out}")
+    assert not out.exists()
+
+
+def test_an_output_that_appeared_meanwhile_is_kept_without_overwrite(tmp_path):
+    from pde_data.storage import atomic_output
+
+    out = tmp_path / "out.h5"
+    with pytest.raises(ValueError, match="appeared while this command ran; pass --overwrite"):
+        with atomic_output(out, replace=False) as temporary:
+            temporary.write_text("ours")
+            out.write_text("theirs")  # another program wrote it meanwhile
+    assert out.read_text() == "theirs" and sorted(p.name for p in tmp_path.iterdir()) == ["out.h5"]
+    with atomic_output(out, replace=True) as temporary:  # --overwrite
+        temporary.write_text("ours")
+    assert out.read_text() == "ours"
+
+
+def test_the_temporaries_of_a_killed_writer_are_removed_by_the_next(run, data, tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = tmp_path / f".p.h5.tmp-{int(dead.stdout)}"  # what kill -9 during pdeop predict leaves
+    left.write_bytes(b"partial")
+    result = pdeop("predict", run, "--input", data, "--sample", "0", "--steps", "2", "--out", tmp_path / "p.h5",
+                   "--quiet", "--no-solver-timing")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.h5"]
+
+
+def test_a_conversion_error_starts_a_line_of_its_own_after_the_progress_bar(tmp_path):
+    torch.save({"x": torch.full((4, 16), float("nan")), "y": torch.randn(4, 16)}, tmp_path / "nan.pt")
+    result = pdeop("convert", tmp_path / "nan.pt", "--from", "neuraloperator-pt", "--out", tmp_path / "out.h5")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.replace("\r", "\n").splitlines() if "non-finite" in line]
+    assert len(lines) == 1 and lines[0].startswith("pdeop convert: error:"), result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.pt"]
+
+
+def test_small_files_train_a_smoke_test(tmp_path):
+    """A first smoke test on a file of 2 or 6 trajectories ended in "split 'valid' ... is empty": 3 or more keep
+    one each for validation and test, fewer train without validation and say so in one line."""
+    from pde_data.loading import split_samples
+
+    assert [split_samples(6, "train", s) for s in ("train", "valid", "test")] == [[0, 1, 2, 3], [4], [5]]
+    assert split_samples(20, "train", "valid") == [16, 17]  # files that divide by fractions divide as before
+    six = pde_data.generate("burgers-fno-tiny", tmp_path / "six.h5", 6, progress=False)
+    result = pdeop("train", "--data", six, "--out", tmp_path / "six", "--epochs", "1", "--quiet", "--set", FNO)
+    assert result.returncode == 0 and "note:" not in result.stderr, result.stderr[-2000:]
+    two = pde_data.generate("burgers-fno-tiny", tmp_path / "two.h5", 2, progress=False)
+    result = pdeop("train", "--data", two, "--out", tmp_path / "two", "--epochs", "2", "--quiet", "--set", FNO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "training without validation (set data.val_path" in notes[0]
+    assert isinstance(operators.load(tmp_path / "two"), Surrogate)  # best.pt: the last epoch's weights
+    result = pdeop("train", "--data", two, "--out", tmp_path / "val", "--epochs", "1", "--quiet", "--set", FNO,
+                   "--set", f"data.val_path={six}", "--set", "data.val_split=test")  # fmt: skip
+    assert result.returncode == 0 and "note:" not in result.stderr, result.stderr[-2000:]
+
+
 # --- 5. long predictions stream -------------------------------------------------------------------------
 def test_long_predictions_stream_in_pieces_with_the_same_values(run, data, tmp_path, monkeypatch):
     import training.prediction as prediction
@@ -338,6 +438,14 @@ def test_long_predictions_stream_in_pieces_with_the_same_values(run, data, tmp_p
     assert result.returncode == 0 and "solver:" not in result.stdout and "predict -> q.h5" in result.stderr
 
 
+def test_predictions_larger_than_the_disk_are_refused_before_any_work(run, data, tmp_path):
+    """--steps 100000000 ended in numpy's _ArrayMemoryError (29.8 GiB); the file is streamed, so only the disk
+    limits it, and a prediction that cannot fit is refused in one line with the size it needs."""
+    result = pdeop("predict", run, "--input", data, "--steps", "100000000000", "--out", tmp_path / "p.h5")
+    assert refused(result, "--steps 100000000000 would write", "TiB to", "free on its disk")
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- 7. docs that hold ----------------------------------------------------------------------------------
 def test_the_readme_predict_then_evaluate_sequence_works_on_the_tiny_preset(tmp_path):
     data = pde_data.generate("ns-fno-1e-3-tiny", tmp_path / "ns.h5", 12, progress=False)  # 5 frames stored
@@ -349,6 +457,14 @@ def test_the_readme_predict_then_evaluate_sequence_works_on_the_tiny_preset(tmp_
     scored = pdeop("evaluate", "--predictions", tmp_path / "pred.h5", "--data", data)
     assert scored.returncode == 0, scored.stderr[-2000:]
     assert "scored the first 4 of 10 predicted states" in scored.stdout
+    # trajectory 0 is a training trajectory: its scores are labelled so; a test trajectory's are not
+    assert "warning: trajectories [0] lie in the training split" in scored.stderr
+    assert json.loads((tmp_path / "pred-evaluation" / "evaluation.json").read_text())["training_samples"] == [0]
+    predicted = pdeop("predict", tmp_path / "runs" / "ns", "--input", data, "--sample", "11", "--steps", "2",
+                      "--out", tmp_path / "test.h5", "--quiet", "--no-solver-timing")  # fmt: skip
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    scored = pdeop("evaluate", "--predictions", tmp_path / "test.h5", "--data", data)
+    assert scored.returncode == 0 and "warning" not in scored.stderr, scored.stderr[-2000:]
 
 
 def test_a_closed_output_pipe_ends_the_command_quietly(tmp_path):

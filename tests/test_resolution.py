@@ -142,6 +142,21 @@ def test_localno_without_torch_harmonics_fails_with_the_install_line(monkeypatch
         operators.build("localno", in_channels=1, out_channels=1, grid_size=32)
 
 
+def test_without_torch_harmonics_neuraloperators_own_error_line_is_not_printed(monkeypatch, capsys):
+    """neuraloperator's DISCO module prints "Error: trying to import DISCO convolutions ..." when it is imported
+    without torch-harmonics; pdeop says it once, in its own words, without importing that module."""
+    import importlib.util
+    import sys
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch_harmonics" else real_find_spec(name, *a))  # fmt: skip
+    monkeypatch.delitem(sys.modules, "neuralop.layers.discrete_continuous_convolution", raising=False)
+    with pytest.raises(InputError, match=r"torch-harmonics==0\.7\.4"):
+        operators.build("localno", in_channels=1, out_channels=1, grid_size=32)
+    assert "Error: trying to import DISCO" not in capsys.readouterr().out
+
+
 def test_localno_disco_stencils_are_rediscretised_consistently_with_the_papers_radius():
     def disco_change(radius_cells: float) -> float:
         model = build("localno", grid=32, radius_cells=radius_cells)
@@ -253,3 +268,47 @@ def test_sinenet_says_what_grid_it_needs_instead_of_a_torch_padding_error():
     model = operators.build("sinenet", in_channels=1, out_channels=1, hidden=4, waves=1)
     with pytest.raises(InputError, match="at least 32"):
         model(torch.randn(1, 1, 16, 16))
+
+
+@pytest.mark.parametrize(
+    "name, hyperparameters",
+    [
+        ("unet-no", {"hidden": 4, "kernel_size": 3}),
+        ("unet-no", {"hidden": 4, "kernel_size": 3, "padding": "zeros"}),
+        ("mgno", {"channels": 4, "layers": 1, "levels": 2, "resolution_consistent": True}),
+    ],
+)
+def test_every_grid_tied_convolution_is_converted(name, hyperparameters):
+    """The periodic convolutions (cheap circular padding, a subclass of nn.Conv2d) were left out of the
+    conversion, which matched layer types exactly: unet-no kept every 3x3 kernel tied to the grid, and its
+    outputs on 128^2 and 256^2 differed by 24-41 %."""
+    from torch import nn
+
+    from operators.periodic import PeriodicConv1d, PeriodicConv2d
+
+    model = operators.build(name, in_channels=1, out_channels=1, ndim=2, grid_size=16, **hyperparameters)
+    tied = {nn.Conv1d, nn.Conv2d, PeriodicConv1d, PeriodicConv2d, nn.ConvTranspose1d, nn.ConvTranspose2d}
+    left = [type(m).__name__ for m in model.modules() if type(m) in tied]
+    assert left == [] and any(type(m).__name__.startswith("Interp") for m in model.modules())
+    x = torch.randn(1, 1, 32, 32)
+    first = next(m for m in model.modules() if type(m).__name__.startswith("InterpPeriodicConv") or
+                 (type(m).__name__ == "InterpConv2d" and m.kernel_size == (3, 3)))  # fmt: skip
+    seen = []
+    handle = first.register_forward_hook(lambda m, a, o: seen.append(o.shape))
+    with torch.no_grad():
+        model(x)
+    handle.remove()
+    assert seen and seen[0][-2:] == (32, 32)
+
+
+def test_a_convolution_the_conversion_does_not_know_is_refused():
+    from torch import nn
+
+    from operators.resolution import make_resolution_consistent
+
+    class OwnConv(nn.Conv2d):
+        pass
+
+    model = nn.Sequential(OwnConv(1, 1, 3, padding=1))
+    with pytest.raises(InputError, match="cannot make OwnConv resolution consistent"):
+        make_resolution_consistent(model, torch.zeros(1, 1, 8, 8))

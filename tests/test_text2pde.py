@@ -382,9 +382,16 @@ def test_generators_round_trip_and_sample_reproducibly(trained, tmp_path):
     # the bench scores a first-frame generator as a forecaster over the frames it makes, and no other
     from training.bench import GeneratorForecast
 
-    forecast = GeneratorForecast(frames)
+    forecast = GeneratorForecast(frames, members=3)
     assert forecast.max_steps == fields.shape[1] - 1
-    assert forecast.predict(fields[:, :1], 2).shape == (1, 2, *fields.shape[2:])
+    two = torch.cat([fields[:, :1], fields[:, :1] * 0.5])
+    predicted = forecast.predict(two, 2)
+    assert predicted.shape == (2, 2, *fields.shape[2:])
+    # the point forecast is the mean of the members' samples of each trajectory (the same seed)
+    samples = frames.sample(first_frame=two[:, -1], samples=3, steps=50, seed=0)
+    torch.testing.assert_close(predicted, samples.reshape(2, 3, *samples.shape[1:]).mean(1)[:, 1:3])
+    with pytest.raises(InputError, match="members must be a positive integer"):
+        GeneratorForecast(frames, members=0)
     with pytest.raises(InputError, match="forecasts 7 steps at most, not 8"):
         forecast.predict(fields[:, :1], 8)
     with pytest.raises(InputError, match="text-conditioned generator does not forecast"):

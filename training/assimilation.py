@@ -20,8 +20,8 @@ import torch
 
 from operators.observer import Observer
 from pde_data.loading import FileData
-from pde_data.observations import ObservationModel, read_observations
-from pde_data.storage import check_output_file
+from pde_data.observations import ObservationModel, check_observations_of, read_observations
+from pde_data.storage import exclusive_output
 from solvers.errors import InputError
 from training.evaluation import write_predictions
 from training.figures import _figure
@@ -37,6 +37,7 @@ def observations_for(
         pairs = [model.observe(trajectory.double(), sample) for trajectory, sample in zip(truth, samples, strict=True)]
         return torch.stack([p[0] for p in pairs]).float(), torch.stack([p[1] for p in pairs]).float()
     stored = read_observations(observations)
+    check_observations_of(observations, stored, data.path)
     rows = {sample: row for row, sample in enumerate(stored["sample_index"])}
     missing = [s for s in samples if s not in rows]
     if missing:
@@ -50,6 +51,21 @@ def observations_for(
     return values[:, : truth.shape[1]].float(), mask[:, : truth.shape[1]].float()
 
 
+def check_observer_fits(observer: Observer, source: FileData, data: str | Path, run: str | Path | None) -> None:
+    """InputError, naming the run and the data, unless ``data`` holds the fields the observer was trained on, in
+    as many dimensions (the grid's size may differ where the observer's networks allow)."""
+    trained = tuple(observer.metadata.get("grid") or ())
+    names = list(observer.metadata.get("field_names") or [])
+    given = tuple(source.grid_shape)
+    who = f"run {run}" if run is not None else "this observer"
+    if len(trained) != len(given) or (names and names != list(source.channel_names)):
+        raise InputError(
+            f"{who} was trained on {len(trained)}D {', '.join(names) or 'fields'} on a {trained} grid "
+            f"({observer.metadata.get('dataset', '?')}), but {data} holds {len(given)}D "
+            f"{', '.join(source.channel_names)} on a {given} grid: give it data of its own problem"
+        )
+
+
 def evaluate_observer(
     observer: Observer,
     data: str | Path,
@@ -58,9 +74,12 @@ def evaluate_observer(
     trajectories: int | None = None,
     observations: str | Path | None = None,
     warmup: int | None = None,
+    run: str | Path | None = None,
 ) -> dict:
-    """Score assimilation and the two forecast-only baselines over time; write ``evaluation.json`` and a plot."""
+    """Score assimilation and the two forecast-only baselines over time; write ``evaluation.json`` and a plot
+    (``run``: the observer's run, named in errors)."""
     source = FileData(data, split=split)
+    check_observer_fits(observer, source, data, run)
     samples = source.samples[:trajectories] if trajectories else source.samples
     warmup = int(warmup or observer.metadata.get("warmup", 8))
     frames = min(source.frames, warmup + int(observer.metadata.get("horizon", 8)))
@@ -122,14 +141,21 @@ def assimilate_to_file(
 ) -> str:
     """Assimilate an observation file's trajectories (``pdeop assimilate``) and write the states to ``out``:
     the analysed states over the observed frames and ``steps`` forecasts after, in the dataset format."""
+    with exclusive_output(out, overwrite, "assimilating to") as out:
+        return _assimilate_to_locked_file(run, data, observations, out, steps, overwrite)
+
+
+def _assimilate_to_locked_file(run, data, observations, out: Path, steps: int, overwrite: bool) -> str:
     import operators
 
-    out = check_output_file(out, overwrite)
     observer = operators.load(run)
     if not isinstance(observer, Observer):
         raise InputError(f"{run} is not an assimilation run (its checkpoint holds: {type(observer).__name__})")
     stored = read_observations(observations)
+    check_observations_of(observations, stored, data)
+    check_observer_fits(observer, FileData(data), data, run)
     values, mask = stored["values"].float(), stored["mask"].float()
     states = observer.assimilate(values, mask, steps=steps).cpu()
-    write_predictions(out, data, stored["sample_index"], states, 0, 1, observer.model.pdeop_spec["name"])
+    write_predictions(out, data, stored["sample_index"], states, 0, 1, observer.model.pdeop_spec["name"],
+                      replace=overwrite)  # fmt: skip
     return f"wrote {out}: {states.shape[0]} trajectories x {states.shape[1]} states ({values.shape[1]} assimilated)"

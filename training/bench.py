@@ -58,8 +58,9 @@ INFERENCE_BATCH = 64
 REPEATS = 3
 #: models that are parts of others, not forecasters of their own
 NOT_FORECASTERS = {"trajectory-autoencoder": "the autoencoder stage of latent-dit (benched inside its row)"}
-#: DDIM steps when a first-frame generator is benched
+#: DDIM steps when a first-frame generator is benched, and the samples whose mean is its point forecast
 GENERATOR_STEPS = 50
+GENERATOR_MEMBERS = 4
 
 #: tier -> (trajectories per file, epochs); the data of cpu-small: 64^2 over 10 time units for NS
 TIER_EPOCHS = {"tiny": 1, "cpu-small": 20, "paper": None}  # paper: the config's own
@@ -124,9 +125,11 @@ FNO_SMALL = {"modes": 12, "width": 32}
 SETUPS = {
     "fno": ModelSetup(small=FNO_SMALL, shipped={"ns-1e-3": "fno-ns", "ns-1e-5": "fno-ns"}),
     "localno": ModelSetup(small={"modes": 12, "width": 32}),
-    "mgno": ModelSetup(small={"channels": 32, "layers": 3, "levels": 3}, width_key="channels",
+    # MgNO and SineNet are translation equivariant: without positions they cannot place the FNO data's fixed
+    # forcing (1-step error 9 %, rollouts diverging); periodic coordinates fix it (ablation in the module docstring)
+    "mgno": ModelSetup(small={"channels": 32, "layers": 3, "levels": 3, "coordinates": True}, width_key="channels",
                        shipped={"ns-1e-3": "mgno-ns", "ns-1e-5": "mgno-ns"}),
-    "sinenet": ModelSetup(small={"hidden": 16, "waves": 4}, width_key="hidden"),
+    "sinenet": ModelSetup(small={"hidden": 16, "waves": 4, "coordinates": True}, width_key="hidden"),
     "unet": ModelSetup(small={"hidden": 8, "kernel_size": 3}, width_key="hidden"),
     "unet-no": ModelSetup(small={"hidden": 8, "kernel_size": 3}, width_key="hidden"),
     "vit": ModelSetup(small={"patch_size": 8, "width": 64, "layers": 4, "heads": 4, "mlp": 128}),
@@ -405,25 +408,33 @@ def scores(report: dict) -> dict:
     }
 
 
-def as_forecaster(predictor):
+def as_forecaster(predictor, members: int = GENERATOR_MEMBERS):
     """A loaded predictor as ``training.evaluation`` rolls it out: a surrogate as it is, an observer as
-    an ``ObserverForecast``, a first-frame generator as a ``GeneratorForecast``."""
+    an ``ObserverForecast``, a first-frame generator as a ``GeneratorForecast`` (the mean of ``members``
+    samples)."""
     if isinstance(predictor, operators.Surrogate):
         return predictor
     if isinstance(predictor, operators.Generator):
-        return GeneratorForecast(predictor)
+        return GeneratorForecast(predictor, members)
     return ObserverForecast(predictor)
 
 
 class GeneratorForecast:
-    """A first-frame generator as a forecaster: the trajectory it generates from the given frame (DDIM,
-    ``GENERATOR_STEPS`` steps, seed 0), its first ``steps`` frames after the given one; it forecasts
-    ``max_steps`` (its trajectory's frames less one) at most. ``model``: denoiser and autoencoder together."""
+    """A first-frame generator as a forecaster: the mean of ``members`` trajectories it generates from the
+    given frame (DDIM, ``GENERATOR_STEPS`` steps, seed 0), their first ``steps`` frames after the given one; it
+    forecasts ``max_steps`` (its trajectory's frames less one) at most. ``model``: denoiser and autoencoder
+    together.
 
-    def __init__(self, generator):
+    Why a mean: one sample of an uncertain future is a draw, whose squared error is about twice that of the
+    conditional mean (a sample and the truth both scatter around it), so a single sample forecasts worse
+    than persistence where the mean does not (``benchmarks/ablation.py``; the issue note's table)."""
+
+    def __init__(self, generator, members: int = GENERATOR_MEMBERS):
         if generator.condition != "first-frame":
             raise InputError("a text-conditioned generator does not forecast from a state; bench a first-frame one")
-        self.inner, self.metadata, self.history = generator, generator.metadata, 1
+        if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+            raise InputError(f"members must be a positive integer, got {members!r}")
+        self.inner, self.metadata, self.history, self.members = generator, generator.metadata, 1, members
         self.model = torch.nn.ModuleList([generator.denoiser, generator.autoencoder.model])
         self.max_steps = int(generator.metadata["frames"]) - 1
 
@@ -433,8 +444,9 @@ class GeneratorForecast:
         if steps > self.max_steps:
             raise InputError(f"this generator makes {self.max_steps + 1} frames: it forecasts {self.max_steps} "
                              f"steps at most, not {steps}")  # fmt: skip
-        trajectory = self.inner.sample(first_frame=u0[:, -1], steps=GENERATOR_STEPS, seed=0)
-        return trajectory[:, 1 : 1 + steps]
+        samples = self.inner.sample(first_frame=u0[:, -1], samples=self.members, steps=GENERATOR_STEPS, seed=0)
+        mean = samples.reshape(len(u0), self.members, *samples.shape[1:]).mean(dim=1)
+        return mean[:, 1 : 1 + steps]
 
 
 class ObserverForecast:

@@ -252,11 +252,10 @@ def _add_conversion(commands) -> None:
 
 def _run_convert(args) -> None:
     from pde_data.convert import convert
-    from pde_data.storage import check_output_file
 
-    check_output_file(args.out, args.overwrite)
     periodic = None if args.periodic is None else args.periodic == "yes"
-    print(f"wrote {convert(args.format, args.source, args.out, periodic, progress=not args.quiet)}")
+    written = convert(args.format, args.source, args.out, periodic, progress=not args.quiet, overwrite=args.overwrite)
+    print(f"wrote {written}")
 
 
 def _varying_line(name: str, values) -> str:
@@ -564,6 +563,14 @@ def _run_evaluate(args) -> None:
     if args.predictions is not None:
         out = args.out or args.predictions.with_name(args.predictions.stem + "-evaluation")
         report = score_predictions(args.predictions, args.data, out)
+        if report["training_samples"]:
+            seen = report["training_samples"]
+            print(
+                f"warning: trajectories {seen[:10]}{' ...' if len(seen) > 10 else ''} lie in the training split of "
+                f"{args.data}: a model trained on it has seen them, so these are training scores (predict a test "
+                "trajectory, e.g. pdeop predict RUN --input DATA --sample N with N in the test split: pdeop info DATA)",
+                file=sys.stderr,
+            )
         if report["scored_steps"] < report["predicted_steps"]:
             print(
                 f"scored the first {report['scored_steps']} of {report['predicted_steps']} predicted states: "
@@ -593,7 +600,8 @@ def _evaluate_observer_run(args, split) -> None:
 
     run_folder = args.run if args.run.is_dir() else args.run.parent
     out = args.out or run_folder / f"evaluation-{args.data.stem}"
-    report = evaluate_observer(operators.load(args.run), args.data, out, split, args.trajectories, args.observations)
+    report = evaluate_observer(operators.load(args.run), args.data, out, split, args.trajectories, args.observations,
+                               run=args.run)  # fmt: skip
     print(assimilation_table(report))
     print(f"wrote {out / 'evaluation.json'}, {out / 'error_vs_time.png'}")
 

@@ -39,7 +39,7 @@ class DataConfig:
     train_split: str | None = "train"
     val_split: str | None = "valid"
     recipe: str | None = None  # initial-condition mode: a preset name
-    samples: int | None = None  # initial-condition mode: states per epoch (default: the recipe's)
+    samples: int | None = None  # initial-condition mode: states per epoch (default 128)
     seed: int = 0  # initial-condition mode: the base seed of the draws
     # window mode: the same problem stored at other resolutions; each training batch is drawn from one file
     extra_train_paths: list[str] = field(default_factory=list)

@@ -184,6 +184,7 @@ def write_predictions(
     frame_stride: int,
     model_name: str,
     steps: int | None = None,
+    replace: bool = True,
 ) -> Path:
     """Save rollouts ``(samples, steps, channels, *grid)`` in the dataset format (readable by ``pde_data.open``).
 
@@ -193,7 +194,8 @@ def write_predictions(
     ``first_frame`` (the data-file frame index of prediction 0), ``frame_stride`` and
     ``given_frames`` say which stored frames each prediction corresponds to;
     ``pdeop/sample_index`` gives the trajectory. Outside models can write files with
-    the same attributes to be scored by ``pdeop evaluate --predictions``.
+    the same attributes to be scored by ``pdeop evaluate --predictions``. ``replace=False``: refuse to replace
+    a file that appeared at ``path`` meanwhile (``pde_data.storage.atomic_output``).
     """
     if isinstance(prediction, torch.Tensor):
         steps, prediction = prediction.shape[1], [prediction]
@@ -222,7 +224,7 @@ def write_predictions(
         "split": str(source.attrs.get("split", "")),
     }
     pieces = (from_channels(piece.cpu().numpy().astype(np.float32), recipe.channels) for piece in prediction)
-    return stream_well_file(Path(path), layout, trajectories, pieces, metadata)
+    return stream_well_file(Path(path), layout, trajectories, pieces, metadata, replace=replace)
 
 
 #: what predictions and the data they are scored against must share
@@ -313,6 +315,11 @@ def check_predictions(predictions: str | Path) -> str:
     """The model name a predictions file (``write_predictions``' layout) records, after checking that it is
     one: a clear InputError when it is missing, not HDF5, or lacks the attributes and sample index."""
     with open_hdf5(predictions, "predictions file") as f:
+        if "t0_fields" in f and not {"first_frame", "frame_stride"} & set(f.attrs):  # a dataset (generate's)
+            raise InputError(
+                f"{predictions} is a dataset, not a predictions file; pdeop predict RUN --input DATA --out FILE "
+                "writes predictions (or score a run on a dataset with pdeop evaluate RUN --data DATA)"
+            )
         for key in ("first_frame", "frame_stride"):
             if key not in f.attrs:
                 raise InputError(
@@ -362,10 +369,20 @@ def score_predictions(predictions: str | Path, data: str | Path, out_dir: str | 
     report = score(prediction.float(), target.float(), last_given.float(), dt, names, file_recipe(data).length)
     report.update(
         data=str(data), predictions=str(predictions), samples=samples, dt=dt, predicted_steps=steps,
-        scored_steps=int(index.size),
+        scored_steps=int(index.size), training_samples=training_samples(data, samples),
     )  # fmt: skip
     write_report(report, out_dir, prediction[0].float(), target[0].float(), data, samples[0])
     return report
+
+
+def training_samples(data: str | Path, samples: list[int]) -> list[int]:
+    """Those of ``samples`` that lie in ``data``'s training split (``pde_data.loading.split_samples``): a model
+    trained on that file has seen them, so their scores are training scores, not test scores."""
+    try:
+        train = set(FileData(data, split="train").samples)
+    except InputError:  # a file of the valid or test split holds no training trajectory
+        return []
+    return [s for s in samples if s in train]
 
 
 def summary_table(report: dict) -> str:

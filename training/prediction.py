@@ -8,6 +8,7 @@ solver's cost per step is constant), or is skipped.
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from tqdm.auto import tqdm
 from operators.surrogate import Surrogate
 from pde_data.loading import FileData
 from pde_data.presets import Recipe
-from pde_data.storage import check_output_file, read_parameters
+from pde_data.storage import exclusive_output, read_parameters
 from pde_data.well import is_well_source
 from solvers import fourier_resample
 from solvers.device import resolve_device
@@ -76,6 +77,28 @@ def _timed(pieces, device: torch.device, clock: list[float]):
         yield piece
 
 
+def check_room(out: Path, needed: int, steps: int) -> None:
+    """InputError when the ``needed`` bytes of predictions would not fit on the disk that holds ``out`` (the
+    file is streamed, so memory is no limit; a disk filled to the brim is)."""
+    free = shutil.disk_usage(Path(out).resolve().parent).free
+    if needed > free:
+        raise InputError(
+            f"--steps {steps} would write {human_bytes(needed)} to {out}, more than the {human_bytes(free)} free on "
+            "its disk: predict fewer steps or fewer --sample trajectories"
+        )
+
+
+def human_bytes(count: float) -> str:
+    """``1536`` -> ``'1.5 KiB'``."""
+    if count < 1024:
+        return f"{count:.0f} bytes"
+    for unit in ("KiB", "MiB", "GiB"):
+        count /= 1024
+        if count < 1024:
+            return f"{count:.1f} {unit}"
+    return f"{count / 1024:.1f} TiB"
+
+
 def predict_to_file(
     run: Path,
     data: Path,
@@ -99,7 +122,13 @@ def predict_to_file(
     if is_well_source(data):
         raise InputError(f"{data} is The Well's data: pdeop predict writes files beside pdeop's own datasets and "
                          f"times their solver; roll out and score this data with pdeop evaluate RUN --data {data}")  # fmt: skip
-    check_output_file(out, overwrite)
+    with exclusive_output(out, overwrite, "predicting to") as out:
+        return _predict_to_locked_file(run, data, out, steps, samples, device, precision, overwrite, progress,
+                                       solver_frames, other_grids)  # fmt: skip
+
+
+def _predict_to_locked_file(run, data, out, steps, samples, device, precision, overwrite, progress, solver_frames,
+                            other_grids) -> str:  # fmt: skip
     device = resolve_device(device)
     surrogate = Surrogate.load(run, device).on_other_grids(other_grids)
     stride = int(surrogate.metadata.get("stride", 1))
@@ -114,6 +143,7 @@ def predict_to_file(
     if source.frames < needed:
         raise InputError(f"{data} has {source.frames} frames; the surrogate needs {needed} to start")
     given = torch.stack([source.read(i, slice(first, needed, stride)) for i in chosen])
+    check_room(out, 4 * len(chosen) * steps * int(np.prod(given.shape[2:])), steps)
     finite = torch.isfinite(given).flatten(1).all(dim=1)
     if not bool(finite.all()):
         raise InputError(f"the first frames of sample {chosen[int((~finite).nonzero()[0])]} in {data} are not finite")
@@ -130,7 +160,7 @@ def predict_to_file(
                 yield piece
 
         write_predictions(out, data, chosen, counted(pieces), needed - 1 + stride, stride,
-                          surrogate.model.pdeop_spec["name"], steps)  # fmt: skip
+                          surrogate.model.pdeop_spec["name"], steps, replace=overwrite)  # fmt: skip
     per_sample = clock[0] / len(chosen)
     lines = [
         f"wrote {out}: {len(chosen)} trajectories x {steps} states",

@@ -58,8 +58,15 @@ def quickstart(out: Path, epochs: int = 40, samples: int = 96, device: str = "au
     model, baseline = report["model"]["summary"], report["persistence"]["summary"]
     print(
         f"\nsummary: rollout relative L2 {model['relative_l2_rollout']:.3g} vs persistence "
-        f"{baseline['relative_l2_rollout']:.3g} ({baseline['relative_l2_rollout'] / model['relative_l2_rollout']:.1f}x "
-        f"lower); one-step {model['relative_l2_one_step']:.3g}. Plots in {out / 'evaluation'}; "
-        f"total {time.perf_counter() - start:.0f} s."
+        f"{baseline['relative_l2_rollout']:.3g} ({compared_with_persistence(model, baseline)}); one-step "
+        f"{model['relative_l2_one_step']:.3g}. Plots in {out / 'evaluation'}; total {time.perf_counter() - start:.0f} s."
     )
     return report
+
+
+def compared_with_persistence(model: dict, baseline: dict) -> str:
+    """``"3.2x lower"`` or, for a model worse than persistence, ``"1.3x higher: worse than persistence"``."""
+    ours, theirs = model["relative_l2_rollout"], baseline["relative_l2_rollout"]
+    if ours <= theirs:
+        return f"{theirs / ours:.1f}x lower" if ours > 0 else "exact"
+    return f"{ours / theirs:.1f}x higher: worse than persistence"

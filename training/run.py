@@ -8,6 +8,7 @@ model's channels, the loss, what the checkpoints hold and how the run is evaluat
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -62,14 +63,24 @@ def train(
     if resume:
         check_resumable(last, task, model)
     main_process = context_from_environment().is_main
+    created = main_process and not run_dir.exists()
     if main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
     lock = RunLock(run_dir / "train.lock", f"training {run_dir}") if main_process else nullcontext()
-    with lock:
-        trainer = Trainer(model, task, config, run_dir, progress=progress)
-        on_start = (lambda: save_config(config, run_dir / "config.yaml")) if main_process else None
-        trainer.fit(task.train_set, task.val_set, resume=resume, on_start=on_start)
-        report = task.evaluate(run_dir, progress) if evaluate and main_process else None
+    try:
+        with lock:
+            trainer = Trainer(model, task, config, run_dir, progress=progress)
+            on_start = (lambda: save_config(config, run_dir / "config.yaml")) if main_process else None
+            trainer.fit(task.train_set, task.val_set, resume=resume, on_start=on_start)
+            # a run without validation data has nothing to evaluate on (``training.data.without_validation_if_empty``)
+            evaluating = evaluate and main_process and task.val_set is not None
+            report = task.evaluate(run_dir, progress) if evaluating else None
+    except BaseException:
+        # a run that stopped before its first checkpoint (a precision the device lacks, a model that does not fit
+        # the grid, a loss that became NaN in epoch 1, Ctrl-C) has nothing to resume: leave no folder behind
+        if created and not last.exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     shutdown(trainer.context)
     return trainer, report
 

@@ -19,7 +19,7 @@ import operators
 import pde_data
 from pde_data.fields import from_channels
 from pde_data.presets import Recipe
-from pde_data.storage import check_output_file, write_well_file
+from pde_data.storage import exclusive_output, write_well_file
 from solvers.device import resolve_device
 from solvers.errors import InputError
 
@@ -39,31 +39,32 @@ def sample_to_file(run: str | Path, out: str | Path, prompt: str | None = None, 
                    sample_indices: list[int] | None = None, samples: int = 1, steps: int = 50, guidance: float = 1.0,
                    eta: float = 0.0, seed: int = 0, device: str = "cpu", overwrite: bool = False) -> str:  # fmt: skip
     """Generate trajectories with the generator of ``run`` and write them to ``out``; a one-line summary."""
-    out = check_output_file(out, overwrite)
-    generator = operators.load(run, device=resolve_device(device))
-    if not isinstance(generator, operators.Generator):
-        raise InputError(f"{run} is not a generator run (its checkpoint holds: {type(generator).__name__})")
-    if generator.condition == "text":
-        if prompt is None or data is not None:
-            raise InputError("this generator is conditioned on text: give --prompt (and no --first-frame)")
-        trajectories = generator.sample(prompt=prompt, samples=samples, steps=steps, guidance=guidance, eta=eta,
-                                        seed=seed)  # fmt: skip
-        captions = [prompt] * samples
-    else:
-        if data is None or prompt is not None:
-            raise InputError("this generator is conditioned on a first frame: give --first-frame DATA --sample I")
-        indices = sample_indices or [0]
-        frames, sources = first_frames(data, indices)
-        trajectories = generator.sample(first_frame=frames, samples=samples, steps=steps, guidance=guidance, eta=eta,
-                                        seed=seed)  # fmt: skip
-        captions = [f"Generated from the first frame of {data} trajectory {i}: {c}"
-                    for i, c in zip(indices, sources, strict=True) for _ in range(samples)]  # fmt: skip
-    _write(out, generator, trajectories.cpu(), captions, {"run": str(run), "steps": steps, "guidance": guidance,
-                                                          "eta": eta, "sample_seed": seed})  # fmt: skip
-    return f"wrote {out}: {trajectories.shape[0]} trajectories x {trajectories.shape[1]} frames"
+    with exclusive_output(out, overwrite, "sampling to") as out:
+        generator = operators.load(run, device=resolve_device(device))
+        if not isinstance(generator, operators.Generator):
+            raise InputError(f"{run} is not a generator run (its checkpoint holds: {type(generator).__name__})")
+        if generator.condition == "text":
+            if prompt is None or data is not None:
+                raise InputError("this generator is conditioned on text: give --prompt (and no --first-frame)")
+            trajectories = generator.sample(prompt=prompt, samples=samples, steps=steps, guidance=guidance, eta=eta,
+                                            seed=seed)  # fmt: skip
+            captions = [prompt] * samples
+        else:
+            if data is None or prompt is not None:
+                raise InputError("this generator is conditioned on a first frame: give --first-frame DATA --sample I")
+            indices = sample_indices or [0]
+            frames, sources = first_frames(data, indices)
+            trajectories = generator.sample(first_frame=frames, samples=samples, steps=steps, guidance=guidance, eta=eta,
+                                            seed=seed)  # fmt: skip
+            captions = [f"Generated from the first frame of {data} trajectory {i}: {c}"
+                        for i, c in zip(indices, sources, strict=True) for _ in range(samples)]  # fmt: skip
+        _write(out, generator, trajectories.cpu(), captions, {"run": str(run), "steps": steps, "guidance": guidance,
+                                                              "eta": eta, "sample_seed": seed}, overwrite)  # fmt: skip
+        return f"wrote {out}: {trajectories.shape[0]} trajectories x {trajectories.shape[1]} frames"
 
 
-def _write(out: Path, generator: operators.Generator, trajectories: torch.Tensor, captions: list[str], extra: dict):
+def _write(out: Path, generator: operators.Generator, trajectories: torch.Tensor, captions: list[str], extra: dict,
+           replace: bool):  # fmt: skip
     metadata = generator.metadata
     if "recipe" not in metadata:
         raise InputError("the generator's checkpoint does not record its training recipe; retrain it with this pdeop")
@@ -81,4 +82,4 @@ def _write(out: Path, generator: operators.Generator, trajectories: torch.Tensor
         "time": np.broadcast_to(dt * np.arange(frames), (n, frames)),
         "caption": captions,
     }
-    write_well_file(out, layout, n, [block], {"source": "generator", "seed": 0, "split": "test", **extra})
+    write_well_file(out, layout, n, [block], {"source": "generator", "seed": 0, "split": "test", **extra}, replace)

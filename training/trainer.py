@@ -146,16 +146,20 @@ class Trainer:
 
     # --- loop ----------------------------------------------------------------------------
     def fit(
-        self, train_dataset: Dataset, val_dataset: Dataset, resume: bool = False, on_start: Callable | None = None
-    ) -> list[dict]:
+        self, train_dataset: Dataset, val_dataset: Dataset | None, resume: bool = False,
+        on_start: Callable | None = None,
+    ) -> list[dict]:  # fmt: skip
         """Train for ``config.train.epochs`` epochs (continuing a previous run with ``resume``).
+
+        Without ``val_dataset`` (a training file too small for a validation split) nothing is validated and
+        every epoch's weights become the best checkpoint, so ``best.pt`` holds the last epoch's.
 
         ``on_start()`` runs once the previous state has been restored (or the run seeded),
         before the first epoch: ``train`` saves the run's config there, so a resume that
         fails to load changes nothing on disk.
         """
         train_loader, sampler = self._train_loader(train_dataset)
-        val_loader = self._val_loader(val_dataset)
+        val_loader = self._val_loader(val_dataset) if val_dataset is not None else None
         epochs = self.config.train.epochs
         steps_per_epoch = len(train_loader)
         if steps_per_epoch == 0:
@@ -176,10 +180,11 @@ class Trainer:
             sampler.set_epoch(epoch)
             self.task.set_epoch(epoch)
             row = {"epoch": epoch + 1, **self._train_epoch(train_loader, epoch, epochs)}
-            row.update({f"val_{k}": v for k, v in self._validate(val_loader).items()})
+            if val_loader is not None:
+                row.update({f"val_{k}": v for k, v in self._validate(val_loader).items()})
             row["lr"] = self.optimizer.param_groups[0]["lr"]
-            improved = row["val_loss"] < self.best_score
-            if improved:
+            improved = val_loader is None or row["val_loss"] < self.best_score
+            if improved and val_loader is not None:
                 self.best_score = row["val_loss"]
             self.history.append(row)
             if self.context.is_main:
@@ -374,8 +379,11 @@ class Trainer:
                 if key != "epoch":
                     writer.add_scalar(key, value, row["epoch"])
         if self.progress and echo:
-            metrics = "  ".join(f"{name} {row[f'val_{name}']:.4g}" for name in self.task.metric_names if name != "loss")
+            validated = "val_loss" in row
+            metrics = "  ".join(f"{name} {row[f'val_{name}']:.4g}" for name in self.task.metric_names
+                                if name != "loss" and validated)  # fmt: skip
             tqdm.write(
-                f"epoch {row['epoch']}: train {row['train_loss']:.4g}  val {row['val_loss']:.4g}  "
+                f"epoch {row['epoch']}: train {row['train_loss']:.4g}  "
+                f"{'val ' + format(row['val_loss'], '.4g') if validated else 'no validation'}  "
                 f"{metrics + '  ' if metrics else ''}{row['samples_per_second']:.0f} samples/s"
             )

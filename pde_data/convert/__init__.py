@@ -15,7 +15,7 @@ from pde_data.convert.pdearena import read_pdearena
 from pde_data.convert.pdebench import read_pdebench
 from pde_data.convert.source import ConvertedSource
 from pde_data.convert.writer import write_converted
-from pde_data.storage import check_output_file
+from pde_data.storage import exclusive_output
 from solvers.errors import InputError, MissingFileError
 
 #: format name -> reader of a source file
@@ -28,11 +28,13 @@ FORMATS = {
 
 
 def convert(format: str, source: str | Path, out: str | Path, periodic: bool | None = None,
-            progress: bool = True) -> Path:  # fmt: skip
+            progress: bool = True, overwrite: bool = True) -> Path:  # fmt: skip
     """Convert ``source`` (a file in ``format``) to a Well-layout file at ``out``.
 
     ``periodic``: whether the domain is periodic, for sources that do not record it (default: the
     format's convention, which the output's ``pdeop_source`` attribute lists under ``assumed``).
+    ``overwrite``: replace an existing ``out`` (``pdeop convert`` asks for ``--overwrite``). A second
+    process converting to the same ``out`` is refused while this one runs.
     """
     if format not in FORMATS:
         raise InputError(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
@@ -43,10 +45,10 @@ def convert(format: str, source: str | Path, out: str | Path, periodic: bool | N
         raise InputError(f"--out {out} is the source file itself; choose another path")
     if out.suffix.lower() not in (".h5", ".hdf5"):
         raise InputError(f"--out {out} should end in .h5 or .hdf5")
-    check_output_file(out, overwrite=True)  # its folder, before reading a large source
-    described = _read(FORMATS[format], source, periodic)
-    provenance = {"format": format, "file": source.name, "bytes": source.stat().st_size}
-    return write_converted(described, out, provenance, progress=progress)
+    with exclusive_output(out, overwrite, "converting to"):  # checked before reading a large source
+        described = _read(FORMATS[format], source, periodic)
+        provenance = {"format": format, "file": source.name, "bytes": source.stat().st_size}
+        return write_converted(described, out, provenance, progress=progress, replace=overwrite)
 
 
 def _read(reader, source: Path, periodic: bool | None) -> ConvertedSource:

@@ -24,29 +24,31 @@ from solvers.errors import InputError
 
 
 def write_converted(source: ConvertedSource, out: Path, provenance: dict, block: int = 16,
-                    progress: bool = True) -> Path:  # fmt: skip
-    """Write ``source`` to ``out`` (``provenance``: format, source file, ...); returns ``out``."""
+                    progress: bool = True, replace: bool = True) -> Path:  # fmt: skip
+    """Write ``source`` to ``out`` (``provenance``: format, source file, ...); returns ``out`` (``replace``:
+    as for ``pde_data.storage.atomic_output``)."""
     out = Path(out)
     if not out.parent.resolve().is_dir():
         raise InputError(f"cannot write {out}: folder {out.parent} does not exist")
     ndim = len(source.grid)
     axes = SPATIAL_DIMS[:ndim]
-    with atomic_output(out) as temporary, h5py.File(temporary, "w") as f:
+    with atomic_output(out, replace) as temporary, h5py.File(temporary, "w") as f:
         _write_header(f, source, axes, provenance)
         datasets = _create_fields(f, source, ndim)
         sums = {spec.name: np.zeros((2, ndim**spec.order)) for spec in source.fields}
         counts = dict.fromkeys(sums, 0)
-        bar = tqdm(total=source.trajectories, unit="trajectory", desc=f"converting {out.name}", disable=not progress)
-        for start, stop, values in source.blocks(block):
-            for spec in source.fields:
-                array = _checked(values, spec.name, (stop - start, source.steps, *source.grid)
-                                 + ((ndim,) if spec.order else ()), source)  # fmt: skip
-                datasets[spec.name][start:stop] = array
-                flat = array.reshape(-1, ndim**spec.order).astype(np.float64)
-                sums[spec.name] += [flat.sum(0), np.square(flat).sum(0)]
-                counts[spec.name] += flat.shape[0]
-            bar.update(stop - start)
-        bar.close()
+        # closed on an error too, so that the error's line starts on a line of its own
+        with tqdm(total=source.trajectories, unit="trajectory", desc=f"converting {out.name}",
+                  disable=not progress) as bar:  # fmt: skip
+            for start, stop, values in source.blocks(block):
+                for spec in source.fields:
+                    array = _checked(values, spec.name, (stop - start, source.steps, *source.grid)
+                                     + ((ndim,) if spec.order else ()), source)  # fmt: skip
+                    datasets[spec.name][start:stop] = array
+                    flat = array.reshape(-1, ndim**spec.order).astype(np.float64)
+                    sums[spec.name] += [flat.sum(0), np.square(flat).sum(0)]
+                    counts[spec.name] += flat.shape[0]
+                bar.update(stop - start)
         for spec in source.fields:
             mean = sums[spec.name][0] / counts[spec.name]
             std = np.sqrt(np.maximum(sums[spec.name][1] / counts[spec.name] - mean**2, 0.0))

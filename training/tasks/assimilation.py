@@ -1,7 +1,11 @@
 """The ``observer`` task: train a semilinear observer to assimilate sparse, noisy observations and forecast.
 
 Data mode ``trajectory``. Each training item is a window of ``warmup + horizon``
-consecutive stored frames starting at a random frame: observations are drawn on
+consecutive stored frames; an epoch passes over every such window of every training
+trajectory once (``task.windows=all``, as the next-step task's epochs do), or over one
+window per trajectory at a random start (``task.windows=random``: an epoch then holds
+``frames - window + 1`` times fewer optimizer steps, which left the observer
+under-trained at equal epochs; ``benchmarks/ablation.py``). Observations are drawn on
 the fly for the first ``warmup`` frames (``pde_data.ObservationModel``, random
 sensors per trajectory, so every epoch sees new masks and noise), none for the
 ``horizon`` frames after them. The observer starts from the climatological guess
@@ -27,10 +31,12 @@ import torch
 from operators.observer import SemilinearObserver
 from pde_data.observations import LAYOUTS, ObservationModel
 from solvers.errors import InputError
+from training.data import TrajectoryWindows
 from training.metrics import relative_l2, relative_l2_per_step
 from training.tasks.base import Task, register_task, unwrap
 
 INITIAL = ("mean", "truth")
+WINDOWS = ("all", "random")
 
 
 @register_task
@@ -62,6 +68,7 @@ class AssimilationTask(Task):
         every: int = 1
         measurement_weight: float = 0.1
         initial: str = "mean"
+        windows: str = "all"
 
         def check(self, config) -> None:
             if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 1:
@@ -75,19 +82,23 @@ class AssimilationTask(Task):
                 raise InputError(f"task.measurement_weight must be >= 0, got {self.measurement_weight!r}")
             if self.initial not in INITIAL:
                 raise InputError(f"task.initial must be one of {', '.join(INITIAL)}, got {self.initial!r}")
+            if self.windows not in WINDOWS:
+                raise InputError(f"task.windows must be one of {', '.join(WINDOWS)}, got {self.windows!r}")
 
         def observation_model(self, seed: int = 0) -> ObservationModel:
             return ObservationModel(self.sensors, self.layout, self.noise, self.noise_kind, self.every, None, seed)
 
     def __init__(self, config):
+        self.window = config.task.warmup + config.task.horizon
         super().__init__(config)
         statistics = self.train_set.statistics
         self.mean, self.std = statistics["mean"].float(), statistics["std"].float()
-        self.window = self.options.warmup + self.options.horizon
-        if self.train_set.frames < self.window:
-            raise InputError(
-                f"the trajectories hold {self.train_set.frames} frames; task.warmup + task.horizon = {self.window}"
-            )
+
+    def datasets(self):
+        train, val = super().datasets()
+        if train.frames < self.window:
+            raise InputError(f"the trajectories hold {train.frames} frames; task.warmup + task.horizon = {self.window}")
+        return (TrajectoryWindows(train, self.window) if self.options.windows == "all" else train), val
 
     # --- model ---------------------------------------------------------------------------
     def model_hyperparameters(self) -> dict:
@@ -140,7 +151,7 @@ class AssimilationTask(Task):
         return state, (error / measured).mean()
 
     def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        fields = batch["fields"]
+        fields = batch["fields"]  # whole trajectories (windows=random) or windows already (windows=all)
         start = int(torch.randint(0, fields.shape[1] - self.window + 1, ()))
         generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, ())))
         truth = fields[:, start : start + self.window]
