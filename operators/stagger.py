@@ -18,14 +18,20 @@ batched call and their outputs are reassembled exactly (``pixel_shuffle``) into
   channels): a sub-grid alone is an aliased sample of the field, and the
   neighbouring sub-grids carry the fine-scale information its next state depends
   on; the cost is only a wider first layer. ``"own"``: each sees its own sub-grid.
-- ``centred=True`` (default, with ``view="all"``): each sub-task sees the sub-grids in
-  its own frame, the fine field rolled so that its sub-grid comes first, so that with
-  shared weights every sub-task solves the same translation-equivariant problem
-  (predict the first sub-grid) and the embedding only has to say where it sits
-  (for position-dependent terms such as a fixed forcing). ``False``: one fixed frame,
-  where one shared network must produce four different sub-grids from the same input
-  told apart by a constant code; on cpu-small NS it erred 3.6x more than the FNO
-  it wraps (``benchmarks/ablation.py``).
+- ``centred=True`` (with ``view="all"``): each sub-task sees the sub-grids in its own
+  frame, the fine field rolled so that its sub-grid comes first, so that with shared
+  weights every sub-task solves the same translation-equivariant problem (predict the
+  first sub-grid) and the embedding only has to say where it sits (for position-dependent
+  terms such as a fixed forcing). ``False`` (default, as the wrapper was first built, so
+  that earlier checkpoints load unchanged): one fixed frame, where one shared network
+  must produce different sub-grids from the same input, told apart by the embedding.
+- ``positions``: what the embedding says of a sub-task's place. ``"offsets"`` (default,
+  as first built): its sub-grid's offsets ``i/s, j/s`` as constant channels;
+  ``"coordinates"``: the periodic coordinates ``sin, cos(2 pi x / L)`` of its own points
+  per axis, so that a position-dependent term (the FNO data's fixed forcing) is
+  where the sub-task's points are, without the network combining grid and offset.
+  The time level ``k / s_t`` is a constant channel either way. The bench's setup and
+  the ablation that chose it: ``training.bench``, ``benchmarks/ablation.py``.
 - With ``s = 1, s_t = 1`` the wrapper is its inner model (no embedding channels).
 
 Multi-resolution use: with ``view="own"`` and shared weights a sub-solver is a
@@ -48,6 +54,7 @@ from solvers.errors import InputError
 
 WEIGHTS = ("shared", "separate")
 VIEWS = ("all", "own")
+POSITIONS = ("offsets", "coordinates")
 
 
 def unshuffle(x: torch.Tensor, s: int, ndim: int) -> torch.Tensor:
@@ -75,14 +82,15 @@ class Stagger(nn.Module):
     """See the module docstring."""
 
     def __init__(self, make_inner, in_channels: int, out_channels: int, ndim: int, space: int, time: int,
-                 weights: str, view: str, centred: bool = True):  # fmt: skip
+                 weights: str, view: str, centred: bool = False, positions: str = "offsets"):  # fmt: skip
         super().__init__()
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
         self.space, self.time, self.weights, self.view = space, time, weights, view
-        self.centred = centred and view == "all" and space > 1
+        self.centred, self.positions = centred and view == "all" and space > 1, positions
         self.subgrids = space**ndim
         self.tasks = self.subgrids * time
-        self.embedding = ndim + 1 if self.tasks > 1 and weights == "shared" else 0
+        per_axis = 2 if positions == "coordinates" else 1
+        self.embedding = per_axis * ndim + 1 if self.tasks > 1 and weights == "shared" else 0
         view_channels = in_channels * (self.subgrids if view == "all" else 1)
         inner_in = view_channels + self.embedding
         if weights == "shared":
@@ -123,13 +131,24 @@ class Stagger(nn.Module):
         views = views.repeat(self.time, *(1,) * (views.dim() - 1))  # task index = level * G + subgrid
         if not self.embedding:
             return views
-        codes = []
-        for task in range(self.tasks):
-            level, subgrid = divmod(task, self.subgrids)
-            offsets = [offset / self.space for offset in self._offsets(subgrid)]
-            codes.append(torch.tensor([*offsets, level / self.time], dtype=x.dtype, device=x.device))
-        code = torch.stack(codes).reshape(self.tasks, 1, self.embedding, *(1,) * self.ndim)
-        return torch.cat([views, code.expand(self.tasks, batch, self.embedding, *coarse)], dim=2)
+        codes = torch.stack([self._embedding(task, tuple(coarse), x) for task in range(self.tasks)])
+        return torch.cat([views, codes[:, None].expand(self.tasks, batch, *codes.shape[1:])], dim=2)
+
+    def _embedding(self, task: int, coarse: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        """``(embedding, *coarse)``: where sub-task ``task`` sits (see ``positions``) and its time level."""
+        level, subgrid = divmod(task, self.subgrids)
+        channels = []
+        for axis, (offset, n) in enumerate(zip(self._offsets(subgrid), coarse, strict=True)):
+            if self.positions == "coordinates":  # the sub-grid's own points, in periods of the domain
+                phase = 2 * torch.pi * (torch.arange(n, dtype=like.dtype, device=like.device) * self.space + offset)
+                phase = phase / (n * self.space)
+                shape = [1] * self.ndim
+                shape[axis] = n
+                channels += [torch.sin(phase).reshape(shape), torch.cos(phase).reshape(shape)]
+            else:
+                channels.append(torch.full((1,) * self.ndim, offset / self.space, dtype=like.dtype, device=like.device))
+        channels.append(torch.full((1,) * self.ndim, level / self.time, dtype=like.dtype, device=like.device))
+        return torch.stack([c.expand(coarse) for c in channels])
 
     def _run(self, inputs: torch.Tensor) -> torch.Tensor:
         """``(tasks, batch, inner_in, *coarse)`` -> ``(tasks, batch, C_out, *coarse)`` in one batched call."""
@@ -178,8 +197,8 @@ class Stagger(nn.Module):
             raise InputError("coarse_step needs view='own' and weights='shared' (a sub-solver that sees one sub-grid)")
         if not self.embedding:
             return self.inner(u)
-        code = torch.zeros(u.shape[0], self.embedding, *u.shape[2:], dtype=u.dtype, device=u.device)
-        return self.inner(torch.cat([u, code], dim=1))
+        code = self._embedding(0, tuple(u.shape[2:]), u)  # sub-grid 0 of time level 0
+        return self.inner(torch.cat([u, code[None].expand(u.shape[0], *code.shape)], dim=1))
 
 
 @register("stagger")
@@ -193,7 +212,8 @@ def build_stagger(
     weights: str = "shared",
     view: str = "all",
     grid_size: int | None = None,
-    centred: bool = True,
+    centred: bool = False,
+    positions: str = "offsets",
 ) -> nn.Module:
     """NeuralStagger around a registered model (see the module docstring).
 
@@ -204,9 +224,11 @@ def build_stagger(
             channels of one state (the next-step task's ``data.horizon = s_t`` gives that).
         weights: ``shared`` or ``separate``. view: ``all`` or ``own``.
         centred: with ``view="all"``, each sub-task sees the field in its own sub-grid's frame.
+        positions: ``offsets`` or ``coordinates`` (the sub-task's points' periodic coordinates).
         grid_size: the fine grid's points per axis (the inner model gets ``grid_size / s``).
     """
-    for name, value, allowed in (("weights", weights, WEIGHTS), ("view", view, VIEWS)):
+    for name, value, allowed in (("weights", weights, WEIGHTS), ("view", view, VIEWS), ("positions", positions,
+                                                                                       POSITIONS)):  # fmt: skip
         if value not in allowed:
             raise InputError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
     if out_channels % time:
@@ -219,7 +241,8 @@ def build_stagger(
     def make_inner(c_in: int, c_out: int) -> nn.Module:
         return build_nested(spec, c_in, c_out, "stagger", ndim=ndim, grid_size=coarse)
 
-    model = Stagger(make_inner, in_channels, out_channels // time, ndim, space, time, weights, view, centred)
+    model = Stagger(make_inner, in_channels, out_channels // time, ndim, space, time, weights, view, centred,
+                    positions)  # fmt: skip
     if weights == "separate":  # vmap cannot trace every model: find out now, not mid-training
         probe = torch.zeros(1, in_channels, *(grid_size or 8 * space,) * ndim)
         try:

@@ -38,6 +38,7 @@ from pde_data.presets import Recipe, preset
 from pde_data.storage import (
     atomic_output,
     check_output_file,
+    exclusive_output,
     file_recipe,
     open_hdf5,
     read_blocks,
@@ -354,7 +355,7 @@ def generate(
             metadata.update(shard=f"{shard[0]}/{shard[1]}", n_samples_total=n_samples, batch_size=batch_size)
         count = sum(stop - start for _, start, stop in chunks)
         blocks = (_read_chunk(_chunk_file(parts, c)) for c, _, _ in chunks)
-        write_well_file(output, recipe, count, blocks, metadata)
+        write_well_file(output, recipe, count, blocks, metadata, replace=overwrite)
         shutil.rmtree(parts, ignore_errors=True)
     return output
 
@@ -468,9 +469,9 @@ def merge_shards(path: str | Path, shards: list[str | Path] | None = None, overw
     recipe = file_recipe(headers[0][1])
     # blocks of the run's batch size: the file is then written exactly as a single run writes it
     blocks = _checked_blocks([shard for _, shard, _ in headers], total, int(reference["batch_size"]))
-    return write_well_file(
-        path, recipe, total, blocks, {"seed": int(reference["seed"]), "split": str(reference["split"])}
-    )
+    with exclusive_output(path, overwrite, "merging into"):  # a second merge or a generate of the same file waits
+        return write_well_file(path, recipe, total, blocks, {"seed": int(reference["seed"]),
+                               "split": str(reference["split"])}, replace=overwrite)  # fmt: skip
 
 
 def _checked_blocks(paths: list[Path], total: int, rows_per_block: int) -> Iterator[dict]:

@@ -9,6 +9,7 @@ import pytest
 import training.bench as bench_module
 from training.bench import Bench, matched_width, score_external
 from training.cli import main
+from training.ladder import Rung, rungs, speedup_at_equal_accuracy
 from training.leaderboard import write
 from training.run import train as real_train
 
@@ -39,6 +40,52 @@ def test_a_two_model_bench_writes_every_output(two_models):
     assert len({row["solver_seconds_per_trajectory"] for row in rows}) == 1
     table = (out / "leaderboard.md").read_text()
     assert "| fno | " in table and "Solver: ETDRK4 on 32^2" in table and "Persistence" in table
+    # the solver ladder: one measurement for the rows' horizon, the reference first and nearly exact
+    ladders = json.loads((out / "ladder.json").read_text())
+    assert list(ladders) == ["from frame 0, 4 x 1 frames, batch 64, cpu"]
+    rungs = next(iter(ladders.values()))["rungs"]
+    assert rungs[0]["reference"] and rungs[0]["relative_l2_rollout"] < 1e-4
+    assert max(r["relative_l2_rollout"] for r in rungs if r["stable"]) > 10 * rungs[0]["relative_l2_rollout"]
+    for row in rows:
+        speedup, rung = speedup_at_equal_accuracy(row["relative_l2_rollout"], row["inference_seconds_per_trajectory"],
+                                                  rungs)  # fmt: skip
+        assert (
+            row["speedup_equal_accuracy"] == pytest.approx(speedup) and row["equal_accuracy_solver"] == rung["solver"]
+        )
+        assert rung["relative_l2_rollout"] <= row["relative_l2_rollout"] or rung["reference"]
+    assert "speed-up at equal accuracy" in table and "Solver ladder (from frame 0" in table and "(reference)" in table
+
+
+def test_speed_up_at_equal_accuracy_by_hand():
+    """The cheapest rung at least as accurate as the model, over the model's time; the reference solve when no
+    coarser rung is as accurate; an unstable rung never counts."""
+    ladder = [
+        {"solver": "ref", "relative_l2_rollout": 1e-7, "seconds_per_trajectory": 10.0, "reference": True, "stable": True},
+        {"solver": "a", "relative_l2_rollout": 0.01, "seconds_per_trajectory": 5.0, "reference": False, "stable": True},
+        {"solver": "b", "relative_l2_rollout": 0.1, "seconds_per_trajectory": 2.0, "reference": False, "stable": True},
+        {"solver": "c", "relative_l2_rollout": 0.08, "seconds_per_trajectory": 3.0, "reference": False, "stable": True},
+        {"solver": "d", "relative_l2_rollout": 0.5, "seconds_per_trajectory": 1.0, "reference": False, "stable": True},
+        {"solver": "e", "relative_l2_rollout": float("inf"), "seconds_per_trajectory": 0.1, "reference": False,
+         "stable": False},
+    ]  # fmt: skip
+    assert speedup_at_equal_accuracy(0.2, 0.5, ladder) == (4.0, ladder[2])  # b: 0.1 <= 0.2 at 2 s
+    assert speedup_at_equal_accuracy(0.09, 0.5, ladder) == (6.0, ladder[3])  # c: the cheapest below 0.09
+    assert speedup_at_equal_accuracy(0.6, 0.5, ladder) == (2.0, ladder[4])
+    assert speedup_at_equal_accuracy(1e-3, 0.5, ladder) == (20.0, ladder[0])  # none as accurate: the reference
+    assert speedup_at_equal_accuracy(0.2, None, ladder) == (None, None)
+
+
+def test_the_ladder_coarsens_the_grid_and_lengthens_the_step():
+    import dataclasses
+
+    import pde_data
+
+    recipe = dataclasses.replace(pde_data.preset("ns-fno-1e-3"), solver_resolution=64, max_dt=1e-2, t_end=10.0,
+                                 total_frames=11)  # fmt: skip
+    ladder = rungs(recipe)
+    assert ladder[0] == Rung(64, 100) and {r.grid for r in ladder} == {64, 32, 16, 8}
+    assert sorted({r.substeps for r in ladder}, reverse=True) == [100, 50, 25, 13, 7, 4, 2, 1]
+    assert Rung(32, 13).recipe(recipe).substeps() == 13 and Rung(32, 13).recipe(recipe).solver_resolution == 32
 
 
 def test_an_interrupted_bench_resumes_without_redoing_finished_models(tmp_path, monkeypatch):

@@ -107,9 +107,9 @@ def test_each_subtask_sees_the_field_in_its_own_subgrids_frame(ndim, shape):
     """Centred frames: sub-task g's view starts with sub-grid g (then its neighbours in the same order as sub-grid
     0's view has them), so one shared network solves the same problem for every sub-grid."""
     model = operators.build("stagger", in_channels=1, out_channels=1, ndim=ndim, inner=SMALL_FNO, space=2,
-                            grid_size=shape[-1])  # fmt: skip
+                            grid_size=shape[-1], centred=True)  # fmt: skip
     fixed = operators.build("stagger", in_channels=1, out_channels=1, ndim=ndim, inner=SMALL_FNO, space=2,
-                            grid_size=shape[-1], centred=False)  # fmt: skip
+                            grid_size=shape[-1])  # fmt: skip
     x = torch.randn(*shape)
     views, plain = model._task_inputs(x), fixed._task_inputs(x)
     subgrids = 2**ndim
@@ -119,6 +119,24 @@ def test_each_subtask_sees_the_field_in_its_own_subgrids_frame(ndim, shape):
     torch.testing.assert_close(views[:, :, subgrids:], plain[:, :, subgrids:])  # the same embedding codes
     shifted = torch.roll(x, -1, dims=-1)  # sub-grid 1 (offset 1 along the last axis) of x is sub-grid 0 of this
     torch.testing.assert_close(views[1, :, :subgrids], unshuffle(shifted, 2, ndim), rtol=0, atol=0)
+
+
+def test_coordinate_positions_are_the_periodic_coordinates_of_each_subtasks_own_points():
+    model = operators.build("stagger", in_channels=1, out_channels=1, ndim=2, inner=SMALL_FNO, space=2,
+                            grid_size=16, centred=True, positions="coordinates")  # fmt: skip
+    x = torch.randn(2, 1, 16, 16)
+    views = model._task_inputs(x)  # (tasks, batch, 4 sub-grids + 4 coordinates + level, 8, 8)
+    assert views.shape == (4, 2, 9, 8, 8)
+    fine = 2 * torch.pi * torch.arange(16) / 16
+    for task in range(4):
+        i, j = divmod(task, 2)  # sub-grid u[..., i::2, j::2]
+        rows, columns = fine[i::2], fine[j::2]
+        torch.testing.assert_close(views[task, 0, 4], torch.sin(rows)[:, None].expand(8, 8))
+        torch.testing.assert_close(views[task, 0, 7], torch.cos(columns)[None, :].expand(8, 8))
+    assert model(x).shape == (2, 1, 16, 16)
+    with pytest.raises(InputError, match="positions must be one of offsets, coordinates"):
+        operators.build("stagger", in_channels=1, out_channels=1, ndim=2, inner=SMALL_FNO, grid_size=16,
+                        positions="grid")  # fmt: skip
 
 
 def test_stagger_options_are_checked_and_a_coarse_subsolver_runs_alone():

@@ -81,7 +81,7 @@ def test_t0_t1_t2_fields_broadcast_flags_and_per_sample_coordinates_match_the_we
                                   "stress_yx", "stress_yy"]  # fmt: skip
     assert ours.constant_names == ["mask"] and ours.grid_shape == (8, 6)
     assert_same_windows(ours, well_dataset(tmp_path / "mixed", 2, 1))
-    single = WellWindows(folder / "m.hdf5", history=2, horizon=1)  # one file alone is a dataset too
+    single = WellWindows(folder / "m.hdf5", None, history=2, horizon=1)  # one file alone is a dataset too
     torch.testing.assert_close(single[4]["input"], ours[4]["input"])
     expected = ours[4]["input"]
     ours.close()
@@ -91,7 +91,7 @@ def test_t0_t1_t2_fields_broadcast_flags_and_per_sample_coordinates_match_the_we
         attributes = dict(f["t0_fields/forcing"].attrs)
         del f["t0_fields/forcing"]
         f["t0_fields"].create_dataset("forcing", data=values).attrs.update(attributes)
-    dropped = WellWindows(folder / "m.hdf5", history=2, horizon=1)
+    dropped = WellWindows(folder / "m.hdf5", None, history=2, horizon=1)
     torch.testing.assert_close(dropped[4]["input"], expected)
 
 

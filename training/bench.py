@@ -18,6 +18,15 @@ autoencoder has no row of its own.
 Budgets: ``epochs`` (every model the same epochs), ``seconds`` (the same training wall-clock: one
 probe epoch measures each model's speed, then it trains for the epochs that fit), ``parameters``
 (each model's width chosen by bisection so that its parameter count is closest to a target).
+
+Besides the speed-up over the data's own solver configuration, every row gets its speed-up at equal
+accuracy against the solver ladder of its horizon (``training.ladder``: the suite's solver at coarser
+grids and larger steps, run once per horizon and kept in ``OUT/ladder.json``).
+
+The setups (``SETUPS``) are the tier-sized models with what the ablations (``benchmarks/ablation.py``)
+showed each needs on these suites: positions for the translation-equivariant MgNO and SineNet, centred
+sub-tasks with their points' coordinates for NeuralStagger; the observer task passes over every window
+each epoch and a first-frame generator forecasts with the mean of ``GENERATOR_MEMBERS`` samples.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ from solvers.device import resolve_device
 from solvers.errors import InputError
 from training.config import RunConfig, load_config
 from training.evaluation import dataset_constants, dataset_trajectories, evaluate_surrogate, model_frames
+from training.ladder import run_ladder, speedup_at_equal_accuracy
 from training.prediction import solver_seconds
 from training.run import build_model, train
 from training.tasks import build_task
@@ -126,7 +136,8 @@ SETUPS = {
     "fno": ModelSetup(small=FNO_SMALL, shipped={"ns-1e-3": "fno-ns", "ns-1e-5": "fno-ns"}),
     "localno": ModelSetup(small={"modes": 12, "width": 32}),
     # MgNO and SineNet are translation equivariant: without positions they cannot place the FNO data's fixed
-    # forcing (1-step error 9 %, rollouts diverging); periodic coordinates fix it (ablation in the module docstring)
+    # forcing (1-step error 9 %, rollouts diverging); periodic coordinates (our extension; MgNO's published
+    # per-point LayerNorm does it too, at 3.6x the parameters and a little worse) fix it: benchmarks/ablation.py
     "mgno": ModelSetup(small={"channels": 32, "layers": 3, "levels": 3, "coordinates": True}, width_key="channels",
                        shipped={"ns-1e-3": "mgno-ns", "ns-1e-5": "mgno-ns"}),
     "sinenet": ModelSetup(small={"hidden": 16, "waves": 4, "coordinates": True}, width_key="hidden"),
@@ -134,9 +145,13 @@ SETUPS = {
     "unet-no": ModelSetup(small={"hidden": 8, "kernel_size": 3}, width_key="hidden"),
     "vit": ModelSetup(small={"patch_size": 8, "width": 64, "layers": 4, "heads": 4, "mlp": 128}),
     "vit-no": ModelSetup(small={"patch_size": 8, "width": 64, "layers": 4, "heads": 4, "mlp": 128}),
-    "stagger": ModelSetup(small={"inner": {"name": "fno", "hyperparameters": FNO_SMALL}, "space": 2}, width_key=None),
+    # each sub-task in its own sub-grid's frame, told where its points are (operators.stagger: centred, positions)
+    "stagger": ModelSetup(small={"inner": {"name": "fno", "hyperparameters": FNO_SMALL}, "space": 2, "centred": True,
+                                 "positions": "coordinates"}, width_key=None),
+    # benched as a forecaster from its last (true) state, so trained from the true first state: from the
+    # climatological guess its forecasts learn to start from poor analyses (rollout 0.668 against 0.234)
     "semilinear-observer": ModelSetup(task="observer", small={"inner": {"name": "fno", "hyperparameters": FNO_SMALL}},
-                                      width_key=None, task_options={"warmup": 2, "horizon": 2}),
+                                      width_key=None, task_options={"warmup": 2, "horizon": 2, "initial": "truth"}),
     # the first frame's whole trajectory at once, in the latent space of an autoencoder trained first on
     # the most frames that its time axis takes (a multiple of 4: 8 of cpu-small NS's 11, so 7 steps ahead)
     "latent-dit": ModelSetup(task="latent-diffusion", small={"width": 128, "depth": 4, "heads": 4}, width_key=None,
@@ -313,10 +328,12 @@ class Bench:
                "inference_batch": len(given), "rollout_steps": steps, "peak_memory_mb": peak_memory_mb(device, baseline),
                "solver_seconds_per_trajectory": None, "solver": None}  # fmt: skip
         if not self.well:
-            frames_ahead = steps * int(predictor.metadata.get("stride", 1))
+            stride = int(predictor.metadata.get("stride", 1))
+            frames_ahead = steps * stride
             reference = self.solver_reference(data, frames_ahead, len(given))
+            start = int(predictor.metadata.get("first_frame", 0)) + (history - 1) * stride  # the last given frame
             out.update(solver_seconds_per_trajectory=reference["seconds_per_trajectory"], solver=reference["solver"],
-                       solver_frames=frames_ahead)  # fmt: skip
+                       solver_frames=frames_ahead, start_frame=start, stride=stride)  # fmt: skip
         return out
 
     def solver_reference(self, data: Path, frames: int, batch: int) -> dict:
@@ -366,15 +383,42 @@ class Bench:
                 _write_json(failed, {"model": model, "reason": str(error).splitlines()[0]})
         return results
 
+    def ladder(self, data: Path, start: int, steps: int, stride: int, batch: int) -> list[dict]:
+        """The solver ladder (``training.ladder``) from stored frame ``start`` over ``steps`` states ``stride``
+        frames apart, on the test trajectories: measured once per horizon and kept in ``OUT/ladder.json``."""
+        path = self.out / "ladder.json"
+        measured = json.loads(path.read_text()) if path.is_file() else {}
+        key = f"from frame {start}, {steps} x {stride} frames, batch {batch}, {self.device}"
+        if key not in measured:
+            samples, _ = dataset_trajectories(data, "test", None)
+
+            def said(row: dict) -> None:
+                if self.progress:
+                    print(f"solver ladder {row['solver']}: rollout relative L2 {row['relative_l2_rollout']:.3g}, "
+                          f"{row['seconds_per_trajectory']:.3g} s per trajectory", flush=True)  # fmt: skip
+
+            rows = run_ladder(file_recipe(data), data, samples, start, steps, stride, batch, self.device, REPEATS,
+                              said)  # fmt: skip
+            measured[key] = {"rungs": rows, "threads": torch.get_num_threads(), "samples": samples}
+            _write_json(path, measured)
+        return measured[key]["rungs"]
+
     def with_reference(self, result: dict, data: Path) -> dict:
         """``result`` with the bench's solver reference for its horizon (one measurement shared by every row;
-        results written before the reference existed are updated in place)."""
+        results written before the reference existed are updated in place) and its speed-up at equal accuracy
+        against the solver ladder of its horizon (``training.ladder``)."""
         if self.well or result.get("solver") is None:
             return result
         frames = result.get("solver_frames") or result["rollout_steps"]  # rows before solver_frames: stride 1
         reference = self.solver_reference(data, frames, result["inference_batch"])
+        stride, start = result.get("stride", 1), result.get("start_frame", 0)
+        ladder = self.ladder(data, start, result["rollout_steps"], stride, result["inference_batch"])
+        speedup, rung = speedup_at_equal_accuracy(result["relative_l2_rollout"],
+                                                  result["inference_seconds_per_trajectory"], ladder)  # fmt: skip
         updated = {**result, "solver_frames": frames, "solver_seconds_per_trajectory":
-                   reference["seconds_per_trajectory"], "solver": reference["solver"]}  # fmt: skip
+                   reference["seconds_per_trajectory"], "solver": reference["solver"],
+                   "speedup_equal_accuracy": speedup, "equal_accuracy_solver": rung and rung["solver"],
+                   "equal_accuracy_solver_error": rung and rung["relative_l2_rollout"]}  # fmt: skip
         if updated != result:
             _write_json(self.out / "models" / result["model"] / "result.json", updated)
         return updated

@@ -4,10 +4,11 @@ Rows are sorted by rollout relative L2. Columns: parameters, one-step and rollou
 rollout's steps (a generator of fixed-length trajectories may cover fewer than the suite), the
 high-correlation time (first time the correlation with the truth drops below 0.8), training seconds,
 inference seconds per trajectory (batch ``training.bench.INFERENCE_BATCH``), the speed-up over the
-spectral solver on the same grid, horizon, batch and device, and peak memory during inference. Plots:
-relative L2 against rollout step for every model (persistence dashed), and error against inference
-time (the Pareto front of the models marked, the solver as a vertical line: it is the reference, exact
-by definition). External rollouts (``pdeop bench --predictions``) appear in the same table, with the
+spectral solver on the same grid, horizon, batch and device, the speed-up at equal accuracy (against the
+cheapest rung of the solver ladder, ``training.ladder``, that is as accurate), and peak memory during
+inference; below the table the ladder itself. Plots: relative L2 against rollout step for every model
+(persistence dashed), and error against inference time (the Pareto front of the models marked, the
+reference solve as a vertical line, the ladder's error-cost front as the solver's own curve). External rollouts (``pdeop bench --predictions``) appear in the same table, with the
 columns they have.
 """
 
@@ -31,7 +32,19 @@ COLUMNS = (
     ("train_seconds", "train s", "{:.0f}"),
     ("inference_seconds_per_trajectory", "inference s / traj.", "{:.2e}"),
     ("speedup", "speed-up vs solver", "{:.3g}x"),
+    ("speedup_equal_accuracy", "speed-up at equal accuracy", "{:.3g}x"),
     ("peak_memory_mb", "inference MiB", "{:.0f}"),
+)
+LADDER_COLUMNS = (
+    ("solver", "solver rung", "{}"),
+    ("relative_l2_rollout", "rollout rel. L2", "{:.4f}"),
+    ("seconds_per_trajectory", "s / traj.", "{:.2e}"),
+)
+EQUAL_ACCURACY = (
+    "Speed-up at equal accuracy: the time of the cheapest solver rung (the suite's solver at coarser grids and "
+    "larger steps, scored and timed like the models) whose rollout error is at most the model's, over the model's "
+    "time; the reference solve where no coarser rung is that accurate (McGreivy & Hakim, Nature Machine "
+    "Intelligence 6, 2024: speed-ups against a solver run far more accurately than the surrogate overstate it)."
 )
 
 
@@ -70,7 +83,33 @@ def markdown(rows: list[dict], bench: dict) -> str:
     persistence = next((r.get("persistence_relative_l2_rollout") for r in rows), None)
     if persistence is not None:
         lines.append(f"Persistence (the last given state repeated): rollout relative L2 {persistence:.4f}.")
+    ladder = main_ladder(bench.get("out"))
+    if ladder:
+        lines += ["", EQUAL_ACCURACY, "", f"Solver ladder ({ladder['key']}, {ladder['threads']} thread(s)):", "",
+                  "| " + " | ".join(label for _, label, _ in LADDER_COLUMNS) + " |", "|" + "---|" * len(LADDER_COLUMNS)]  # fmt: skip
+        for rung in ladder["rungs"]:
+            name = rung["solver"] + (" (reference)" if rung["reference"] else "") + ("" if rung["stable"] else
+                                                                                     " (unstable)")  # fmt: skip
+            cells = [name] + [_cell(rung.get(key), form) for key, _, form in LADDER_COLUMNS[1:]]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def main_ladder(out: str | Path | None) -> dict | None:
+    """The solver ladder of the bench's longest horizon (``OUT/ladder.json``), with its key and threads."""
+    path = Path(out) / "ladder.json" if out else None
+    if path is None or not path.is_file():
+        return None
+    measured = json.loads(path.read_text())
+    if not measured:
+        return None
+    key = max(measured, key=_steps)
+    return {"key": key, **measured[key]}
+
+
+def _steps(key: str) -> int:
+    """The states of a ladder key ``"from frame F, S x T frames, ..."``."""
+    return int(key.split(", ")[1].split(" x ")[0])
 
 
 def _cell(value, form: str) -> str:
@@ -125,6 +164,17 @@ def plot_pareto(rows: list[dict], path: Path) -> None:
     solver = next((r["solver_seconds_per_trajectory"] for r in rows if r.get("solver_seconds_per_trajectory")), None)
     if solver:
         ax.axvline(solver, color="tab:red", linestyle=":", label="spectral solver (reference)")
+    ladder = main_ladder(path.parent)
+    if ladder:  # the solver's own error-cost front: its cheapest rung at each accuracy
+        front, best = [], np.inf
+        stable = [(r["seconds_per_trajectory"], r["relative_l2_rollout"]) for r in ladder["rungs"] if r["stable"]]
+        for seconds, error in sorted(stable):
+            if error < best and error > 0:
+                front.append((seconds, error))
+                best = error
+        if front:
+            ax.plot(*zip(*front, strict=True), "-s", color="tab:red", markersize=4, linewidth=1,
+                    label="solver ladder (coarser grids, larger steps)")  # fmt: skip
     if points:
         ax.set_xscale("log")
         ax.set_yscale("log")
