@@ -400,7 +400,7 @@ class Bench:
             repeats = 1 if self.tier == "tiny" else REPEATS  # the tiny tier checks the plumbing, not the speed
             rows = run_ladder(file_recipe(data), data, samples, start, steps, stride, batch, self.device, repeats,
                               said)  # fmt: skip
-            measured[key] = {"rungs": rows, "threads": torch.get_num_threads(), "samples": samples}
+            measured[key] = {"rungs": rows, "threads": torch.get_num_threads(), "samples": samples, "steps": steps}
             _write_json(path, measured)
         return measured[key]["rungs"]
 

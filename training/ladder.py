@@ -6,10 +6,9 @@ overoptimism in machine learning for fluid-related PDEs") found that most publis
 against a solver run at the accuracy the surrogate reaches. The bench therefore reports two speed-ups: against
 the data's own solver configuration (far more accurate than any surrogate), and at equal accuracy:
 
-- a **rung** is ``(grid, multiple)``: the recipe's solver on ``grid`` points per axis with a step of about
-  ``multiple`` times the data's (the frame interval divided by ``ceil(substeps / multiple)`` steps, so that
-  frames still fall on steps). Grids halve from the data's solver grid down to ``MIN_GRID`` points; multiples
-  double up to one step per stored frame;
+- a **rung** is ``(grid, substeps)``: the recipe's solver on ``grid`` points per axis taking ``substeps``
+  steps per stored-frame interval (so that frames fall on steps). Grids halve from the data's solver grid
+  down to ``MIN_GRID`` points; steps per frame halve (rounded up) from the data's down to one;
 - every rung solves the test trajectories' starting states (the frame the models start from, resampled to its
   grid) over the rollout's horizon, its states are resampled to the data grid with ``fourier_resample`` and
   scored with the leaderboard's rollout relative L2 against the test data (channel 0, the solved field), and
@@ -40,6 +39,7 @@ from pde_data.presets import Recipe
 from solvers.errors import SolverDivergedError
 from solvers.resample import fourier_resample
 from training.metrics import relative_l2_per_step
+from training.prediction import sample_parameters
 
 #: the coarsest grid a rung may use (points per axis)
 MIN_GRID = 8
@@ -79,24 +79,47 @@ def rungs(recipe: Recipe, min_grid: int = MIN_GRID) -> list[Rung]:
     return [Rung(g, s) for g in grids for s in counts]
 
 
-def solve_rung(recipe: Recipe, rung: Rung, data: str | Path, samples: list[int], start: int, steps: int,
-               stride: int, batch: int, device: str, repeats: int) -> tuple[torch.Tensor | None, list[float]]:  # fmt: skip
-    """Rung ``rung`` from stored frame ``start`` of trajectories ``samples`` of ``data``, ``steps`` states
-    ``stride`` stored frames apart: the states ``(samples, steps, *data grid)`` (None if it blew up) and the
+@dataclass
+class LadderProblem:
+    """What every rung solves, read from the data once: the starting states ``(samples, *data grid)`` (stored
+    frame ``start``), the samples' lengths, time factors and varying parameters, and the target frames
+    ``(samples, steps, *data grid)`` ``stride`` stored frames apart."""
+
+    initial: torch.Tensor
+    lengths: torch.Tensor
+    factors: torch.Tensor
+    parameters: list[dict] | None
+    target: torch.Tensor
+    stride: int
+
+    @classmethod
+    def read(cls, recipe: Recipe, data: str | Path, samples: list[int], start: int, steps: int,
+             stride: int) -> LadderProblem:  # fmt: skip
+        source = FileData(data, split=None)
+        nominal = recipe.t_end / (recipe.total_frames - 1)
+        frames = [start + stride * (k + 1) for k in range(steps)]
+        return cls(
+            initial=torch.stack([source.read(s, [start])[0, 0] for s in samples]).double(),
+            lengths=torch.tensor([float(source.lengths[s]) for s in samples], dtype=torch.float64),
+            factors=torch.tensor(
+                [float(np.diff(source.frame_times(s)[:2])[0]) / nominal for s in samples], dtype=torch.float64
+            ),
+            parameters=sample_parameters(Path(data), samples) if recipe.varying else None,
+            target=torch.stack([source.read(s, frames)[:, 0] for s in samples]).float(),
+            stride=stride,
+        )
+
+
+def solve_rung(recipe: Recipe, rung: Rung, problem: LadderProblem, batch: int, device: str,
+               repeats: int) -> tuple[torch.Tensor | None, list[float]]:  # fmt: skip
+    """Rung ``rung`` on ``problem``: the states ``(samples, steps, *data grid)`` (None if it blew up) and the
     seconds of each of ``repeats`` timed solves of a batch of ``batch`` (the samples repeated)."""
-    source = FileData(data, split=None)
-    nominal = recipe.t_end / (recipe.total_frames - 1)
-    initial = torch.stack([source.read(s, [start])[0, 0] for s in samples]).double()
-    lengths = torch.tensor([float(source.lengths[s]) for s in samples], dtype=torch.float64)
-    factors = torch.tensor([float(np.diff(source.frame_times(s)[:2])[0]) / nominal for s in samples],
-                           dtype=torch.float64)  # fmt: skip
-    parameters = _parameters(data, samples) if recipe.varying else None
-    repeat = math.ceil(batch / len(samples))
-    index = torch.arange(len(samples)).repeat(repeat)[:batch]
-    rung_recipe = rung.recipe(recipe)
-    solver = rung_recipe.build_solver(lengths[index], factors[index], None, device,
-                                      [parameters[i] for i in index] if parameters else None)  # fmt: skip
-    u0 = fourier_resample(initial[index], rung.grid, recipe.ndim).to(device=solver.device, dtype=solver.dtype)
+    count, steps = len(problem.initial), problem.target.shape[1]
+    index = torch.arange(count).repeat(math.ceil(batch / count))[:batch]
+    parameters = [problem.parameters[i] for i in index] if problem.parameters else None
+    solver = rung.recipe(recipe).build_solver(problem.lengths[index], problem.factors[index], None, device,
+                                              parameters)  # fmt: skip
+    u0 = fourier_resample(problem.initial[index], rung.grid, recipe.ndim).to(device=solver.device, dtype=solver.dtype)
     seconds, states = [], None
     for _ in range(repeats):
         _synchronize(solver.device)
@@ -104,8 +127,8 @@ def solve_rung(recipe: Recipe, rung: Rung, data: str | Path, samples: list[int],
         u, trajectory = u0, []
         try:
             for _ in range(steps):
-                u = solver.step(u, stride * rung.substeps)
-                trajectory.append(u[: len(samples)])
+                u = solver.step(u, problem.stride * rung.substeps)
+                trajectory.append(u[:count])
         except SolverDivergedError:
             trajectory = None
         _synchronize(solver.device)
@@ -116,28 +139,26 @@ def solve_rung(recipe: Recipe, rung: Rung, data: str | Path, samples: list[int],
     stacked = torch.stack(states, dim=1)
     if not bool(torch.isfinite(stacked).all()):
         return None, seconds
-    return fourier_resample(stacked.cpu(), source.grid_shape[0], recipe.ndim).float(), seconds
+    return fourier_resample(stacked.cpu(), problem.target.shape[-1], recipe.ndim).float(), seconds
 
 
-def score_rung(predicted: torch.Tensor | None, data: str | Path, samples: list[int], start: int, steps: int,
-               stride: int) -> float:  # fmt: skip
+def score_rung(predicted: torch.Tensor | None, problem: LadderProblem) -> float:
     """The leaderboard's rollout relative L2 of a rung's states against the stored frames (inf if it blew up)."""
     if predicted is None:
         return math.inf
-    source = FileData(data, split=None)
-    frames = [start + stride * (k + 1) for k in range(steps)]
-    target = torch.stack([source.read(s, frames)[:, 0] for s in samples]).float()
-    return float(relative_l2_per_step(predicted[:, :, None], target[:, :, None]).mean())
+    return float(relative_l2_per_step(predicted[:, :, None], problem.target[:, :, None]).mean())
 
 
 def run_ladder(recipe: Recipe, data: str | Path, samples: list[int], start: int, steps: int, stride: int,
                batch: int, device: str, repeats: int, progress=None) -> list[dict]:  # fmt: skip
-    """Every rung of ``recipe`` scored and timed (see the module docstring); rows in ``rungs`` order, each
-    ``{grid, substeps, solver, relative_l2_rollout, seconds_per_trajectory, seconds, reference, stable}``."""
+    """Every rung of ``recipe`` scored and timed (see the module docstring) from stored frame ``start`` of the
+    trajectories ``samples`` of ``data`` over ``steps`` states ``stride`` frames apart; rows in ``rungs`` order,
+    each ``{grid, substeps, solver, relative_l2_rollout, seconds_per_trajectory, seconds, reference, stable}``."""
+    problem = LadderProblem.read(recipe, data, samples, start, steps, stride)
     rows = []
     for number, rung in enumerate(rungs(recipe)):
-        predicted, seconds = solve_rung(recipe, rung, data, samples, start, steps, stride, batch, device, repeats)
-        error = score_rung(predicted, data, samples, start, steps, stride)
+        predicted, seconds = solve_rung(recipe, rung, problem, batch, device, repeats)
+        error = score_rung(predicted, problem)
         rows.append({"grid": rung.grid, "substeps": rung.substeps, "solver": rung.describe(recipe),
                      "relative_l2_rollout": error, "seconds_per_trajectory": statistics.median(seconds) / batch,
                      "seconds": seconds, "reference": number == 0, "stable": math.isfinite(error)})  # fmt: skip
@@ -158,12 +179,6 @@ def speedup_at_equal_accuracy(error: float, seconds: float, ladder: list[dict]) 
     if rung is None:
         return None, None
     return rung["seconds_per_trajectory"] / seconds, rung
-
-
-def _parameters(data: str | Path, samples: list[int]) -> list[dict]:
-    from training.prediction import sample_parameters
-
-    return sample_parameters(Path(data), samples)
 
 
 def _synchronize(device: torch.device) -> None:

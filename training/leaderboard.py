@@ -103,13 +103,8 @@ def main_ladder(out: str | Path | None) -> dict | None:
     measured = json.loads(path.read_text())
     if not measured:
         return None
-    key = max(measured, key=_steps)
+    key = max(measured, key=lambda k: measured[k].get("steps", 0))
     return {"key": key, **measured[key]}
-
-
-def _steps(key: str) -> int:
-    """The states of a ladder key ``"from frame F, S x T frames, ..."``."""
-    return int(key.split(", ")[1].split(" x ")[0])
 
 
 def _cell(value, form: str) -> str:
