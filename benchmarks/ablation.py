@@ -27,8 +27,15 @@ from training.run import train
 from training.threads import apply_threads
 
 
-def run_variant(bench: Bench, model: str, data: Path, name: str, overrides: list[str], epochs: int | None,
-                members: int = GENERATOR_MEMBERS) -> dict:  # fmt: skip
+def run_variant(
+    bench: Bench,
+    model: str,
+    data: Path,
+    name: str,
+    overrides: list[str],
+    epochs: int | None,
+    members: int = GENERATOR_MEMBERS,
+) -> dict:
     """Train and score one variant (or read its finished result); a generator's point forecast is the mean of
     ``members`` samples (scored again, without retraining, for each ``--members``)."""
     folder = bench.out / "ablation" / model / name
@@ -44,11 +51,18 @@ def run_variant(bench: Bench, model: str, data: Path, name: str, overrides: list
     train(config, run, resume=(run / "checkpoints" / "last.pt").is_file(), progress=False, evaluate=False)
     wall = time.perf_counter() - start
     predictor = as_forecaster(operators.load(run), members)
-    report = evaluate_surrogate(predictor, data, result_file.with_suffix(""), "test", None, None,
-                                getattr(predictor, "max_steps", None))  # fmt: skip
-    result = {"variant": name if model not in GENERATORS else f"{name}, mean of {members}", "overrides": overrides,
-              "epochs": config.train.epochs, "parameters": operators.parameter_count(predictor.model),
-              "train_seconds": training_seconds(run), "wall_seconds": wall, **scores(report)}  # fmt: skip
+    report = evaluate_surrogate(
+        predictor, data, result_file.with_suffix(""), "test", None, None, getattr(predictor, "max_steps", None)
+    )
+    result = {
+        "variant": name if model not in GENERATORS else f"{name}, mean of {members}",
+        "overrides": overrides,
+        "epochs": config.train.epochs,
+        "parameters": operators.parameter_count(predictor.model),
+        "train_seconds": training_seconds(run),
+        "wall_seconds": wall,
+        **scores(report),
+    }
     result["growth"] = result["relative_l2_rollout"] / result["relative_l2_one_step"]
     folder.mkdir(parents=True, exist_ok=True)
     result_file.write_text(json.dumps(result, indent=1))
@@ -60,13 +74,17 @@ GENERATORS = {name for name, setup in SETUPS.items() if setup.stage is not None}
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| variant | change | parameters | 1-step rel. L2 | rollout rel. L2 | growth | persistence | train s |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| variant | change | parameters | 1-step rel. L2 | rollout rel. L2 | growth | persistence | train s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         change = "; ".join(f"`{o}`" for o in r["overrides"]) or "(bench setup)"
-        lines.append(f"| {r['variant']} | {change} | {r['parameters']:,} | {r['relative_l2_one_step']:.4f} | "
-                     f"{r['relative_l2_rollout']:.4f} | {r['growth']:.1f}x | "
-                     f"{r['persistence_relative_l2_rollout']:.3f} | {r['train_seconds']:.0f} |")  # fmt: skip
+        lines.append(
+            f"| {r['variant']} | {change} | {r['parameters']:,} | {r['relative_l2_one_step']:.4f} | "
+            f"{r['relative_l2_rollout']:.4f} | {r['growth']:.1f}x | "
+            f"{r['persistence_relative_l2_rollout']:.3f} | {r['train_seconds']:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -74,14 +92,25 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suite", help="a bench suite (ns-1e-3, burgers, ...)")
     parser.add_argument("model", help="a benchable model")
-    parser.add_argument("--variant", nargs="+", action="append", default=[], metavar=("NAME", "KEY=VALUE"),
-                        help="a named variant and its --set overrides (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--variant",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar=("NAME", "KEY=VALUE"),
+        help="a named variant and its --set overrides (repeatable)",
+    )
     parser.add_argument("--no-base", action="store_true", help="skip the unchanged bench setup")
     parser.add_argument("--tier", default="cpu-small")
     parser.add_argument("--epochs", type=int, default=None, help="default: the tier's")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--members", type=int, nargs="+", default=[GENERATOR_MEMBERS],
-                        help="generators: score the mean of this many samples (several: one row each)")  # fmt: skip
+    parser.add_argument(
+        "--members",
+        type=int,
+        nargs="+",
+        default=[GENERATOR_MEMBERS],
+        help="generators: score the mean of this many samples (several: one row each)",
+    )
     parser.add_argument("--out", default="/tmp/pdeop-ablation", help="bench folder (its data is shared)")
     parser.add_argument("--json", default=None, help="default: benchmarks/results/ablation-SUITE-MODEL.json")
     args = parser.parse_args(argv)

@@ -70,10 +70,18 @@ def solver_advance(data: FileData, sample: int):
 def run_case(name: str, preset: str, args, folder: Path) -> list[dict]:
     data_path = pde_data.generate(preset, folder / f"{name}.h5", args.trajectories, progress=False)
     run = folder / f"{name}-observer"
-    settings = [f"data.path={data_path}", "model.name=semilinear-observer", "task.kind=observer",
-                f"model.hyperparameters={{inner: {NETWORK}, gain_network: {NETWORK}}}",
-                f"train.epochs={args.epochs}", "data.batch_size=8", "optim.lr=2.0e-3", "train.eval_trajectories=2",
-                f"task.warmup={WARMUP}", f"task.horizon={HORIZON}"]  # fmt: skip
+    settings = [
+        f"data.path={data_path}",
+        "model.name=semilinear-observer",
+        "task.kind=observer",
+        f"model.hyperparameters={{inner: {NETWORK}, gain_network: {NETWORK}}}",
+        f"train.epochs={args.epochs}",
+        "data.batch_size=8",
+        "optim.lr=2.0e-3",
+        "train.eval_trajectories=2",
+        f"task.warmup={WARMUP}",
+        f"task.horizon={HORIZON}",
+    ]
     start = time.perf_counter()
     train(load_config(None, settings), run, progress=False, evaluate=False)
     train_seconds = time.perf_counter() - start
@@ -106,8 +114,9 @@ def run_case(name: str, preset: str, args, folder: Path) -> list[dict]:
             m = torch.cat([mask[i, :, 0].expand_as(values[i, :, 0]), torch.zeros(horizon, *grid, dtype=mask.dtype)])
             start_enkf = time.perf_counter()
             noise_std = max(noise * float(truth[i].std()), 1e-3 * float(truth[i].std()))
-            mean, _ = ensemble_kalman_filter(advance, ensemble, y, m, noise_std, 1.05, taper,
-                                             torch.Generator().manual_seed(i))  # fmt: skip
+            mean, _ = ensemble_kalman_filter(
+                advance, ensemble, y, m, noise_std, 1.05, taper, torch.Generator().manual_seed(i)
+            )
             enkf_time += time.perf_counter() - start_enkf
             enkf.append(mean)
             start_nudge = time.perf_counter()
@@ -118,10 +127,20 @@ def run_case(name: str, preset: str, args, folder: Path) -> list[dict]:
         seconds["enkf"], seconds["nudging"] = enkf_time / frames, nudge_time / frames
         for method, states in results.items():
             curve = relative_l2_per_step(states.float(), truth.float()).tolist()
-            rows.append({"case": name, "sensors": sensors, "noise": noise, "method": method,
-                         "during_window": float(np.mean(curve[:warmup])), "after_window": float(np.mean(curve[warmup:])),
-                         "seconds_per_step": seconds[method], "curve": curve, "members": args.members,
-                         "train_seconds": train_seconds})  # fmt: skip
+            rows.append(
+                {
+                    "case": name,
+                    "sensors": sensors,
+                    "noise": noise,
+                    "method": method,
+                    "during_window": float(np.mean(curve[:warmup])),
+                    "after_window": float(np.mean(curve[warmup:])),
+                    "seconds_per_step": seconds[method],
+                    "curve": curve,
+                    "members": args.members,
+                    "train_seconds": train_seconds,
+                }
+            )
     return rows
 
 
@@ -162,12 +181,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.cases:
             rows += run_case(name, CASES[name], args, Path(tmp))
-    print(f"relative L2 (mean over frames); {args.epochs} epochs, EnKF {args.members} members, threads "
-          f"{torch.get_num_threads()}")  # fmt: skip
+    print(
+        f"relative L2 (mean over frames); {args.epochs} epochs, EnKF {args.members} members, threads "
+        f"{torch.get_num_threads()}"
+    )
     print(f"{'case':<5} {'sensors':>7} {'noise':>6} {'method':<14} {'window':>8} {'after':>8} {'s/step':>8}")
     for r in rows:
-        print(f"{r['case']:<5} {r['sensors']:>7g} {r['noise']:>6g} {r['method']:<14} {r['during_window']:>8.4f} "
-              f"{r['after_window']:>8.4f} {r['seconds_per_step']:>8.4f}")  # fmt: skip
+        print(
+            f"{r['case']:<5} {r['sensors']:>7g} {r['noise']:>6g} {r['method']:<14} {r['during_window']:>8.4f} "
+            f"{r['after_window']:>8.4f} {r['seconds_per_step']:>8.4f}"
+        )
     path = _common.write_json(rows, args.json)
     plot(rows, path.with_suffix(".png"))
     print(f"wrote {path.with_suffix('.png')}")

@@ -64,9 +64,17 @@ def measure(run: Path, args) -> list[dict]:
         for precision in args.precisions:
             prediction = surrogate.predict(u0, args.steps, precision)
             seconds = timed(lambda: surrogate.predict(u0, args.steps, precision), args.repeats, surrogate.device)  # noqa: B023
-            rows.append({"run": str(run), "model": surrogate.metadata.get("model", run.parent.name), "batch": batch,
-                         "precision": precision, "compiled": False, "seconds_per_trajectory": seconds / batch,
-                         "relative_l2_vs_fp32": float(relative_l2(prediction.cpu(), reference.cpu()))})  # fmt: skip
+            rows.append(
+                {
+                    "run": str(run),
+                    "model": surrogate.metadata.get("model", run.parent.name),
+                    "batch": batch,
+                    "precision": precision,
+                    "compiled": False,
+                    "seconds_per_trajectory": seconds / batch,
+                    "relative_l2_vs_fp32": float(relative_l2(prediction.cpu(), reference.cpu())),
+                }
+            )
     if args.compile:
         model = surrogate.model
         start = time.perf_counter()
@@ -76,9 +84,17 @@ def measure(run: Path, args) -> list[dict]:
             surrogate.predict(u0, 1)  # compiles
             compile_seconds = time.perf_counter() - start
             seconds = timed(lambda: surrogate.predict(u0, args.steps), args.repeats, surrogate.device)  # noqa: B023
-            rows.append({"run": str(run), "model": surrogate.metadata.get("model", run.parent.name), "batch": batch,
-                         "precision": "fp32", "compiled": True, "seconds_per_trajectory": seconds / batch,
-                         "compile_seconds": compile_seconds})  # fmt: skip
+            rows.append(
+                {
+                    "run": str(run),
+                    "model": surrogate.metadata.get("model", run.parent.name),
+                    "batch": batch,
+                    "precision": "fp32",
+                    "compiled": True,
+                    "seconds_per_trajectory": seconds / batch,
+                    "compile_seconds": compile_seconds,
+                }
+            )
             start = time.perf_counter()
         surrogate.model = model
     return rows
@@ -103,8 +119,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for row in measure(run, args):
             rows.append(row)
             error = row.get("relative_l2_vs_fp32")
-            print(f"{row['model']:<14} {row['batch']:>5} {row['precision']:<9} {row['compiled']!s:<8} "
-                  f"{row['seconds_per_trajectory']:>14.3e} {'-' if error is None else f'{error:.2e}':>15}", flush=True)  # fmt: skip
+            print(
+                f"{row['model']:<14} {row['batch']:>5} {row['precision']:<9} {row['compiled']!s:<8} "
+                f"{row['seconds_per_trajectory']:>14.3e} {'-' if error is None else f'{error:.2e}':>15}",
+                flush=True,
+            )
     _common.write_json({"threads": torch.get_num_threads(), "steps": args.steps, "rows": rows}, args.json)
     return rows
 

@@ -37,8 +37,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     data = Bench(args.suite, Path(args.out), tier=args.tier, device=args.device, progress=False).data()
     samples, trajectories = dataset_trajectories(data, "test", None)
     steps = trajectories.shape[1] - 1
-    print(f"{args.suite} ({args.tier}): {len(samples)} test trajectories, {steps} steps from frame 0, batch "
-          f"{INFERENCE_BATCH}, {torch.get_num_threads()} thread(s)")  # fmt: skip
+    print(
+        f"{args.suite} ({args.tier}): {len(samples)} test trajectories, {steps} steps from frame 0, batch "
+        f"{INFERENCE_BATCH}, {torch.get_num_threads()} thread(s)"
+    )
     print(f"{'rung':<34} {'rollout rel. L2':>15} {'s / traj.':>10}")
 
     def show(row: dict) -> None:

@@ -48,8 +48,14 @@ def readers(path: Path, root: Path, history: int, horizon: int) -> dict:
 
 
 def windows_per_second(dataset, workers: int, batch: int, repeats: int) -> float:
-    loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers,
-                        generator=torch.Generator().manual_seed(0), persistent_workers=workers > 0)  # fmt: skip
+    loader = DataLoader(
+        dataset,
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        generator=torch.Generator().manual_seed(0),
+        persistent_workers=workers > 0,
+    )
     rates = []
     for _ in range(repeats + 1):  # the first pass starts the workers and warms the page cache
         start = time.perf_counter()
@@ -66,8 +72,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default="benchmarks/results/loading.json")
     args = parser.parse_args(argv)
-    recipe = dataclasses.replace(pde_data.preset("ns-fno-1e-3"), solver_resolution=64, max_dt=1e-2, t_end=20.0,
-                                 total_frames=21)  # fmt: skip
+    recipe = dataclasses.replace(
+        pde_data.preset("ns-fno-1e-3"), solver_resolution=64, max_dt=1e-2, t_end=20.0, total_frames=21
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -78,8 +85,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
             for workers in args.workers:
                 rate = windows_per_second(dataset, workers, args.batch, args.repeats)
                 rows.append({"reader": name, "workers": workers, "windows_per_second": rate, "windows": len(dataset)})
-    print(f"{args.samples} trajectories of 64^2 x 21 frames, windows of 4 + 1 frames, batch {args.batch}, "
-          f"median of {args.repeats} shuffled passes, {torch.get_num_threads()} torch thread(s)")  # fmt: skip
+    print(
+        f"{args.samples} trajectories of 64^2 x 21 frames, windows of 4 + 1 frames, batch {args.batch}, "
+        f"median of {args.repeats} shuffled passes, {torch.get_num_threads()} torch thread(s)"
+    )
     print(f"{'reader':<26} {'workers':>7} {'windows/s':>10}")
     for row in rows:
         print(f"{row['reader']:<26} {row['workers']:>7} {row['windows_per_second']:>10.0f}")

@@ -83,9 +83,17 @@ def run_case(name, preset, samples, mgno, modes, args, folder: Path) -> list[dic
     ]
     for model, label, hyper in variants:
         hp = "{" + ", ".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}" for k, v in hyper.items()) + "}"
-        settings = [f"data.path={data}", f"model.name={model}", f"model.hyperparameters={hp}", f"train.epochs={args.epochs}",
-                    f"train.device={args.device}", "data.batch_size=8", f"optim.lr={args.lr}", "optim.name=adamw",
-                    "schedule.name=cosine"]  # fmt: skip
+        settings = [
+            f"data.path={data}",
+            f"model.name={model}",
+            f"model.hyperparameters={hp}",
+            f"train.epochs={args.epochs}",
+            f"train.device={args.device}",
+            "data.batch_size=8",
+            f"optim.lr={args.lr}",
+            "optim.name=adamw",
+            "schedule.name=cosine",
+        ]
         if hyper.get("residual"):  # the model adds u0 itself (as MgNO_NS does): the task must not add it again
             settings.append("task.residual=false")
         start = time.perf_counter()
@@ -142,9 +150,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         f"{'case':<11} {'model':<14} {'params':>8} {'1-step L2':>10} {'rollout L2':>11} {'persist.':>9} {'s/epoch':>8} {'ms/sample':>10}"
     )
     for r in rows:
-        print(f"{r['case']:<11} {r['model']:<14} {r['parameters']:>8,} {r['one_step_relative_l2']:>10.4f} "
-              f"{r['rollout_relative_l2']:>11.4f} {r['persistence_rollout_relative_l2']:>9.4f} "
-              f"{r['seconds_per_epoch']:>8.2f} {r['inference_ms_per_sample']:>10.2f}")  # fmt: skip
+        print(
+            f"{r['case']:<11} {r['model']:<14} {r['parameters']:>8,} {r['one_step_relative_l2']:>10.4f} "
+            f"{r['rollout_relative_l2']:>11.4f} {r['persistence_rollout_relative_l2']:>9.4f} "
+            f"{r['seconds_per_epoch']:>8.2f} {r['inference_ms_per_sample']:>10.2f}"
+        )
     print("validation relative L2 over the last epochs (has the curve flattened?)")
     for r in rows:
         tail = r["val_relative_l2_curve"][-5:]

@@ -50,8 +50,10 @@ def padding_variant(variant: str):
     if variant != "torch":
         yield
         return
-    with mock.patch.object(operators.periodic, "periodic_pad", torch_circular), \
-            mock.patch.object(operators.sinenet, "periodic_bicubic_upsample", torch_circular_upsample):  # fmt: skip
+    with (
+        mock.patch.object(operators.periodic, "periodic_pad", torch_circular),
+        mock.patch.object(operators.sinenet, "periodic_bicubic_upsample", torch_circular_upsample),
+    ):
         yield
 
 
@@ -93,19 +95,28 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"{args.device}, {torch.get_num_threads()} torch threads, {args.n}^2, batch {args.batch}; "
-          f"seconds per training step (median of {args.repeats})")  # fmt: skip
+    print(
+        f"{args.device}, {torch.get_num_threads()} torch threads, {args.n}^2, batch {args.batch}; "
+        f"seconds per training step (median of {args.repeats})"
+    )
     print(f"{'model':<8} {'zeros':>8} {'torch circular':>15} {'ratio':>6} {'periodic':>9} {'ratio':>6}")
     rows = []
     for name in args.models:
         zeros = step_seconds(name, "zeros", "periodic", args)
         old = step_seconds(name, "circular", "torch", args)
         new = step_seconds(name, "circular", "periodic", args)
-        rows.append({"model": name, "zeros": zeros, "torch_circular": old, "periodic": new,
-                     "torch_circular_over_zeros": old / zeros, "periodic_over_zeros": new / zeros})  # fmt: skip
+        rows.append(
+            {
+                "model": name,
+                "zeros": zeros,
+                "torch_circular": old,
+                "periodic": new,
+                "torch_circular_over_zeros": old / zeros,
+                "periodic_over_zeros": new / zeros,
+            }
+        )
         print(f"{name:<8} {zeros:>8.4f} {old:>15.4f} {old / zeros:>6.2f} {new:>9.4f} {new / zeros:>6.2f}", flush=True)
-    _common.write_json({"threads": torch.get_num_threads(), "n": args.n, "batch": args.batch, "rows": rows},
-                       args.json)  # fmt: skip
+    _common.write_json({"threads": torch.get_num_threads(), "n": args.n, "batch": args.batch, "rows": rows}, args.json)
     return rows
 
 

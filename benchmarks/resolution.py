@@ -66,9 +66,11 @@ MODELS = {
     "sinenet": ("sinenet", {"hidden": 12, "waves": 2}),
     "sinenet-no": ("sinenet", {"hidden": 12, "waves": 2, "resolution_consistent": True}),
     "mgno": ("mgno", {"channels": 12, "layers": 3, "levels": 4, "norm": "layer", "residual": True}),
-    "mgno-no": ("mgno", {"channels": 12, "layers": 3, "levels": 4, "norm": "layer", "residual": True,
-                         "resolution_consistent": True}),
-}  # fmt: skip
+    "mgno-no": (
+        "mgno",
+        {"channels": 12, "layers": 3, "levels": 4, "norm": "layer", "residual": True, "resolution_consistent": True},
+    ),
+}
 GRID_TIED = ("unet", "vit", "sinenet", "mgno")
 
 
@@ -123,8 +125,13 @@ def stored_or_generated(path: Path, trajectories: int, grid: int, device: str) -
 
 
 def plot(curves: dict, path: Path) -> None:
-    plot_error_vs_resolution(curves, path.with_suffix(".png"), "one-step error against resolution", TRAIN_GRID,
-                             ylabel="one-step relative L2 error")  # fmt: skip
+    plot_error_vs_resolution(
+        curves,
+        path.with_suffix(".png"),
+        "one-step error against resolution",
+        TRAIN_GRID,
+        ylabel="one-step relative L2 error",
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -135,11 +142,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lr", default="1.0e-3")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", default="benchmarks/results/resolution.json")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="keep the generated data here and reuse it on the next run (default: a temporary folder)")  # fmt: skip
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="keep the generated data here and reuse it on the next run (default: a temporary folder)",
+    )
     parser.add_argument("--plot-only", action="store_true", help="redraw the plot from --json and stop")
-    parser.add_argument("--truth", nargs="+", choices=("resampled", "solved"), default=["resampled", "solved"],
-                        help="test sets: the 128^2 solve resampled, and/or solved at each resolution")  # fmt: skip
+    parser.add_argument(
+        "--truth",
+        nargs="+",
+        choices=("resampled", "solved"),
+        default=["resampled", "solved"],
+        help="test sets: the 128^2 solve resampled, and/or solved at each resolution",
+    )
     args = parser.parse_args(argv)
     if args.plot_only:
         rows = json.loads(Path(args.json).read_text())["rows"]
@@ -164,14 +180,25 @@ def main(argv: list[str] | None = None) -> dict:
         truths = {"resampled": {n: frames for n in RESOLUTIONS}}
         if "solved" in args.truth:
             truths["solved"] = {n: solved_at(frames, n, args.device) for n in RESOLUTIONS}
-            print("solved at each resolution: relative L2 of the last frame against the 128^2 solve resampled:",
-                  {n: round(float(_difference(truths["solved"][n][:, -1], frames[:, -1])), 4) for n in RESOLUTIONS})  # fmt: skip
+            print(
+                "solved at each resolution: relative L2 of the last frame against the 128^2 solve resampled:",
+                {n: round(float(_difference(truths["solved"][n][:, -1], frames[:, -1])), 4) for n in RESOLUTIONS},
+            )
         truths = {name: grids for name, grids in truths.items() if name in args.truth}
         for label in args.models:
             name, hyper = MODELS[label]
-            settings = [f"data.path={coarse}", f"model.name={name}", f"model.hyperparameters={flow_hyperparameters(hyper)}",
-                        f"train.epochs={args.epochs}", f"train.device={args.device}", "data.batch_size=16",
-                        f"optim.lr={args.lr}", "optim.name=adam", "schedule.name=cosine", "train.eval_trajectories=2"]  # fmt: skip
+            settings = [
+                f"data.path={coarse}",
+                f"model.name={name}",
+                f"model.hyperparameters={flow_hyperparameters(hyper)}",
+                f"train.epochs={args.epochs}",
+                f"train.device={args.device}",
+                "data.batch_size=16",
+                f"optim.lr={args.lr}",
+                "optim.name=adam",
+                "schedule.name=cosine",
+                "train.eval_trajectories=2",
+            ]
             if hyper.get("residual"):
                 settings.append("task.residual=false")
             start = time.perf_counter()
@@ -184,8 +211,15 @@ def main(argv: list[str] | None = None) -> dict:
                 for truth, grids in truths.items():
                     errors = {n: one_step_error(surrogate, grids[n], n) for n in RESOLUTIONS}
                     tag = label + (f" ({mode})" if mode else "") + ("" if truth == "resampled" else f", {truth}")
-                    rows.append({"model": tag, "truth": truth, "parameters": operators.parameter_count(surrogate.model),
-                                 "train_seconds": seconds, "errors": errors})  # fmt: skip
+                    rows.append(
+                        {
+                            "model": tag,
+                            "truth": truth,
+                            "parameters": operators.parameter_count(surrogate.model),
+                            "train_seconds": seconds,
+                            "errors": errors,
+                        }
+                    )
                     curves[tag] = [(n, e) for n, e in errors.items() if e is not None]
     _common.write_json({"rows": rows}, args.json)  # kept even if the table below fails
     header = f"{'model':<24} {'params':>9} " + " ".join(f"{n:>7}" for n in RESOLUTIONS) + f" {'256/64':>7}"
@@ -198,8 +232,14 @@ def main(argv: list[str] | None = None) -> dict:
         cells = " ".join(f"{e:>7.4f}" if e is not None else f"{'-':>7}" for e in errors.values())
         ratio_cell = f"{ratio:>7.2f}" if ratio is not None else f"{'-':>7}"
         print(f"{row['model']:<24} {row['parameters']:>9,} {cells} {ratio_cell}")
-    result = {"recipe": RECIPE.to_dict(), "train_grid": TRAIN_GRID, "epochs": args.epochs,
-              "trajectories": args.trajectories, "threads": torch.get_num_threads(), "rows": rows}  # fmt: skip
+    result = {
+        "recipe": RECIPE.to_dict(),
+        "train_grid": TRAIN_GRID,
+        "epochs": args.epochs,
+        "trajectories": args.trajectories,
+        "threads": torch.get_num_threads(),
+        "rows": rows,
+    }
     path = _common.write_json(result, args.json)
     plot(curves, path)
     print(f"wrote {path.with_suffix('.png')}")

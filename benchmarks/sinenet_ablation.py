@@ -49,9 +49,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
             mult = param_match(budget, waves, 1 + 4, 1, hidden)
             for padding in ("circular", "zeros"):
                 hp = f"{{hidden: {hidden}, waves: {waves}, mult: {mult}, padding: {padding}, coordinates: true}}"
-                settings = [f"data.path={data}", "model.name=sinenet", f"model.hyperparameters={hp}",
-                            f"train.epochs={args.epochs}", f"train.device={args.device}", "data.batch_size=8",
-                            "optim.lr=2.0e-3", "schedule.name=cosine"]  # fmt: skip
+                settings = [
+                    f"data.path={data}",
+                    "model.name=sinenet",
+                    f"model.hyperparameters={hp}",
+                    f"train.epochs={args.epochs}",
+                    f"train.device={args.device}",
+                    "data.batch_size=8",
+                    "optim.lr=2.0e-3",
+                    "schedule.name=cosine",
+                ]
                 run = folder / f"k{waves}-{padding}"
                 start = time.perf_counter()
                 train(load_config(None, settings), run, progress=False, evaluate=False)
@@ -76,8 +83,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     print(f"{'K':>2} {'mult':>7} {'padding':<9} {'params':>8} {'1-step L2':>10} {'rollout L2':>11} {'s/epoch':>8}")
     for r in rows:
-        print(f"{r['waves']:>2} {r['mult']:>7.4f} {r['padding']:<9} {r['parameters']:>8,} {r['one_step_relative_l2']:>10.4f} "
-              f"{r['rollout_relative_l2']:>11.4f} {r['seconds_per_epoch']:>8.2f}")  # fmt: skip
+        print(
+            f"{r['waves']:>2} {r['mult']:>7.4f} {r['padding']:<9} {r['parameters']:>8,} {r['one_step_relative_l2']:>10.4f} "
+            f"{r['rollout_relative_l2']:>11.4f} {r['seconds_per_epoch']:>8.2f}"
+        )
     _common.write_json(rows, args.json)
     return rows
 

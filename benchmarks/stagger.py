@@ -50,11 +50,25 @@ from training.run import train
 
 #: frames 0.1 time units apart, solved and stored on the same grid
 CASES = {
-    "ns": dataclasses.replace(pde_data.preset("ns-fno-1e-3"), t_end=2.0, total_frames=21, solver_resolution=64,
-                              resolution=64, max_dt=1e-2, samples={"train": 256, "valid": 32, "test": 32}),
-    "burgers": dataclasses.replace(pde_data.preset("burgers-fno"), t_end=1.0, total_frames=11, solver_resolution=256,
-                                   resolution=256, max_dt=1e-3, samples={"train": 256, "valid": 32, "test": 32}),
-}  # fmt: skip
+    "ns": dataclasses.replace(
+        pde_data.preset("ns-fno-1e-3"),
+        t_end=2.0,
+        total_frames=21,
+        solver_resolution=64,
+        resolution=64,
+        max_dt=1e-2,
+        samples={"train": 256, "valid": 32, "test": 32},
+    ),
+    "burgers": dataclasses.replace(
+        pde_data.preset("burgers-fno"),
+        t_end=1.0,
+        total_frames=11,
+        solver_resolution=256,
+        resolution=256,
+        max_dt=1e-3,
+        samples={"train": 256, "valid": 32, "test": 32},
+    ),
+}
 FACTORS = [(1, 1), (2, 1), (4, 1), (1, 2), (2, 2), (4, 2)]
 
 
@@ -78,12 +92,22 @@ class Variant:
 def train_config(recipe_file: Path, grid: int, variant: Variant, args) -> list[str]:
     modes = min(args.modes, grid // variant.space // 2)  # what the coarse grid holds
     inner = f"{{name: fno, hyperparameters: {{modes: {modes}, width: {variant.width}}}}}"
-    return [f"data.recipe={recipe_file}", "task.kind=physics", f"task.loss={variant.loss}",
-            f"task.horizon={variant.time}", f"task.unroll={max(1, args.unroll // variant.time)}",
-            "task.curriculum_epochs=3", "model.name=stagger",
-            f"model.hyperparameters={{inner: {inner}, space: {variant.space}, time: {variant.time}}}",
-            f"train.epochs={variant.epochs or args.epochs}", f"train.device={args.device}", "data.batch_size=16",
-            f"data.samples={args.samples}", "optim.lr=2.0e-3", "schedule.name=cosine"]  # fmt: skip
+    return [
+        f"data.recipe={recipe_file}",
+        "task.kind=physics",
+        f"task.loss={variant.loss}",
+        f"task.horizon={variant.time}",
+        f"task.unroll={max(1, args.unroll // variant.time)}",
+        "task.curriculum_epochs=3",
+        "model.name=stagger",
+        f"model.hyperparameters={{inner: {inner}, space: {variant.space}, time: {variant.time}}}",
+        f"train.epochs={variant.epochs or args.epochs}",
+        f"train.device={args.device}",
+        "data.batch_size=16",
+        f"data.samples={args.samples}",
+        "optim.lr=2.0e-3",
+        "schedule.name=cosine",
+    ]
 
 
 def timed(function, repeats: int, device: str) -> float:
@@ -149,8 +173,10 @@ def run_case(name: str, recipe, args, folder: Path) -> list[dict]:
             epochs = max(1, round(args.epochs * physics / seconds))
             if epochs != args.epochs:
                 todo.append(dataclasses.replace(variant, epochs=epochs))
-        rows.append(scored(name, variant, folder / variant.folder(name, args), u0, truth, frames, args)
-                    | {"train_seconds": seconds, "speedup_vs_solver": None})  # fmt: skip
+        rows.append(
+            scored(name, variant, folder / variant.folder(name, args), u0, truth, frames, args)
+            | {"train_seconds": seconds, "speedup_vs_solver": None}
+        )
         rows[-1]["speedup_vs_solver"] = solver_seconds / rows[-1]["seconds_per_time_unit"]
     return rows
 
@@ -165,11 +191,22 @@ def scored(name: str, variant: Variant, run: Path, u0: torch.Tensor, truth: torc
         calls = -(-frames // variant.time)
         one_task = timed(lambda: model.subtask(u0, 0), args.repeats, args.device)
     curve = relative_l2_per_step(prediction.cpu(), truth.cpu())
-    return {"case": name, "model": variant.label(args), "space": variant.space, "time": variant.time,
-            "width": variant.width, "loss": variant.loss, "epochs": variant.epochs or args.epochs,
-            "grid": u0.shape[-1], "parameters": operators.parameter_count(model), "seconds_per_time_unit": seconds,
-            "parallel_seconds_per_time_unit": calls * one_task, "workers": model.tasks,
-            "relative_l2_mean": float(curve.mean()), "relative_l2_last": float(curve[-1])}  # fmt: skip
+    return {
+        "case": name,
+        "model": variant.label(args),
+        "space": variant.space,
+        "time": variant.time,
+        "width": variant.width,
+        "loss": variant.loss,
+        "epochs": variant.epochs or args.epochs,
+        "grid": u0.shape[-1],
+        "parameters": operators.parameter_count(model),
+        "seconds_per_time_unit": seconds,
+        "parallel_seconds_per_time_unit": calls * one_task,
+        "workers": model.tasks,
+        "relative_l2_mean": float(curve.mean()),
+        "relative_l2_last": float(curve[-1]),
+    }
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -194,18 +231,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for name in args.cases:
             rows += run_case(name, CASES[name], args, folder)
             _common.write_json(rows, args.json)  # each finished case is kept
-    print(f"device {args.device}, threads {torch.get_num_threads()}, batch {args.batch}, {args.epochs} epochs; "
-          "seconds to advance one time unit (median; batched on one device, and one worker per sub-task), "
-          "relative L2 vs the solver over it")  # fmt: skip
-    print(f"{'case':<8} {'model':<32} {'params':>9} {'train s':>8} {'s/unit':>9} {'parallel':>9} {'vs solver':>9} "
-          f"{'L2 mean':>8} {'L2 last':>8}")  # fmt: skip
+    print(
+        f"device {args.device}, threads {torch.get_num_threads()}, batch {args.batch}, {args.epochs} epochs; "
+        "seconds to advance one time unit (median; batched on one device, and one worker per sub-task), "
+        "relative L2 vs the solver over it"
+    )
+    print(
+        f"{'case':<8} {'model':<32} {'params':>9} {'train s':>8} {'s/unit':>9} {'parallel':>9} {'vs solver':>9} "
+        f"{'L2 mean':>8} {'L2 last':>8}"
+    )
     for r in rows:
         if "space" not in r:
             print(f"{r['case']:<8} {r['model']:<32} {'':>9} {'':>8} {r['seconds_per_time_unit']:>9.4f}")
             continue
-        print(f"{r['case']:<8} {r['model']:<32} {r['parameters']:>9,} {r['train_seconds']:>8.1f} "
-              f"{r['seconds_per_time_unit']:>9.4f} {r['parallel_seconds_per_time_unit']:>9.4f} "
-              f"{r['speedup_vs_solver']:>8.1f}x {r['relative_l2_mean']:>8.4f} {r['relative_l2_last']:>8.4f}")  # fmt: skip
+        print(
+            f"{r['case']:<8} {r['model']:<32} {r['parameters']:>9,} {r['train_seconds']:>8.1f} "
+            f"{r['seconds_per_time_unit']:>9.4f} {r['parallel_seconds_per_time_unit']:>9.4f} "
+            f"{r['speedup_vs_solver']:>8.1f}x {r['relative_l2_mean']:>8.4f} {r['relative_l2_last']:>8.4f}"
+        )
     _common.write_json(rows, args.json)
     return rows
 

@@ -66,8 +66,14 @@ def text_encoder() -> str:
 
 
 def settings(data: Path, args, *extra: str) -> list[str]:
-    return [f"data.path={data}", f"train.device={args.device}", "optim.name=adamw", "schedule.name=cosine",
-            "train.eval_trajectories=2", *extra]  # fmt: skip
+    return [
+        f"data.path={data}",
+        f"train.device={args.device}",
+        "optim.name=adamw",
+        "schedule.name=cosine",
+        "train.eval_trajectories=2",
+        *extra,
+    ]
 
 
 def trained(name: str, config: list[str], folder: Path) -> tuple[Path, float]:
@@ -90,8 +96,11 @@ def first_frame_table(generator, fno, autoencoder, test, args) -> dict:
     start = time.perf_counter()
     generated = generator.sample(first_frame=truth[:, 0], steps=args.steps, seed=0, guidance=1.0).cpu()
     generator_seconds = (time.perf_counter() - start) / len(truth)
-    guided = {w: generator.sample(first_frame=truth[:, 0], steps=args.steps, seed=0, guidance=w).cpu()
-              for w in args.guidance if w != 1.0}  # fmt: skip
+    guided = {
+        w: generator.sample(first_frame=truth[:, 0], steps=args.steps, seed=0, guidance=w).cpu()
+        for w in args.guidance
+        if w != 1.0
+    }
     # the mean of several samples estimates the conditional mean, which a deterministic forecaster
     # (the FNO) is trained to give: a single sample of an uncertain future errs by about sqrt(2)
     # times the conditional mean's error even when its distribution is exactly right
@@ -111,11 +120,19 @@ def first_frame_table(generator, fno, autoencoder, test, args) -> dict:
         return float(relative_l2(prediction, truth[:, 1:], channel_axis=2))
 
     by_guidance = {1.0: error(generated[:, 1:])} | {w: error(g[:, 1:]) for w, g in guided.items()}
-    return {"generator": by_guidance[1.0], "generator_by_guidance": by_guidance, "fno": error(rollout),
-            "ensemble_mean": error(ensemble_mean[:, 1:]), "ensemble": args.seeds,
-            "autoencoder": error(reconstruction[:, 1:]), "persistence": error(truth[:, :1].expand_as(truth[:, 1:])),
-            "seconds_generator": generator_seconds, "seconds_fno": fno_seconds, "seconds_solver": solver_seconds,
-            "steps": args.steps}  # fmt: skip
+    return {
+        "generator": by_guidance[1.0],
+        "generator_by_guidance": by_guidance,
+        "fno": error(rollout),
+        "ensemble_mean": error(ensemble_mean[:, 1:]),
+        "ensemble": args.seeds,
+        "autoencoder": error(reconstruction[:, 1:]),
+        "persistence": error(truth[:, :1].expand_as(truth[:, 1:])),
+        "seconds_generator": generator_seconds,
+        "seconds_fno": fno_seconds,
+        "seconds_solver": solver_seconds,
+        "steps": args.steps,
+    }
 
 
 def text_table(generator, test, args, guidance: float) -> dict:
@@ -126,8 +143,9 @@ def text_table(generator, test, args, guidance: float) -> dict:
         item = test[i]
         values, truth = item["parameters"], item["fields"][:, 0]
         forcing = forcing_field(values["forcing"], X * length, Y * length, length, values)
-        samples = generator.sample(prompt=item["caption"], samples=args.seeds, steps=args.steps,
-                                   guidance=guidance, seed=i).cpu()[:, :, 0]  # fmt: skip
+        samples = generator.sample(
+            prompt=item["caption"], samples=args.seeds, steps=args.steps, guidance=guidance, seed=i
+        ).cpu()[:, :, 0]
         prompted.append(values["nu"])
         from_truth.append(enstrophy_budget_viscosity(truth, dt, length, forcing))
         from_samples.append(statistics.median(enstrophy_budget_viscosity(s, dt, length, forcing) for s in samples))
@@ -178,50 +196,113 @@ def main(argv: list[str] | None = None) -> dict:
         if not data.exists():
             pde_data.generate(args.preset, data, args.train, seed=args.seed, progress=False, device=args.device)
         if not test_file.exists():
-            pde_data.generate(args.preset, test_file, args.test, seed=args.seed + 1, split="test", progress=False,
-                              device=args.device)  # fmt: skip
+            pde_data.generate(
+                args.preset, test_file, args.test, seed=args.seed + 1, split="test", progress=False, device=args.device
+            )
         test = pde_data.FullTrajectoryDataset(test_file)
         encoder = text_encoder()
         ae = "{hidden: 16, multipliers: [1, 2, 2], latent_channels: 4}"
         dit = f"{{width: 128, depth: 4, heads: 4, text_encoder: {encoder}}}"
         seconds = {}
-        ae_run, seconds["autoencoder"] = trained("ae", settings(data, args, "task.kind=autoencoder", "model.name=trajectory-autoencoder",
-            f"model.hyperparameters={ae}", f"train.epochs={args.ae_epochs}", "data.batch_size=8", "optim.lr=2.0e-3"), folder)  # fmt: skip
+        ae_run, seconds["autoencoder"] = trained(
+            "ae",
+            settings(
+                data,
+                args,
+                "task.kind=autoencoder",
+                "model.name=trajectory-autoencoder",
+                f"model.hyperparameters={ae}",
+                f"train.epochs={args.ae_epochs}",
+                "data.batch_size=8",
+                "optim.lr=2.0e-3",
+            ),
+            folder,
+        )
         runs = {}
         epochs = {"first-frame": args.first_frame_epochs, "text": args.dit_epochs}
         for condition in ("first-frame", "text"):
-            runs[condition], seconds[condition] = trained(condition, settings(data, args, "task.kind=latent-diffusion",
-                f"task.autoencoder={ae_run}", f"task.condition={condition}", "model.name=latent-dit",
-                f"model.hyperparameters={dit}", f"train.epochs={epochs[condition]}", "data.batch_size=16",
-                "optim.lr=5.0e-4"), folder)  # fmt: skip
-        fno_run, seconds["fno"] = trained("fno", settings(data, args, "model.name=fno", f"train.epochs={args.fno_epochs}",
-            "model.hyperparameters={modes: 8, width: 32}", "data.batch_size=16", "optim.lr=2.0e-3"), folder)  # fmt: skip
+            runs[condition], seconds[condition] = trained(
+                condition,
+                settings(
+                    data,
+                    args,
+                    "task.kind=latent-diffusion",
+                    f"task.autoencoder={ae_run}",
+                    f"task.condition={condition}",
+                    "model.name=latent-dit",
+                    f"model.hyperparameters={dit}",
+                    f"train.epochs={epochs[condition]}",
+                    "data.batch_size=16",
+                    "optim.lr=5.0e-4",
+                ),
+                folder,
+            )
+        fno_run, seconds["fno"] = trained(
+            "fno",
+            settings(
+                data,
+                args,
+                "model.name=fno",
+                f"train.epochs={args.fno_epochs}",
+                "model.hyperparameters={modes: 8, width: 32}",
+                "data.batch_size=16",
+                "optim.lr=2.0e-3",
+            ),
+            folder,
+        )
         autoencoder = operators.load(ae_run, device=args.device)
-        first = first_frame_table(operators.load(runs["first-frame"], device=args.device),
-                                  operators.load(fno_run, device=args.device), autoencoder, test, args)  # fmt: skip
+        first = first_frame_table(
+            operators.load(runs["first-frame"], device=args.device),
+            operators.load(fno_run, device=args.device),
+            autoencoder,
+            test,
+            args,
+        )
         texts = [text_table(operators.load(runs["text"], device=args.device), test, args, w) for w in args.guidance]
         recipe = file_recipe(data)
-    result = {"preset": args.preset, "recipe": dataclasses.asdict(recipe), "train": args.train, "test": args.test,
-              "text_encoder": encoder, "epochs": {"autoencoder": args.ae_epochs, "dit": args.dit_epochs,
-              "first_frame_dit": args.first_frame_epochs, "fno": args.fno_epochs}, "train_seconds": seconds, "threads": torch.get_num_threads(),
-              "first_frame": first, "text": texts}  # fmt: skip
+    result = {
+        "preset": args.preset,
+        "recipe": dataclasses.asdict(recipe),
+        "train": args.train,
+        "test": args.test,
+        "text_encoder": encoder,
+        "epochs": {
+            "autoencoder": args.ae_epochs,
+            "dit": args.dit_epochs,
+            "first_frame_dit": args.first_frame_epochs,
+            "fno": args.fno_epochs,
+        },
+        "train_seconds": seconds,
+        "threads": torch.get_num_threads(),
+        "first_frame": first,
+        "text": texts,
+    }
     _common.write_json(result, args.json)
-    print(f"{args.preset}: {args.train} training / {args.test} test trajectories, text encoder {encoder}, "
-          f"{torch.get_num_threads()} thread(s); training seconds " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))  # fmt: skip
-    print(f"first frame ({args.steps} DDIM steps): relative L2 of the trajectory: generator {first['generator']:.4f}, "
-          f"FNO rollout {first['fno']:.4f}, autoencoder reconstruction {first['autoencoder']:.4f}, persistence "
-          f"{first['persistence']:.4f}; mean of {first['ensemble']} generated samples {first['ensemble_mean']:.4f}; "
-          f"generator with guidance "
-          + ", ".join(f"{w:g}: {e:.4f}" for w, e in first["generator_by_guidance"].items())
-          + "; seconds per "
-          f"trajectory: generator {first['seconds_generator']:.3f}, FNO {first['seconds_fno']:.4f}, solver "
-          f"{first['seconds_solver']:.3f}")  # fmt: skip
-    print(f"{'guidance':>8} {'rho truth':>9} {'rho gen':>8} {'nu ratio gen':>12} {'kolmogorov k truth/gen':>23} "
-          f"{'log-spectrum err':>16} {'diversity':>9}")  # fmt: skip
+    print(
+        f"{args.preset}: {args.train} training / {args.test} test trajectories, text encoder {encoder}, "
+        f"{torch.get_num_threads()} thread(s); training seconds "
+        + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items())
+    )
+    print(
+        f"first frame ({args.steps} DDIM steps): relative L2 of the trajectory: generator {first['generator']:.4f}, "
+        f"FNO rollout {first['fno']:.4f}, autoencoder reconstruction {first['autoencoder']:.4f}, persistence "
+        f"{first['persistence']:.4f}; mean of {first['ensemble']} generated samples {first['ensemble_mean']:.4f}; "
+        f"generator with guidance "
+        + ", ".join(f"{w:g}: {e:.4f}" for w, e in first["generator_by_guidance"].items())
+        + "; seconds per "
+        f"trajectory: generator {first['seconds_generator']:.3f}, FNO {first['seconds_fno']:.4f}, solver "
+        f"{first['seconds_solver']:.3f}"
+    )
+    print(
+        f"{'guidance':>8} {'rho truth':>9} {'rho gen':>8} {'nu ratio gen':>12} {'kolmogorov k truth/gen':>23} "
+        f"{'log-spectrum err':>16} {'diversity':>9}"
+    )
     for row in texts:
-        print(f"{row['guidance']:>8g} {row['spearman_truth']:>9.3f} {row['spearman_generated']:>8.3f} "
-              f"{row['median_ratio_generated']:>12.3f} {row['kolmogorov_truth_correct']:>11.2f} / "
-              f"{row['kolmogorov_generated_correct']:<9.2f} {row['log_spectrum_error']:>16.3f} {row['diversity']:>9.3f}")  # fmt: skip
+        print(
+            f"{row['guidance']:>8g} {row['spearman_truth']:>9.3f} {row['spearman_generated']:>8.3f} "
+            f"{row['median_ratio_generated']:>12.3f} {row['kolmogorov_truth_correct']:>11.2f} / "
+            f"{row['kolmogorov_generated_correct']:<9.2f} {row['log_spectrum_error']:>16.3f} {row['diversity']:>9.3f}"
+        )
     return result
 
 

@@ -158,8 +158,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         data = pde_data.generate(args.preset, folder / "data.h5", args.samples, progress=False)
         train, val = windows(data, "train"), windows(data, "valid")
         steps = args.epochs * -(-len(train[0]) // args.batch_size)
-        print(f"{args.preset}: {len(train[0])} training windows, batch {args.batch_size}, {args.epochs} epochs "
-              f"({steps} steps), FNO width {args.width}, device {args.device}, {torch.get_num_threads()} threads")  # fmt: skip
+        print(
+            f"{args.preset}: {len(train[0])} training windows, batch {args.batch_size}, {args.epochs} epochs "
+            f"({steps} steps), FNO width {args.width}, device {args.device}, {torch.get_num_threads()} threads"
+        )
         runs = {
             "neuraloperator": lambda: theirs(train, val, args, args.device),
             "pdeop": lambda: ours(train, val, args, args.device, "fp32", folder, data),
@@ -169,8 +171,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
         seconds = {name: [r["seconds"] for r in repeats] for name, repeats in results.items()}
         for name, repeats in results.items():
             middle = repeats[seconds[name].index(statistics.median_low(seconds[name]))]  # the median run's row
-            rows.append({"trainer": name, "precision": "fp32", **middle, "steps_per_second": steps / middle["seconds"],
-                         "seconds_per_repeat": seconds[name]})  # fmt: skip
+            rows.append(
+                {
+                    "trainer": name,
+                    "precision": "fp32",
+                    **middle,
+                    "steps_per_second": steps / middle["seconds"],
+                    "seconds_per_repeat": seconds[name],
+                }
+            )
         ratios = {
             name: _common.median_ratio(seconds["neuraloperator"], seconds[name]) for name in ("pdeop", "bare loop")
         }
@@ -191,8 +200,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(
             f"{row['trainer']:<16} {row['precision']:<9} {row['seconds']:>8.2f} {row['steps_per_second']:>8.1f} {memory:>9}"
         )
-    print(f"pdeop / neuraloperator steps per second: {ratios['pdeop']:.2f} (median of {args.repeats} paired repeats); "
-          f"a bare loop / neuraloperator: {ratios['bare loop']:.2f} (the most a trainer can gain)")  # fmt: skip
+    print(
+        f"pdeop / neuraloperator steps per second: {ratios['pdeop']:.2f} (median of {args.repeats} paired repeats); "
+        f"a bare loop / neuraloperator: {ratios['bare loop']:.2f} (the most a trainer can gain)"
+    )
     _common.write_json(
         {
             "rows": rows,

@@ -115,8 +115,17 @@ def _middle(dim: int, channels: int, dropout: float) -> nn.Sequential:
 
 
 class Encoder(nn.Module):
-    def __init__(self, dim: int, c_in: int, hidden: int, multipliers: list[int], blocks: int,
-                 attention_levels: set[int], latent: int, dropout: float):  # fmt: skip
+    def __init__(
+        self,
+        dim: int,
+        c_in: int,
+        hidden: int,
+        multipliers: list[int],
+        blocks: int,
+        attention_levels: set[int],
+        latent: int,
+        dropout: float,
+    ):
         super().__init__()
         conv = CONVOLUTIONS[dim]
         widths = [hidden * m for m in multipliers]
@@ -136,8 +145,17 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, dim: int, c_out: int, hidden: int, multipliers: list[int], blocks: int,
-                 attention_levels: set[int], latent: int, dropout: float):  # fmt: skip
+    def __init__(
+        self,
+        dim: int,
+        c_out: int,
+        hidden: int,
+        multipliers: list[int],
+        blocks: int,
+        attention_levels: set[int],
+        latent: int,
+        dropout: float,
+    ):
         super().__init__()
         conv = CONVOLUTIONS[dim]
         widths = [hidden * m for m in multipliers]
@@ -159,8 +177,17 @@ class Decoder(nn.Module):
 class TrajectoryAutoencoder(nn.Module):
     """See the module docstring. ``forward(x)`` returns ``(reconstruction, mean, logvar)``."""
 
-    def __init__(self, channels: int, ndim: int, hidden: int, multipliers: list[int], blocks: int,
-                 attention_levels: list[int], latent_channels: int, dropout: float):  # fmt: skip
+    def __init__(
+        self,
+        channels: int,
+        ndim: int,
+        hidden: int,
+        multipliers: list[int],
+        blocks: int,
+        attention_levels: list[int],
+        latent_channels: int,
+        dropout: float,
+    ):
         super().__init__()
         dim = ndim + 1
         levels = set(attention_levels)
@@ -184,8 +211,9 @@ class TrajectoryAutoencoder(nn.Module):
         """``x`` ``(batch, channels, time, *grid)`` -> the posterior's ``mean`` and ``logvar``,
         each ``(batch, latent_channels, time', *grid')`` (log-variance clamped to [-30, 20])."""
         if x.dim() != 3 + self.ndim or x.shape[1] != self.channels:
-            raise InputError(f"expected (batch, {self.channels}, time, *grid) with {self.ndim} grid axes, got "
-                             f"{tuple(x.shape)}")  # fmt: skip
+            raise InputError(
+                f"expected (batch, {self.channels}, time, *grid) with {self.ndim} grid axes, got {tuple(x.shape)}"
+            )
         self.latent_shape(x.shape[2], tuple(x.shape[3:]))
         mean, logvar = self.encoder(x).chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)
@@ -298,8 +326,13 @@ class Autoencoder:
 
     # --- files ---------------------------------------------------------------------------
     def state(self) -> dict:
-        return {"kind": "autoencoder", "model": self.model.pdeop_spec, "state_dict": tensor_state_dict(self.model),
-                "normalization": {"mean": self.mean, "std": self.std}, "metadata": self.metadata}  # fmt: skip
+        return {
+            "kind": "autoencoder",
+            "model": self.model.pdeop_spec,
+            "state_dict": tensor_state_dict(self.model),
+            "normalization": {"mean": self.mean, "std": self.std},
+            "metadata": self.metadata,
+        }
 
     def save(self, path) -> object:
         return save_checkpoint(self.state(), path)

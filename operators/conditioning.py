@@ -18,7 +18,7 @@ token, 0 for padding), which the denoiser attends to and pools.
   tokens carry no position, so cross-attention (which is blind to the order of its context) can
   only tell where a feature of the frame lies from the zero padding at the domain's edges; on a
   periodic field there is no edge, and a first-frame generator without positions did not follow its
-  frame (relative L2 1.1 on its own training trajectories, see issue 15's note).
+  frame (relative L2 1.1 on its own training trajectories, ``operators.dit``'s docstring).
 """
 
 from __future__ import annotations
@@ -67,8 +67,14 @@ def _tiny_bert(transformers, seed: int):
         path = Path(folder) / "vocab.txt"
         path.write_text("\n".join(vocabulary) + "\n")
         tokenizer = transformers.BertTokenizerFast(vocab_file=str(path), do_lower_case=True)
-    config = transformers.BertConfig(vocab_size=len(vocabulary), hidden_size=32, num_hidden_layers=2,
-                                     num_attention_heads=2, intermediate_size=64, max_position_embeddings=512)  # fmt: skip
+    config = transformers.BertConfig(
+        vocab_size=len(vocabulary),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = transformers.BertModel(config, add_pooling_layer=False)
@@ -107,8 +113,12 @@ class TextEncoder(nn.Module):
 
     def identity(self) -> dict:
         """What a checkpoint records of this encoder."""
-        return {"encoder": self.encoder_name, "trainable": self.trainable, "width": self.width,
-                "max_tokens": self.max_tokens}  # fmt: skip
+        return {
+            "encoder": self.encoder_name,
+            "trainable": self.trainable,
+            "width": self.width,
+            "max_tokens": self.max_tokens,
+        }
 
     def forward(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):

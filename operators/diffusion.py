@@ -71,8 +71,9 @@ class NoiseSchedule:
         grid = torch.linspace(self.steps - 1, 0, count, dtype=torch.float64).round().long()
         return list(dict.fromkeys(grid.tolist()))
 
-    def ddim_step(self, x_t: torch.Tensor, eps: torch.Tensor, t: int, t_prev: int | None, eta: float,
-                  noise: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
+    def ddim_step(
+        self, x_t: torch.Tensor, eps: torch.Tensor, t: int, t_prev: int | None, eta: float, noise: torch.Tensor | None
+    ) -> torch.Tensor:
         """One DDIM update from step ``t`` to ``t_prev`` (``None``: to the clean sample)."""
         a_bar = self.alphas_cumprod
         a_t = float(a_bar[t])

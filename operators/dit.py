@@ -23,8 +23,8 @@ features (``FirstFrameEncoder``); their map is also concatenated to the latent i
 ``frame_map=True``, the default), so that every latent patch sees the frame at its own place; and,
 opt-in (``latent_condition=True``), the latent of the frame held still for the whole trajectory (the
 frozen autoencoder's encoding of persistence) is concatenated too, so that the condition lives in the
-target's own space (as image-to-video diffusion models condition on the first frame's latent). Measured on 26 ns-text-tiny training trajectories, 400 epochs each way (issue 15's
-note): relative L2 of the generated trajectories after the first frame 1.23 with positions alone
+target's own space (as image-to-video diffusion models condition on the first frame's latent). Measured on 26 ns-text-tiny training trajectories, 400 epochs each way (a
+development experiment): relative L2 of the generated trajectories after the first frame 1.23 with positions alone
 (cross-attention only; persistence scores 1.24), 0.81 with the frame map, 0.77 with the held frame's
 latent too (validation trajectories: 0.93, 0.76, 0.78).
 
@@ -79,8 +79,9 @@ class CrossAttention(nn.Module):
             return y.reshape(y.shape[0], y.shape[1], self.heads, -1).transpose(1, 2)
 
         allowed = mask.bool()[:, None, None, :]  # (B, 1, 1, L): attend only to real tokens
-        attended = F.scaled_dot_product_attention(split(self.q(x)), split(self.k(context)), split(self.v(context)),
-                                                  attn_mask=allowed)  # fmt: skip
+        attended = F.scaled_dot_product_attention(
+            split(self.q(x)), split(self.k(context)), split(self.v(context)), attn_mask=allowed
+        )
         return self.out(attended.transpose(1, 2).reshape(x.shape))
 
 
@@ -121,9 +122,18 @@ class DiT(nn.Module):
     ``(B, spatial_channels, time', *grid')``, when the model takes one, is concatenated to the
     latents' channels before the patch embedding."""
 
-    def __init__(self, channels: int, latent_size: tuple[int, ...], patch: tuple[int, ...], width: int,
-                 depth: int, heads: int, context_width: int, mlp_ratio: float,
-                 spatial_channels: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        channels: int,
+        latent_size: tuple[int, ...],
+        patch: tuple[int, ...],
+        width: int,
+        depth: int,
+        heads: int,
+        context_width: int,
+        mlp_ratio: float,
+        spatial_channels: int = 0,
+    ):
         super().__init__()
         if len(patch) != len(latent_size) or any(n % p for n, p in zip(latent_size, patch, strict=True)):
             raise InputError(f"patch {list(patch)} must divide the latent size {list(latent_size)} axis by axis")
@@ -164,11 +174,19 @@ class DiT(nn.Module):
         order = [0, 1 + 2 * d, *[i for axis in range(d) for i in (1 + axis, 1 + d + axis)]]
         return x.permute(*order).reshape(batch, self.channels, *self.latent_size)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, mask: torch.Tensor,
-                spatial: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    def forward(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        context: torch.Tensor,
+        mask: torch.Tensor,
+        spatial: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if tuple(x.shape[1:]) != (self.channels, *self.latent_size):
-            raise InputError(f"expected latents (batch, {self.channels}, {', '.join(map(str, self.latent_size))}), "
-                             f"got {tuple(x.shape)}")  # fmt: skip
+            raise InputError(
+                f"expected latents (batch, {self.channels}, {', '.join(map(str, self.latent_size))}), "
+                f"got {tuple(x.shape)}"
+            )
         if self.spatial_channels:
             x = torch.cat([x, spatial.to(x.dtype)], dim=1)
         tokens = self.embed(x).flatten(2).transpose(1, 2) + self.position
@@ -190,8 +208,10 @@ class FrameMap(nn.Module):
     def __init__(self, width: int, channels: int, token_grid: tuple[int, ...], latent_size: tuple[int, ...]):
         super().__init__()
         if len(token_grid) != len(latent_size) - 1:
-            raise InputError(f"the frame's token grid {list(token_grid)} and the latent grid "
-                             f"{list(latent_size[1:])} have different numbers of axes")  # fmt: skip
+            raise InputError(
+                f"the frame's token grid {list(token_grid)} and the latent grid "
+                f"{list(latent_size[1:])} have different numbers of axes"
+            )
         self.project = CONVOLUTIONS[len(token_grid)](width, channels, 1)
         self.token_grid, self.latent_size, self.channels = tuple(token_grid), tuple(latent_size), channels
 
@@ -216,8 +236,15 @@ class LatentDenoiser(nn.Module):
     masked), so that a dropped condition gives the same input in training and in guidance.
     """
 
-    def __init__(self, dit: DiT, condition: str, encoder: nn.Module, keep_encoder_weights: bool,
-                 frame_map: FrameMap | None = None, latent_condition: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        dit: DiT,
+        condition: str,
+        encoder: nn.Module,
+        keep_encoder_weights: bool,
+        frame_map: FrameMap | None = None,
+        latent_condition: bool = False,
+    ):
         super().__init__()
         self.dit, self.condition, self.frame_map = dit, condition, frame_map
         self.latent_condition = latent_condition
@@ -242,8 +269,10 @@ class LatentDenoiser(nn.Module):
             raise InputError("a first-frame generator is conditioned on a tensor of first frames (batch, C, *grid)")
         tokens, mask = encoder(condition.to(device))
         if self.frame_map is not None and tokens.shape[1] != self.frame_map.length:
-            raise InputError(f"the first frame gives {tokens.shape[1]} tokens; this generator was built for frames "
-                             f"giving {self.frame_map.length} (a {list(self.frame_map.token_grid)} token map)")  # fmt: skip
+            raise InputError(
+                f"the first frame gives {tokens.shape[1]} tokens; this generator was built for frames "
+                f"giving {self.frame_map.length} (a {list(self.frame_map.token_grid)} token map)"
+            )
         return tokens, mask
 
     def _null(self, batch: int, length: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -264,12 +293,21 @@ class LatentDenoiser(nn.Module):
         """Replace the condition of the samples where ``drop`` ``(B,)`` is true by the null token."""
         null_tokens, null_mask = self._null(tokens.shape[0], tokens.shape[1], tokens.dtype)
         keep = ~drop.bool()
-        return (torch.where(keep[:, None, None], tokens, null_tokens),
-                torch.where(keep[:, None], mask, null_mask.to(mask.dtype)))  # fmt: skip
+        return (
+            torch.where(keep[:, None, None], tokens, null_tokens),
+            torch.where(keep[:, None], mask, null_mask.to(mask.dtype)),
+        )
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, condition=None, drop: torch.Tensor | None = None,
-                tokens: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-                latent: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    def forward(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        condition=None,
+        drop: torch.Tensor | None = None,
+        tokens: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        latent: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Noise estimates for latents ``x`` at steps ``t``, given the raw ``condition`` (encoded here, so
         that a trainable encoder trains through this call) or its ``tokens`` and ``mask``; ``drop``
         ``(B,)`` replaces the condition of some samples by the null token (condition dropout). A
@@ -285,8 +323,10 @@ class LatentDenoiser(nn.Module):
             if latent is None:
                 latent = torch.zeros_like(x)
             elif tuple(latent.shape) != tuple(x.shape):
-                raise InputError(f"the held first frame's latent must be shaped like the latents {tuple(x.shape)}, "
-                                 f"got {tuple(latent.shape)}")  # fmt: skip
+                raise InputError(
+                    f"the held first frame's latent must be shaped like the latents {tuple(x.shape)}, "
+                    f"got {tuple(latent.shape)}"
+                )
             if drop is not None:
                 latent = torch.where(drop.bool().reshape(-1, *(1,) * (x.dim() - 1)), 0.0, latent)
             spatial.append(latent.to(x.dtype))
@@ -328,7 +368,7 @@ def build_latent_dit(
             input (``FrameMap``; an addition to the public model, which conditions by cross-attention only).
         latent_condition: a first-frame model also takes the latent of its frame held still (encoded by
             the frozen autoencoder) beside the noisy latent, channel-concatenated (another addition; off
-            by default: no measurable gain in issue 15's memorisation test, twice the encoder's work).
+            by default: no measurable gain in the memorisation test above, twice the encoder's work).
     """
     if condition not in CONDITIONS:
         raise InputError(f"condition must be one of {', '.join(CONDITIONS)}, got {condition!r}")

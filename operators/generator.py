@@ -25,8 +25,9 @@ from operators.predictors import refuse_non_finite, register_predictor
 from solvers.errors import InputError
 
 
-def held_frame_latent(autoencoder: Autoencoder, first_frame: torch.Tensor, frames: int,
-                      scale_factor: float) -> torch.Tensor:  # fmt: skip
+def held_frame_latent(
+    autoencoder: Autoencoder, first_frame: torch.Tensor, frames: int, scale_factor: float
+) -> torch.Tensor:
     """The latent ``(batch, latent_channels, time', *grid')`` of the physical first frame ``(batch, C, *grid)``
     held still for ``frames`` frames, scaled as the diffusion latents: a first-frame denoiser's input
     beside the noisy latent (``latent_condition``)."""
@@ -46,8 +47,14 @@ class Generator:
         metadata: the training data's description (``frames``, ``grid``, ``dt``, ``recipe`` ...).
     """
 
-    def __init__(self, autoencoder: Autoencoder, denoiser: LatentDenoiser, schedule: NoiseSchedule,
-                 scale_factor: float, metadata: dict | None = None):  # fmt: skip
+    def __init__(
+        self,
+        autoencoder: Autoencoder,
+        denoiser: LatentDenoiser,
+        schedule: NoiseSchedule,
+        scale_factor: float,
+        metadata: dict | None = None,
+    ):
         if not hasattr(denoiser, "pdeop_spec"):
             raise InputError("the denoiser must be built with operators.build so that it can be saved and rebuilt")
         self.autoencoder, self.denoiser = autoencoder, denoiser.eval()
@@ -92,8 +99,10 @@ class Generator:
                 f"first_frame must be a tensor of real numbers, got {type(first_frame).__name__}"
             ) from error
         if frame.dim() != 2 + ndim or frame.shape[1] != self.autoencoder.model.channels:
-            raise InputError(f"first_frame must be (batch, {self.autoencoder.model.channels}, *grid) with {ndim} "
-                             f"grid axes, got {tuple(frame.shape)}")  # fmt: skip
+            raise InputError(
+                f"first_frame must be (batch, {self.autoencoder.model.channels}, *grid) with {ndim} "
+                f"grid axes, got {tuple(frame.shape)}"
+            )
         grid = tuple(self.metadata.get("grid") or frame.shape[2:])
         if tuple(frame.shape[2:]) != grid:
             raise InputError(f"first_frame is on {tuple(frame.shape[2:])}; this generator was trained on {grid}")
@@ -101,9 +110,16 @@ class Generator:
         normalised = self.autoencoder.normalize(frame[:, None])[:, :, 0]  # (batch, C, *grid)
         return normalised, frame.shape[0]
 
-    def sample(self, prompt: str | list[str] | None = None, first_frame: torch.Tensor | None = None,
-               samples: int = 1, steps: int = 50, guidance: float = 1.0, eta: float = 0.0,
-               seed: int = 0) -> torch.Tensor:  # fmt: skip
+    def sample(
+        self,
+        prompt: str | list[str] | None = None,
+        first_frame: torch.Tensor | None = None,
+        samples: int = 1,
+        steps: int = 50,
+        guidance: float = 1.0,
+        eta: float = 0.0,
+        seed: int = 0,
+    ) -> torch.Tensor:
         """Generate trajectories.
 
         Args:
@@ -152,9 +168,15 @@ class Generator:
 
     # --- files ---------------------------------------------------------------------------
     def state(self) -> dict:
-        return {"kind": "generator", "autoencoder": self.autoencoder.state(), "model": self.denoiser.pdeop_spec,
-                "state_dict": tensor_state_dict(self.denoiser), "schedule": self.schedule.to_dict(),
-                "scale_factor": self.scale_factor, "metadata": self.metadata}  # fmt: skip
+        return {
+            "kind": "generator",
+            "autoencoder": self.autoencoder.state(),
+            "model": self.denoiser.pdeop_spec,
+            "state_dict": tensor_state_dict(self.denoiser),
+            "schedule": self.schedule.to_dict(),
+            "scale_factor": self.scale_factor,
+            "metadata": self.metadata,
+        }
 
     def save(self, path) -> object:
         return save_checkpoint(self.state(), path)
@@ -164,5 +186,6 @@ class Generator:
         with payload_errors("a generator"):
             autoencoder = Autoencoder.from_state(payload["autoencoder"])
             schedule = NoiseSchedule(**payload["schedule"])
-            return cls(autoencoder, rebuilt_model(payload), schedule, payload["scale_factor"],
-                       payload.get("metadata")).to(device)  # fmt: skip
+            return cls(
+                autoencoder, rebuilt_model(payload), schedule, payload["scale_factor"], payload.get("metadata")
+            ).to(device)

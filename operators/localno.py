@@ -58,8 +58,9 @@ def _neuralop_local_no():
     return LocalNO, EquidistantDiscreteContinuousConv2d
 
 
-def disco_stencil(kernel_shape: list[int], kernel_size: int, shape: tuple[int, int], domain: list[float],
-                  radius: float) -> tuple[torch.Tensor, float]:  # fmt: skip
+def disco_stencil(
+    kernel_shape: list[int], kernel_size: int, shape: tuple[int, int], domain: list[float], radius: float
+) -> tuple[torch.Tensor, float]:
     """The hat-function stencil ``(kernel_size, h, w)`` of a DISCO convolution on a ``shape`` grid, and its cell area.
 
     neuraloperator samples the basis on ``floor(2 r N / L) + 1`` points from ``-r`` to ``r``,
@@ -79,10 +80,15 @@ def disco_stencil(kernel_shape: list[int], kernel_size: int, shape: tuple[int, i
     x, y = torch.meshgrid(*axes, indexing="ij")
     cell = domain[0] * domain[1] / (shape[0] * shape[1])
     idx, vals = disco._precompute_convolution_filter_matrix(
-        torch.stack([x.reshape(-1), y.reshape(-1)]).float(), torch.zeros(2, 1), kernel_shape,
-        cell * torch.ones(math.prod(sizes)), basis_type="piecewise_linear", radius_cutoff=radius, periodic=False,
+        torch.stack([x.reshape(-1), y.reshape(-1)]).float(),
+        torch.zeros(2, 1),
+        kernel_shape,
+        cell * torch.ones(math.prod(sizes)),
+        basis_type="piecewise_linear",
+        radius_cutoff=radius,
+        periodic=False,
         normalize=True,
-    )  # fmt: skip
+    )
     stencil = torch.zeros(kernel_size, math.prod(sizes))
     stencil[idx[0], idx[2]] = vals.float()
     # neuraloperator's get_local_filter_matrix orientation: transposed and flipped

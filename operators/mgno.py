@@ -327,6 +327,23 @@ def build_mgno(
     if resolution_consistent and wrap_prolongation:
         raise InputError("wrap_prolongation cannot be made resolution consistent (its wrap-around is per grid point)")
     grid = None if grid_size is None else (grid_size,) * ndim
-    model = MgNO(in_channels, out_channels, ndim, channels, layers, levels, smoothing, padding, norm, residual,
-                 restrict_residual, coordinates, grid, pointwise, bias, head_bias, wrap_prolongation)  # fmt: skip
+    model = MgNO(
+        in_channels,
+        out_channels,
+        ndim,
+        channels,
+        layers,
+        levels,
+        smoothing,
+        padding,
+        norm,
+        residual,
+        restrict_residual,
+        coordinates,
+        grid,
+        pointwise,
+        bias,
+        head_bias,
+        wrap_prolongation,
+    )
     return consistent_if_asked(model, resolution_consistent, in_channels, grid_size, ndim, interpolation)

@@ -55,22 +55,31 @@ DEFAULT_NETWORK = {"name": "fno", "hyperparameters": {"modes": 8, "width": 24, "
 
 
 def _network(spec: dict | None, in_channels: int, out_channels: int, ndim: int, grid_size: int | None) -> nn.Module:
-    return build_nested(spec or DEFAULT_NETWORK, in_channels, out_channels, "semilinear-observer", ndim=ndim,
-                        grid_size=grid_size)  # fmt: skip
+    return build_nested(
+        spec or DEFAULT_NETWORK, in_channels, out_channels, "semilinear-observer", ndim=ndim, grid_size=grid_size
+    )
 
 
 class SemilinearObserver(nn.Module):
     """Prediction and correction on physical states ``(batch, channels, *grid)`` (see the module docstring)."""
 
-    def __init__(self, channels: int, ndim: int, forecast: nn.Module, gain: nn.Module | None,
-                 observation_width: int | None, propagator: torch.Tensor | None):  # fmt: skip
+    def __init__(
+        self,
+        channels: int,
+        ndim: int,
+        forecast: nn.Module,
+        gain: nn.Module | None,
+        observation_width: int | None,
+        propagator: torch.Tensor | None,
+    ):
         super().__init__()
         conv = nn.Conv1d if ndim == 1 else nn.Conv2d
         self.ndim, self.channels = ndim, channels
         self.forecast_network, self.gain = forecast, gain
         if observation_width:
-            self.observation = nn.Sequential(conv(channels, observation_width, 1), nn.GELU(),
-                                             conv(observation_width, channels, 1))  # fmt: skip
+            self.observation = nn.Sequential(
+                conv(channels, observation_width, 1), nn.GELU(), conv(observation_width, channels, 1)
+            )
             nn.init.zeros_(self.observation[-1].weight)
             nn.init.zeros_(self.observation[-1].bias)
         else:
@@ -178,20 +187,27 @@ def build_semilinear_observer(
     """
     if in_channels != out_channels:
         raise InputError("the observer maps a state to the next state: in_channels must equal out_channels")
-    for name, value, allowed in (("gain", gain, GAINS), ("observation", observation, OBSERVATIONS),
-                                 ("linear", linear, LINEAR)):  # fmt: skip
+    for name, value, allowed in (
+        ("gain", gain, GAINS),
+        ("observation", observation, OBSERVATIONS),
+        ("linear", linear, LINEAR),
+    ):
         if value not in allowed:
             raise InputError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
     propagator = None
     if linear == "exact":
-        missing = [k for k, v in (("equation", equation), ("length", length), ("dt", dt), ("grid_size", grid_size))
-                   if v is None]  # fmt: skip
+        missing = [
+            k
+            for k, v in (("equation", equation), ("length", length), ("dt", dt), ("grid_size", grid_size))
+            if v is None
+        ]
         if missing:
             raise InputError(f"linear='exact' needs {missing} (the training task fills them in from the data)")
         propagator = linear_propagator(equation, grid_size, length, dt, dict(coefficients or {}))
     forecast_network = _network(inner, in_channels, in_channels, ndim, grid_size)
-    gain_module = None if gain == "identity" else _network(gain_network, 2 * in_channels + 1, 2 * in_channels, ndim,
-                                                           grid_size)  # fmt: skip
+    gain_module = (
+        None if gain == "identity" else _network(gain_network, 2 * in_channels + 1, 2 * in_channels, ndim, grid_size)
+    )
     width = observation_width if observation == "learned" else None
     return SemilinearObserver(in_channels, ndim, forecast_network, gain_module, width, propagator)
 
@@ -274,8 +290,12 @@ class Observer:
 
     # --- files ---------------------------------------------------------------------------
     def state(self) -> dict:
-        return {"kind": "observer", "model": self.model.pdeop_spec, "state_dict": tensor_state_dict(self.model),
-                "metadata": self.metadata}  # fmt: skip
+        return {
+            "kind": "observer",
+            "model": self.model.pdeop_spec,
+            "state_dict": tensor_state_dict(self.model),
+            "metadata": self.metadata,
+        }
 
     def save(self, path) -> object:
         return save_checkpoint(self.state(), path)

@@ -53,8 +53,10 @@ def extend_builder(
     which ``build`` validates against, is the base one extended, not a copy of it.
     """
     base = inspect.signature(builder)
-    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-             for name, (annotation, default) in extra.items()]  # fmt: skip
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, (annotation, default) in extra.items()
+    ]
 
     def variant(**options) -> torch.nn.Module:
         extras = {name: options.pop(name, default) for name, (_, default) in extra.items()}

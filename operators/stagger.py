@@ -81,8 +81,19 @@ def shuffle(x: torch.Tensor, s: int, ndim: int) -> torch.Tensor:
 class Stagger(nn.Module):
     """See the module docstring."""
 
-    def __init__(self, make_inner, in_channels: int, out_channels: int, ndim: int, space: int, time: int,
-                 weights: str, view: str, centred: bool = False, positions: str = "offsets"):  # fmt: skip
+    def __init__(
+        self,
+        make_inner,
+        in_channels: int,
+        out_channels: int,
+        ndim: int,
+        space: int,
+        time: int,
+        weights: str,
+        view: str,
+        centred: bool = False,
+        positions: str = "offsets",
+    ):
         super().__init__()
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
         self.space, self.time, self.weights, self.view = space, time, weights, view
@@ -122,8 +133,12 @@ class Stagger(nn.Module):
         batch, coarse = x.shape[0], sub.shape[2:]
         if self.centred:  # sub-grid g's frame: the fine field rolled so that g's points come first
             dims = tuple(range(2, 2 + self.ndim))
-            views = torch.stack([unshuffle(torch.roll(x, [-o for o in self._offsets(g)], dims), self.space, self.ndim)
-                                 for g in range(self.subgrids)])  # fmt: skip
+            views = torch.stack(
+                [
+                    unshuffle(torch.roll(x, [-o for o in self._offsets(g)], dims), self.space, self.ndim)
+                    for g in range(self.subgrids)
+                ]
+            )
         elif self.view == "all":
             views = sub[None].expand(self.subgrids, *sub.shape)
         else:
@@ -170,8 +185,9 @@ class Stagger(nn.Module):
         batch, coarse = x.shape[0], outputs.shape[3:]
         levels = outputs.reshape(self.time, self.subgrids, batch, self.out_channels, *coarse)
         levels = levels.permute(2, 0, 3, 1, *range(4, 4 + self.ndim))  # (B, T, C_out, G, *coarse)
-        fine = shuffle(levels.reshape(batch * self.time, self.out_channels * self.subgrids, *coarse), self.space,
-                       self.ndim)  # fmt: skip
+        fine = shuffle(
+            levels.reshape(batch * self.time, self.out_channels * self.subgrids, *coarse), self.space, self.ndim
+        )
         return fine.reshape(batch, self.time * self.out_channels, *fine.shape[2:])
 
     def subtask(self, x: torch.Tensor, task: int) -> torch.Tensor:
@@ -227,8 +243,11 @@ def build_stagger(
         positions: ``offsets`` or ``coordinates`` (the sub-task's points' periodic coordinates).
         grid_size: the fine grid's points per axis (the inner model gets ``grid_size / s``).
     """
-    for name, value, allowed in (("weights", weights, WEIGHTS), ("view", view, VIEWS), ("positions", positions,
-                                                                                       POSITIONS)):  # fmt: skip
+    for name, value, allowed in (
+        ("weights", weights, WEIGHTS),
+        ("view", view, VIEWS),
+        ("positions", positions, POSITIONS),
+    ):
         if value not in allowed:
             raise InputError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
     if out_channels % time:
@@ -241,8 +260,7 @@ def build_stagger(
     def make_inner(c_in: int, c_out: int) -> nn.Module:
         return build_nested(spec, c_in, c_out, "stagger", ndim=ndim, grid_size=coarse)
 
-    model = Stagger(make_inner, in_channels, out_channels // time, ndim, space, time, weights, view, centred,
-                    positions)  # fmt: skip
+    model = Stagger(make_inner, in_channels, out_channels // time, ndim, space, time, weights, view, centred, positions)
     if weights == "separate":  # vmap cannot trace every model: find out now, not mid-training
         probe = torch.zeros(1, in_channels, *(grid_size or 8 * space,) * ndim)
         try:

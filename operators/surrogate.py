@@ -22,7 +22,6 @@ state on the given grid). ``"interpolate"`` applies to agnostic models too.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,8 +52,10 @@ class Surrogate:
     Args:
         model: maps ``(batch, history * channels, *grid)`` to ``(batch, horizon * channels, *grid)``
             in normalised units; built by ``operators.build`` (it carries ``pdeop_spec``).
-        mean, std: per-channel normalisation ``(channels,)``.
-        history: input states the model needs. horizon: states it predicts per call.
+        mean: per-channel normalisation mean ``(channels,)``.
+        std: per-channel normalisation standard deviation ``(channels,)``.
+        history: input states the model needs.
+        horizon: states it predicts per call.
         residual: the model outputs the change from the last input state (added back here).
         metadata: plain data describing the PDE: ``equation``, ``coefficients``,
             ``length``, ``grid`` (points per axis), ``dt`` (time between states),
@@ -85,9 +86,11 @@ class Surrogate:
         self.other_grids: str | None = None
         self.constants = None
         if constants and list(constants.get("names", [])):
-            self.constants = {"names": [str(n) for n in constants["names"]],
-                              "mean": torch.as_tensor(constants["mean"], dtype=torch.float32).reshape(-1),
-                              "std": torch.as_tensor(constants["std"], dtype=torch.float32).reshape(-1)}  # fmt: skip
+            self.constants = {
+                "names": [str(n) for n in constants["names"]],
+                "mean": torch.as_tensor(constants["mean"], dtype=torch.float32).reshape(-1),
+                "std": torch.as_tensor(constants["std"], dtype=torch.float32).reshape(-1),
+            }
 
     def on_other_grids(self, mode: str | None) -> Surrogate:
         """Set how to handle grids other than the training grid (``None``, ``"direct"``, ``"interpolate"``;
@@ -120,8 +123,11 @@ class Surrogate:
         channels and a grid of its rank (the training grid, or one of at least 4 points per axis); 1D data
         ``(batch, history, channels, n)`` given to a 2D model is one axis short too, but not that."""
         sample_grid = tuple(u0.shape[2:])
-        return (u0.dim() == 2 + len(grid) and u0.shape[1] == self.channels
-                and (sample_grid == tuple(grid) or min(sample_grid) >= 4))  # fmt: skip
+        return (
+            u0.dim() == 2 + len(grid)
+            and u0.shape[1] == self.channels
+            and (sample_grid == tuple(grid) or min(sample_grid) >= 4)
+        )
 
     def _check_input(self, u0: torch.Tensor) -> None:
         layout = "(batch, history, channels, *grid)"
@@ -171,8 +177,11 @@ class Surrogate:
         expected = f"(batch or 1, {len(names)}, {', '.join(map(str, u0.shape[3:]))})"
         if constant is None:
             raise InputError(f"this surrogate was trained with the constant fields {names}: pass constant={expected}")
-        if not isinstance(constant, torch.Tensor) or tuple(constant.shape[1:]) != (len(names), *u0.shape[3:]) \
-                or constant.shape[0] not in (1, u0.shape[0]):  # fmt: skip
+        if (
+            not isinstance(constant, torch.Tensor)
+            or tuple(constant.shape[1:]) != (len(names), *u0.shape[3:])
+            or constant.shape[0] not in (1, u0.shape[0])
+        ):
             shape = tuple(constant.shape) if isinstance(constant, torch.Tensor) else type(constant).__name__
             raise InputError(f"constant must have shape {expected} (fields {names}), got {shape}")
         if not bool(torch.isfinite(constant).all()):
@@ -183,8 +192,9 @@ class Surrogate:
         values = (constant.to(device=device, dtype=torch.float32) - mean) / std
         return values.expand(u0.shape[0], *values.shape[1:])
 
-    def predict(self, u0: torch.Tensor, steps: int, precision: str | None = None,
-                constant: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    def predict(
+        self, u0: torch.Tensor, steps: int, precision: str | None = None, constant: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The next ``steps`` states after ``u0``.
 
         Args:
@@ -201,9 +211,13 @@ class Surrogate:
         return torch.cat(list(self.predict_chunks(u0, steps, steps, precision, constant)), dim=1)
 
     def predict_chunks(
-        self, u0: torch.Tensor, steps: int, chunk_steps: int, precision: str | None = None,
+        self,
+        u0: torch.Tensor,
+        steps: int,
+        chunk_steps: int,
+        precision: str | None = None,
         constant: torch.Tensor | None = None,
-    ) -> Iterator[torch.Tensor]:  # fmt: skip
+    ) -> Iterator[torch.Tensor]:
         """``predict`` in pieces: yields ``(batch, k, channels, *grid)`` until ``steps`` states are out,
         holding only one piece (for rollouts too long to keep in memory). ``k`` is ``chunk_steps``
         rounded down to whole model calls (at least ``horizon``), less for the last piece."""
@@ -338,14 +352,3 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype == torch.float16 and device.type != "cuda":
         raise InputError("fp16 autocast needs a CUDA device; use bf16 on the CPU")
     return torch.autocast(device.type, dtype=dtype)
-
-
-def timed_predict(surrogate: Surrogate, u0: torch.Tensor, steps: int, precision: str | None = None):
-    """``(prediction, seconds)``, synchronising CUDA so the time is real."""
-    if surrogate.device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    prediction = surrogate.predict(u0, steps, precision)
-    if surrogate.device.type == "cuda":
-        torch.cuda.synchronize()
-    return prediction, time.perf_counter() - start

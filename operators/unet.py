@@ -171,8 +171,9 @@ def build_unet(
         coordinates: ``grid`` (``x / L``, the paper's), ``periodic`` or ``none``.
         padding: ``zeros`` (the paper's) or ``circular``.
     """
-    return _build(in_channels, out_channels, ndim, hidden, multipliers, kernel_size, blocks, groups, coordinates,
-                  padding)  # fmt: skip
+    return _build(
+        in_channels, out_channels, ndim, hidden, multipliers, kernel_size, blocks, groups, coordinates, padding
+    )
 
 
 def _convert(options: dict, extra: dict) -> nn.Module:

@@ -152,16 +152,18 @@ class ViT(nn.Module):
         return resample_grid(image, (height, width), self.interpolation)
 
 
-def _build(in_channels, out_channels, ndim, grid_size, patch_size, width, layers, heads, mlp, physical, position,
-           interpolation) -> ViT:  # fmt: skip
+def _build(
+    in_channels, out_channels, ndim, grid_size, patch_size, width, layers, heads, mlp, physical, position, interpolation
+) -> ViT:
     if ndim != 2:
         raise InputError(f"the ViT is 2D only, got ndim = {ndim}")
     if position not in POSITIONS:
         raise InputError(f"position must be one of {', '.join(POSITIONS)}, got {position!r}")
     if interpolation not in INTERPOLATIONS:
         raise InputError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
-    return ViT(in_channels, out_channels, grid_size, patch_size, width, layers, heads, mlp, physical, position,
-               interpolation)  # fmt: skip
+    return ViT(
+        in_channels, out_channels, grid_size, patch_size, width, layers, heads, mlp, physical, position, interpolation
+    )
 
 
 @register("vit")
@@ -183,14 +185,27 @@ def build_vit(
         patch_size: patch side in points. width: token width. layers: encoder blocks.
         heads: attention heads. mlp: hidden width of the blocks' MLP.
     """
-    return _build(in_channels, out_channels, ndim, grid_size, patch_size, width, layers, heads, mlp, False, "table",
-                  "bilinear")  # fmt: skip
+    return _build(
+        in_channels, out_channels, ndim, grid_size, patch_size, width, layers, heads, mlp, False, "table", "bilinear"
+    )
 
 
 def _physical(options: dict, extra: dict) -> nn.Module:
     o = options
-    return _build(o["in_channels"], o["out_channels"], o["ndim"], o["grid_size"], o["patch_size"], o["width"],
-                  o["layers"], o["heads"], o["mlp"], True, extra["position"], extra["interpolation"])  # fmt: skip
+    return _build(
+        o["in_channels"],
+        o["out_channels"],
+        o["ndim"],
+        o["grid_size"],
+        o["patch_size"],
+        o["width"],
+        o["layers"],
+        o["heads"],
+        o["mlp"],
+        True,
+        extra["position"],
+        extra["interpolation"],
+    )
 
 
 build_vit_no = register("vit-no", resolution_agnostic=True)(

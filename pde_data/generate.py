@@ -470,8 +470,14 @@ def merge_shards(path: str | Path, shards: list[str | Path] | None = None, overw
     # blocks of the run's batch size: the file is then written exactly as a single run writes it
     blocks = _checked_blocks([shard for _, shard, _ in headers], total, int(reference["batch_size"]))
     with exclusive_output(path, overwrite, "merging into"):  # a second merge or a generate of the same file waits
-        return write_well_file(path, recipe, total, blocks, {"seed": int(reference["seed"]),
-                               "split": str(reference["split"])}, replace=overwrite)  # fmt: skip
+        return write_well_file(
+            path,
+            recipe,
+            total,
+            blocks,
+            {"seed": int(reference["seed"]), "split": str(reference["split"])},
+            replace=overwrite,
+        )
 
 
 def _checked_blocks(paths: list[Path], total: int, rows_per_block: int) -> Iterator[dict]:

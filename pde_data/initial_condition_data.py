@@ -31,7 +31,8 @@ class InitialConditionDataset(torch.utils.data.Dataset):
     Args:
         recipe: a preset name or ``Recipe``.
         n_samples: items per epoch (default the recipe's count for ``split``).
-        seed, split: as for ``pde_data.generate``.
+        seed: as for ``pde_data.generate``.
+        split: as for ``pde_data.generate``.
         resolution: stored grid points per axis (default the recipe's).
     """
 

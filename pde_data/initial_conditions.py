@@ -70,8 +70,11 @@ class GaussianRandomField(InitialCondition):
     box this is exactly the FNO data generator's field.
 
     Args:
-        n: grid points per axis. ndim: 1 or 2. length: box side (default 1).
-        alpha, tau: smoothness and inverse length scale (defaults 2.5 and 7).
+        n: grid points per axis.
+        ndim: 1 or 2.
+        length: box side (default 1).
+        alpha: smoothness (default 2.5).
+        tau: inverse length scale (default 7).
         sigma: amplitude; default ``tau^(alpha - d/2)``, FNO's choice.
     """
 

@@ -308,7 +308,9 @@ class TrajectoryDataset(FileData):
 
     Args:
         path: a file written by ``pde_data.generate``.
-        history, horizon, stride: window shape (positive integers).
+        history: frames in (a positive integer).
+        horizon: frames out (a positive integer).
+        stride: stored frames between consecutive window frames (a positive integer).
         split: ``None`` (all trajectories) or ``"train"`` / ``"valid"`` / ``"test"``
             (see the module docstring for what a split means).
         normalize: standardise frames with the file's per-channel mean and std.

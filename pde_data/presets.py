@@ -111,8 +111,12 @@ class Recipe:
     def summary(self) -> dict:
         """What data of this recipe is, as training records it: ``name``, ``equation``, ``coefficients``,
         ``length`` (the same keys as ``pde_data.WellWindows.description``)."""
-        return {"name": self.name, "equation": self.equation, "coefficients": dict(self.coefficients),
-                "length": float(self.length)}  # fmt: skip
+        return {
+            "name": self.name,
+            "equation": self.equation,
+            "coefficients": dict(self.coefficients),
+            "length": float(self.length),
+        }
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -153,7 +157,7 @@ class Recipe:
         return recipe
 
     def check(self) -> None:
-        """Raise ValueError if the recipe is inconsistent."""
+        """Raise InputError (a ValueError) naming what is inconsistent in the recipe."""
         known = self.pde.derived_fields
         for name in self.extra_fields:
             if name not in known:
@@ -207,8 +211,9 @@ class Recipe:
         if any(key in self.varying for key in ("forcing", "forcing_wavenumber", "forcing_amplitude")):
             x, y = grid_coordinates(self.solver_resolution, self.length, 2)
             fixed = self.forcing
-            options["forcing"] = torch.stack([forcing_field(p.get("forcing", fixed), x, y, self.length, p)
-                                              for p in parameters])  # fmt: skip
+            options["forcing"] = torch.stack(
+                [forcing_field(p.get("forcing", fixed), x, y, self.length, p) for p in parameters]
+            )
         return options
 
 
@@ -405,7 +410,7 @@ def presets() -> list[str]:
 
 
 def preset(name: str) -> Recipe:
-    """The built-in recipe called ``name``; ValueError listing the known names otherwise."""
+    """The built-in recipe called ``name``; InputError listing the known names otherwise."""
     if name not in _PRESETS:
         raise InputError(f"unknown preset {name!r}; known presets: {', '.join(_PRESETS)}")
     return _PRESETS[name]

@@ -257,8 +257,9 @@ def atomic_output(path: Path, replace: bool = True) -> Iterator[Path]:
             temporary.unlink()
 
 
-def write_well_file(path: Path, recipe: Recipe, n_trajectories: int, blocks: Iterable[dict], metadata: dict,
-                    replace: bool = True) -> Path:  # fmt: skip
+def write_well_file(
+    path: Path, recipe: Recipe, n_trajectories: int, blocks: Iterable[dict], metadata: dict, replace: bool = True
+) -> Path:
     """Write ``blocks`` (dicts of per-trajectory arrays, in sample order) to one HDF5 file at ``path``.
 
     Each block holds ``fields`` (``{name: (b, frames, *grid)}`` for scalar fields,
@@ -413,8 +414,10 @@ def file_recipe(path: str | Path) -> Recipe:
     with open_hdf5(path, "dataset file") as f:
         text = f.attrs.get("recipe")
         if text is None and "observation_model" in f.attrs:
-            raise InputError(f"{path} is an observation file (pdeop observe), not a dataset: pdeop assimilate "
-                             "--observations and pdeop evaluate --observations read it")  # fmt: skip
+            raise InputError(
+                f"{path} is an observation file (pdeop observe), not a dataset: pdeop assimilate "
+                "--observations and pdeop evaluate --observations read it"
+            )
     if text is None:
         raise InputError(f"{path} is an HDF5 file but not a pdeop dataset (no recipe attribute)")
     try:

@@ -105,17 +105,29 @@ class WellFile:
                 dataset = f[group][name]
                 flags = dataset.attrs
                 dim_varying = tuple(bool(v) for v in np.atleast_1d(flags.get("dim_varying", [True] * ndim)))
-                fields.append(WellField(str(name), order, bool(flags["time_varying"]), bool(flags["sample_varying"]),
-                                        dim_varying))  # fmt: skip
+                fields.append(
+                    WellField(str(name), order, bool(flags["time_varying"]), bool(flags["sample_varying"]), dim_varying)
+                )
         if not fields:
             raise InputError(f"{path} holds no fields (t0_fields, t1_fields and t2_fields are empty)")
         grid = tuple(int(f["dimensions"][a].shape[-1]) for a in axes)
         time = f["dimensions"]["time"]
         periodic = tuple(_is_periodic(f, a) for a in axes)
         lengths = tuple(_extent(f["dimensions"][a][()], p) for a, p in zip(axes, periodic, strict=True))
-        return cls(path, int(f.attrs["n_trajectories"]), int(time.shape[-1]), grid, axes, tuple(fields), periodic,
-                   name=str(f.attrs.get("dataset_name", path.stem)), split=_file_split(path, f),
-                   step_dt=_uniform_step(time[()]), coefficients=_shared_parameters(f), lengths=lengths)  # fmt: skip
+        return cls(
+            path,
+            int(f.attrs["n_trajectories"]),
+            int(time.shape[-1]),
+            grid,
+            axes,
+            tuple(fields),
+            periodic,
+            name=str(f.attrs.get("dataset_name", path.stem)),
+            split=_file_split(path, f),
+            step_dt=_uniform_step(time[()]),
+            coefficients=_shared_parameters(f),
+            lengths=lengths,
+        )
 
     @property
     def ndim(self) -> int:
@@ -238,7 +250,9 @@ class WellWindows(Dataset):
             (``pde_data.loading.split_samples``): a file whose ``split`` attribute is ``valid`` or ``test`` is
             that split; otherwise its trajectories divide 80 / 10 / 10 % into train / valid / test. ``None``:
             every trajectory.
-        history, horizon, stride: the window.
+        history: frames in.
+        horizon: frames out.
+        stride: stored frames between consecutive window frames.
         first_frame: windows start at this stored step or later.
 
     Items: ``input`` ``(history, C, *grid)``, ``target`` ``(horizon, C, *grid)`` (time-varying fields as
@@ -248,8 +262,15 @@ class WellWindows(Dataset):
 
     mode = "window"
 
-    def __init__(self, path: str | Path, split: str | None = "train", history: int = 1, horizon: int = 1,
-                 stride: int = 1, first_frame: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        path: str | Path,
+        split: str | None = "train",
+        history: int = 1,
+        horizon: int = 1,
+        stride: int = 1,
+        first_frame: int = 0,
+    ):
         for name, value in (("history", history), ("horizon", horizon), ("stride", stride)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
@@ -269,9 +290,11 @@ class WellWindows(Dataset):
         span = (history + horizon - 1) * stride + 1
         self.windows_per_trajectory = [max(0, f.steps - first_frame - span + 1) for f in self.files]
         if not any(self.windows_per_trajectory):
-            raise InputError(f"a window of {history} + {horizon} steps with stride {stride} spans {span} steps, "
-                             f"but the trajectories have {first.steps}"
-                             + (f" ({first.steps - first_frame} from step {first_frame})" if first_frame else ""))  # fmt: skip
+            raise InputError(
+                f"a window of {history} + {horizon} steps with stride {stride} spans {span} steps, "
+                f"but the trajectories have {first.steps}"
+                + (f" ({first.steps - first_frame} from step {first_frame})" if first_frame else "")
+            )
         self.offsets = np.cumsum([0, *(self.windows_per_trajectory[file] for file, _ in self.samples)])
         self.grid_shape = first.grid
         ndim = first.ndim
@@ -300,8 +323,13 @@ class WellWindows(Dataset):
         """What the data is: ``name``, ``equation`` (The Well's dataset name), ``coefficients`` (the
         parameters shared by every trajectory), ``length`` (the domain's extent along the first axis)."""
         info = self.files[0]
-        return {"name": info.name, "equation": info.name, "coefficients": dict(info.coefficients),
-                "length": info.lengths[0], "source": str(self.path)}  # fmt: skip
+        return {
+            "name": info.name,
+            "equation": info.name,
+            "coefficients": dict(info.coefficients),
+            "length": info.lengths[0],
+            "source": str(self.path),
+        }
 
     def identity(self) -> dict:
         """What identifies the data (recorded in checkpoints so that a resume on other data is refused)."""
@@ -373,8 +401,9 @@ class WellWindows(Dataset):
             where = (
                 f"frame {range(info.steps)[times][int(bad.nonzero()[0])]}" if bool(bad.any()) else "a constant field"
             )
-            raise InputError(f"{info.path} contains non-finite values (trajectory {trajectory}, {where}); "
-                             "leave that trajectory out")  # fmt: skip
+            raise InputError(
+                f"{info.path} contains non-finite values (trajectory {trajectory}, {where}); leave that trajectory out"
+            )
         return states, constants
 
     def constants(self, index: int) -> torch.Tensor:
@@ -415,8 +444,10 @@ class WellWindows(Dataset):
         stats = yaml.safe_load(found.read_text()) or {}
         fields = self.files[0].variable_fields()
         try:
-            values = {key: [np.ravel(np.asarray(stats[key][field.name], dtype=np.float64)) for field in fields]
-                      for key in ("mean", "std")}  # fmt: skip
+            values = {
+                key: [np.ravel(np.asarray(stats[key][field.name], dtype=np.float64)) for field in fields]
+                for key in ("mean", "std")
+            }
         except (KeyError, TypeError):
             return None
         ndim = self.files[0].ndim
@@ -459,8 +490,14 @@ class WellWindows(Dataset):
         file, trajectory, start = self.locate(index)
         stop = start + (self.history + self.horizon - 1) * self.stride + 1
         states, constants = self.read_fields(file, trajectory, slice(start, stop, self.stride))
-        return {"input": states[: self.history], "target": states[self.history :], "constant": constants,
-                "file": file, "sample": trajectory, "start": start}  # fmt: skip
+        return {
+            "input": states[: self.history],
+            "target": states[self.history :],
+            "constant": constants,
+            "file": file,
+            "sample": trajectory,
+            "start": start,
+        }
 
     def close(self) -> None:
         """Close this process's file handles (reopened on the next read)."""

@@ -98,8 +98,9 @@ def ensemble_kalman_filter(
             x = advance(x.reshape(members, *shape)).reshape(members, -1).double()
         observed = mask[k].reshape(-1).nonzero().flatten()
         if observed.numel():
-            x = _analysis(x, values[k].reshape(-1)[observed].double(), observed, noise_std, inflation, localization,
-                          generator)  # fmt: skip
+            x = _analysis(
+                x, values[k].reshape(-1)[observed].double(), observed, noise_std, inflation, localization, generator
+            )
         means.append(x.mean(dim=0))
     return torch.stack(means).reshape(values.shape[0], *shape), x.reshape(members, *shape)
 

@@ -315,8 +315,10 @@ class SpectralSolver:
         """
         for name, u in (("u_now", u_now), ("u_next", u_next)):
             if not isinstance(u, torch.Tensor) or not u.is_floating_point() or tuple(u.shape[1:]) != self.grid_shape:
-                raise InputError(f"{name} must be a real tensor (batch, {self._grid_text()}), got "
-                                 f"{tuple(u.shape) if isinstance(u, torch.Tensor) else type(u).__name__}")  # fmt: skip
+                raise InputError(
+                    f"{name} must be a real tensor (batch, {self._grid_text()}), got "
+                    f"{tuple(u.shape) if isinstance(u, torch.Tensor) else type(u).__name__}"
+                )
         if scheme not in ("exponential", "crank-nicolson"):
             raise InputError(f"scheme must be exponential or crank-nicolson, got {scheme!r}")
         per_sample = isinstance(dt, torch.Tensor) and dt.numel() > 1
@@ -376,7 +378,7 @@ class SpectralSolver:
         return torch.stack(frames, dim=1)
 
     def steps_at(self, times: Sequence[float] | torch.Tensor) -> list[int]:
-        """Step indices of ``times``; raises ValueError unless they are valid output times.
+        """Step indices of ``times``; raises InputError unless they are valid output times.
 
         ``times`` is 1D, or ``(batch, len(times))`` with per-sample steps; every sample
         must then reach its times in the same numbers of steps.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from solvers.base import nonnegative_coefficient
@@ -12,15 +14,16 @@ class Burgers1D(Convection1D):
     """``u_t + u u_x = nu u_xx`` on ``[0, length)``, periodic.
 
     Args:
-        n: grid points (even). length: period (default 1, as in FNO's Burgers).
-        dt: time step. nu: viscosity (default 0.1, FNO's value).
-        Further keywords (``order``, ``dealias``, ``dtype``, ``device``) as in
-        ``SpectralSolver``.
+        n: grid points (even).
+        length: period (default 1, as in FNO's Burgers).
+        dt: time step.
+        nu: viscosity (default 0.1, FNO's value).
+        **options: ``order``, ``dealias``, ``dtype``, ``device`` as in ``SpectralSolver``.
 
     Fields are ``(batch, n)``; ``L = -nu k^2``, ``N = -(u^2/2)_x``.
     """
 
-    def __init__(self, n: int = 256, length: float = 1.0, dt: float = 1e-3, nu: float = 0.1, **options):
+    def __init__(self, n: int = 256, length: float = 1.0, dt: float = 1e-3, nu: float = 0.1, **options: Any):
         self.nu = nonnegative_coefficient("nu", nu)
         super().__init__(n=n, length=length, dt=dt, **options)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from solvers.base import SpectralSolver
@@ -12,14 +14,15 @@ class KuramotoSivashinsky1D(Convection1D):
     """``u_t + u u_x + u_xx + u_xxxx = 0`` on ``[0, length)``, periodic (no coefficients).
 
     Args:
-        n: grid points (even). length: period (default 64, LPSDA's; chaotic for
-        lengths beyond about 2 pi * 3). dt: time step. Further keywords as in
-        ``SpectralSolver``.
+        n: grid points (even).
+        length: period (default 64, LPSDA's; chaotic for lengths beyond about 2 pi * 3).
+        dt: time step.
+        **options: as in ``SpectralSolver``.
 
     Fields are ``(batch, n)``; ``L = k^2 - k^4`` (unstable for ``0 < |k| < 1``).
     """
 
-    def __init__(self, n: int = 256, length: float = 64.0, dt: float = 0.25, **options):
+    def __init__(self, n: int = 256, length: float = 64.0, dt: float = 0.25, **options: Any):
         super().__init__(n=n, length=length, dt=dt, **options)
 
     def linear_symbol(self) -> torch.Tensor:
@@ -34,8 +37,10 @@ class KuramotoSivashinsky2D(SpectralSolver):
     derivative is the conservative form of ``KuramotoSivashinsky1D``.
 
     Args:
-        n: grid points per axis (even). length: side (default 32). dt: time step.
-        Further keywords as in ``SpectralSolver``.
+        n: grid points per axis (even).
+        length: side (default 32).
+        dt: time step.
+        **options: as in ``SpectralSolver``.
 
     Fields are ``(batch, n, n)`` indexed ``[x, y]``; ``L = |k|^2 - |k|^4``,
     ``N = -|grad u|^2 / 2``, dealiased. The mean of ``u`` drifts (``N`` has a mean);
@@ -44,7 +49,7 @@ class KuramotoSivashinsky2D(SpectralSolver):
 
     ndim = 2
 
-    def __init__(self, n: int = 64, length: float = 32.0, dt: float = 0.1, **options):
+    def __init__(self, n: int = 64, length: float = 32.0, dt: float = 0.1, **options: Any):
         super().__init__(n=n, length=length, dt=dt, **options)
 
     def linear_symbol(self) -> torch.Tensor:

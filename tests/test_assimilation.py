@@ -60,9 +60,14 @@ def test_sensor_fraction_grid_layout_times_and_noise_scale():
 
 @pytest.mark.parametrize(
     "options, message",
-    [({"sensors": 0.0}, "sensors"), ({"noise": -1.0}, "noise"), ({"every": 0}, "every"), ({"rate": 2.0}, "rate"),
-     ({"layout": "ring"}, "layout")],
-)  # fmt: skip
+    [
+        ({"sensors": 0.0}, "sensors"),
+        ({"noise": -1.0}, "noise"),
+        ({"every": 0}, "every"),
+        ({"rate": 2.0}, "rate"),
+        ({"layout": "ring"}, "layout"),
+    ],
+)
 def test_bad_observation_settings_are_refused(options, message):
     with pytest.raises(InputError, match=message):
         ObservationModel(**options)
@@ -105,8 +110,9 @@ def test_exact_linear_part_matches_the_analytic_linear_kdv_solution():
     """``u_t = -beta u_xxx``: ``cos(k x)`` becomes ``cos(k x + beta k^3 t)``; with ``F = 0`` the
     forecast is the exact linear propagation."""
     length, dt, beta = 2 * math.pi, 0.3, 0.7
-    model = zero_forecast(observer(linear="exact", equation="kdv", length=length, dt=dt,
-                                   coefficients={"alpha": 1.0, "beta": beta}))  # fmt: skip
+    model = zero_forecast(
+        observer(linear="exact", equation="kdv", length=length, dt=dt, coefficients={"alpha": 1.0, "beta": beta})
+    )
     x = torch.arange(32, dtype=torch.float64) * length / 32
     k = 3.0
     u0 = torch.cos(k * x)[None, None].float()
@@ -128,9 +134,27 @@ def ks_data(tmp_path_factory):
 
 
 HYPER = "{inner: {name: fno, hyperparameters: {modes: 8, width: 16, layers: 2}}, gain_network: {name: fno, hyperparameters: {modes: 8, width: 16, layers: 2}}}"
-TRAIN = ["--model", "semilinear-observer", "--quiet", "--set", "task.kind=observer", "--set",
-         f"model.hyperparameters={HYPER}", "--set", "data.batch_size=4", "--set", "train.eval_trajectories=2",
-         "--set", "task.warmup=6", "--set", "task.horizon=4", "--set", "task.sensors=0.5", "--set", "optim.lr=3.0e-3"]  # fmt: skip
+TRAIN = [
+    "--model",
+    "semilinear-observer",
+    "--quiet",
+    "--set",
+    "task.kind=observer",
+    "--set",
+    f"model.hyperparameters={HYPER}",
+    "--set",
+    "data.batch_size=4",
+    "--set",
+    "train.eval_trajectories=2",
+    "--set",
+    "task.warmup=6",
+    "--set",
+    "task.horizon=4",
+    "--set",
+    "task.sensors=0.5",
+    "--set",
+    "optim.lr=3.0e-3",
+]
 
 
 @pytest.fixture(scope="module")
@@ -152,17 +176,64 @@ def test_a_trained_observer_assimilates_better_than_it_forecasts_from_the_guess(
 
 def test_observe_assimilate_and_evaluate_from_the_command_line(observer_run, ks_data, tmp_path, capsys):
     obs = tmp_path / "obs.h5"
-    assert main(["observe", str(ks_data), "--out", str(obs), "--sensors", "0.25", "--noise", "0.05", "--every", "2",
-                 "--split", "test"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "observe",
+                str(ks_data),
+                "--out",
+                str(obs),
+                "--sensors",
+                "0.25",
+                "--noise",
+                "0.05",
+                "--every",
+                "2",
+                "--split",
+                "test",
+            ]
+        )
+        == 0
+    )
     stored = read_observations(obs)
     assert stored["model"].every == 2 and stored["values"].shape[:2] == stored["mask"].shape[:2]
     out = tmp_path / "states.h5"
-    assert main(["assimilate", str(observer_run), "--data", str(ks_data), "--observations", str(obs),
-                 "--out", str(out), "--steps", "3"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "assimilate",
+                str(observer_run),
+                "--data",
+                str(ks_data),
+                "--observations",
+                str(obs),
+                "--out",
+                str(out),
+                "--steps",
+                "3",
+            ]
+        )
+        == 0
+    )
     assert pde_data.open(out)["u"].shape[1] == stored["values"].shape[1] + 3
     capsys.readouterr()
-    assert main(["evaluate", str(observer_run), "--data", str(ks_data), "--observations", str(obs), "--split",
-                 "test", "--out", str(tmp_path / "ev")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "evaluate",
+                str(observer_run),
+                "--data",
+                str(ks_data),
+                "--observations",
+                str(obs),
+                "--split",
+                "test",
+                "--out",
+                str(tmp_path / "ev"),
+            ]
+        )
+        == 0
+    )
     assert "forecast_from_truth" in capsys.readouterr().out
 
 
@@ -197,8 +268,13 @@ def test_an_epoch_passes_over_every_window_of_every_trajectory_once(ks_data):
     from training.config import load_config
     from training.tasks import build_task
 
-    settings = [f"data.path={ks_data}", "model.name=semilinear-observer", "task.kind=observer", "task.warmup=3",
-                "task.horizon=2"]  # fmt: skip
+    settings = [
+        f"data.path={ks_data}",
+        "model.name=semilinear-observer",
+        "task.kind=observer",
+        "task.warmup=3",
+        "task.horizon=2",
+    ]
     every = build_task(load_config(None, settings)).train_set
     trajectories = build_task(load_config(None, [*settings, "task.windows=random"])).train_set
     starts = trajectories.frames - 5 + 1
@@ -212,11 +288,43 @@ def test_an_epoch_passes_over_every_window_of_every_trajectory_once(ks_data):
 
 
 def test_the_assimilation_task_needs_the_observer_and_a_long_enough_window(ks_data, tmp_path, capsys):
-    assert main(["train", "--data", str(ks_data), "--model", "fno", "--epochs", "1", "--out", str(tmp_path / "a"),
-                 "--quiet", "--set", "task.kind=observer"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(ks_data),
+                "--model",
+                "fno",
+                "--epochs",
+                "1",
+                "--out",
+                str(tmp_path / "a"),
+                "--quiet",
+                "--set",
+                "task.kind=observer",
+            ]
+        )
+        == 2
+    )
     assert "semilinear-observer" in capsys.readouterr().err
-    assert main(["train", "--data", str(ks_data), "--epochs", "1", "--out", str(tmp_path / "b"), *TRAIN,
-                 "--set", "task.warmup=30"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(ks_data),
+                "--epochs",
+                "1",
+                "--out",
+                str(tmp_path / "b"),
+                *TRAIN,
+                "--set",
+                "task.warmup=30",
+            ]
+        )
+        == 2
+    )
     assert "task.warmup + task.horizon" in capsys.readouterr().err
 
 
@@ -305,30 +413,69 @@ def test_nudging_with_full_relaxation_takes_the_observations_and_without_them_ru
 
 def test_observations_are_refused_for_runs_that_are_not_observers(ks_data, tmp_path, capsys):
     run = tmp_path / "fno"
-    assert main(["train", "--data", str(ks_data), "--model", "fno", "--epochs", "1", "--out", str(run), "--quiet",
-                 "--set", "model.hyperparameters={modes: 4, width: 8, layers: 1}"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(ks_data),
+                "--model",
+                "fno",
+                "--epochs",
+                "1",
+                "--out",
+                str(run),
+                "--quiet",
+                "--set",
+                "model.hyperparameters={modes: 4, width: 8, layers: 1}",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["evaluate", str(run), "--data", str(ks_data), "--observations", "obs.h5"]) == 2
     assert "assimilation runs" in capsys.readouterr().err
 
 
-def test_observations_of_another_file_and_data_of_another_problem_are_named(observer_run, ks_data, tmp_path,
-                                                                            capsys):  # fmt: skip
+def test_observations_of_another_file_and_data_of_another_problem_are_named(observer_run, ks_data, tmp_path, capsys):
     """An observation file made from other data was an IndexError deep in write_predictions, and 2D data given
     to a 1D observer a message about the observations' axes: both now name the files that disagree."""
     other = pde_data.generate("ks-lpsda-tiny", tmp_path / "other.h5", 8, seed=5, progress=False)
     obs = tmp_path / "obs.h5"
     assert main(["observe", str(other), "--out", str(obs), "--sensors", "0.25", "--split", "test"]) == 0
     capsys.readouterr()
-    status = main(["assimilate", str(observer_run), "--data", str(ks_data), "--observations", str(obs), "--out",
-                   str(tmp_path / "states.h5")])  # fmt: skip
+    status = main(
+        [
+            "assimilate",
+            str(observer_run),
+            "--data",
+            str(ks_data),
+            "--observations",
+            str(obs),
+            "--out",
+            str(tmp_path / "states.h5"),
+        ]
+    )
     error = capsys.readouterr().err
     assert status == 2 and "obs.h5 observes other.h5" in error and "pass the --data it was made from" in error
     assert not (tmp_path / "states.h5").exists()
     copy = tmp_path / "copy.h5"  # the same data under another name is the same data
     copy.write_bytes(other.read_bytes())
-    assert main(["assimilate", str(observer_run), "--data", str(copy), "--observations", str(obs), "--out",
-                 str(tmp_path / "states.h5")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "assimilate",
+                str(observer_run),
+                "--data",
+                str(copy),
+                "--observations",
+                str(obs),
+                "--out",
+                str(tmp_path / "states.h5"),
+            ]
+        )
+        == 0
+    )
     ns = pde_data.generate("ns-fno-1e-3-tiny", tmp_path / "ns.h5", 10, progress=False)
     capsys.readouterr()
     assert main(["evaluate", str(observer_run), "--data", str(ns), "--split", "test"]) == 2

@@ -47,8 +47,9 @@ def test_a_two_model_bench_writes_every_output(two_models):
     assert rungs[0]["reference"] and rungs[0]["relative_l2_rollout"] < 1e-4 and len(rungs[0]["seconds"]) == 1
     assert max(r["relative_l2_rollout"] for r in rungs if r["stable"]) > 10 * rungs[0]["relative_l2_rollout"]
     for row in rows:
-        speedup, rung = speedup_at_equal_accuracy(row["relative_l2_rollout"], row["inference_seconds_per_trajectory"],
-                                                  rungs)  # fmt: skip
+        speedup, rung = speedup_at_equal_accuracy(
+            row["relative_l2_rollout"], row["inference_seconds_per_trajectory"], rungs
+        )
         assert (
             row["speedup_equal_accuracy"] == pytest.approx(speedup) and row["equal_accuracy_solver"] == rung["solver"]
         )
@@ -60,14 +61,25 @@ def test_speed_up_at_equal_accuracy_by_hand():
     """The cheapest rung at least as accurate as the model, over the model's time; the reference solve when no
     coarser rung is as accurate; an unstable rung never counts."""
     ladder = [
-        {"solver": "ref", "relative_l2_rollout": 1e-7, "seconds_per_trajectory": 10.0, "reference": True, "stable": True},
+        {
+            "solver": "ref",
+            "relative_l2_rollout": 1e-7,
+            "seconds_per_trajectory": 10.0,
+            "reference": True,
+            "stable": True,
+        },
         {"solver": "a", "relative_l2_rollout": 0.01, "seconds_per_trajectory": 5.0, "reference": False, "stable": True},
         {"solver": "b", "relative_l2_rollout": 0.1, "seconds_per_trajectory": 2.0, "reference": False, "stable": True},
         {"solver": "c", "relative_l2_rollout": 0.08, "seconds_per_trajectory": 3.0, "reference": False, "stable": True},
         {"solver": "d", "relative_l2_rollout": 0.5, "seconds_per_trajectory": 1.0, "reference": False, "stable": True},
-        {"solver": "e", "relative_l2_rollout": float("inf"), "seconds_per_trajectory": 0.1, "reference": False,
-         "stable": False},
-    ]  # fmt: skip
+        {
+            "solver": "e",
+            "relative_l2_rollout": float("inf"),
+            "seconds_per_trajectory": 0.1,
+            "reference": False,
+            "stable": False,
+        },
+    ]
     assert speedup_at_equal_accuracy(0.2, 0.5, ladder) == (4.0, ladder[2])  # b: 0.1 <= 0.2 at 2 s
     assert speedup_at_equal_accuracy(0.09, 0.5, ladder) == (6.0, ladder[3])  # c: the cheapest below 0.09
     assert speedup_at_equal_accuracy(0.6, 0.5, ladder) == (2.0, ladder[4])
@@ -80,8 +92,9 @@ def test_the_ladder_coarsens_the_grid_and_lengthens_the_step():
 
     import pde_data
 
-    recipe = dataclasses.replace(pde_data.preset("ns-fno-1e-3"), solver_resolution=64, max_dt=1e-2, t_end=10.0,
-                                 total_frames=11)  # fmt: skip
+    recipe = dataclasses.replace(
+        pde_data.preset("ns-fno-1e-3"), solver_resolution=64, max_dt=1e-2, t_end=10.0, total_frames=11
+    )
     ladder = rungs(recipe)
     assert ladder[0] == Rung(64, 100) and {r.grid for r in ladder} == {64, 32, 16, 8}
     assert sorted({r.substeps for r in ladder}, reverse=True) == [100, 50, 25, 13, 7, 4, 2, 1]
@@ -112,6 +125,26 @@ def test_an_interrupted_bench_resumes_without_redoing_finished_models(tmp_path, 
     assert trained == [tmp_path / "models" / "unet" / "run"]  # only the unfinished model trained
 
 
+def test_retime_measures_the_finished_models_again_and_trains_nothing(two_models, tmp_path, monkeypatch, capsys):
+    """Benches trained side by side are timed again alone: scores kept, timings and the solver measured anew."""
+    import shutil
+
+    out = tmp_path / "bench"
+    shutil.copytree(two_models, out)
+    before = {r["model"]: r for r in json.loads((out / "leaderboard.json").read_text())["rows"]}
+    (out / "solver.json").write_text(json.dumps({"stale": {"seconds_per_trajectory": 1e9}}))
+    monkeypatch.setattr(bench_module, "train", lambda *a, **k: pytest.fail("retime must not train"))
+    argv = ["bench", "ns-1e-3", "--tier", "tiny", "--models", "fno,unet,vit", "--out", str(out), "--retime"]
+    assert main(argv) == 0
+    assert "vit: not finished" in capsys.readouterr().out
+    rows = {r["model"]: r for r in json.loads((out / "leaderboard.json").read_text())["rows"]}
+    assert sorted(rows) == ["fno", "unet"]
+    for name, row in rows.items():
+        assert row["retimed"] and row["relative_l2_rollout"] == before[name]["relative_l2_rollout"]
+        assert row["solver_seconds_per_trajectory"] < 1e9  # the stale reference was measured again
+    assert "stale" not in json.loads((out / "solver.json").read_text()) and (out / "ladder.json").is_file()
+
+
 def test_models_that_cannot_run_on_a_suite_are_listed_with_the_reason(tmp_path):
     results = Bench("burgers", tmp_path, "tiny", progress=False).run(["fno", "vit"])
     assert [r["model"] for r in results] == ["fno"]
@@ -125,16 +158,36 @@ def test_parameter_budget_matches_widths(tmp_path):
     for model, key in (("fno", "width"), ("unet", "hidden")):
         config = bench.config(model, data)
         width = matched_width(config, key, 200_000)
-        counts = [bench_module.count_parameters(bench.config(model, data, [f"model.hyperparameters.{key}={w}"]))
-                  for w in (width - 1, width, width + 1)]  # fmt: skip
+        counts = [
+            bench_module.count_parameters(bench.config(model, data, [f"model.hyperparameters.{key}={w}"]))
+            for w in (width - 1, width, width + 1)
+        ]
         assert abs(counts[1] - 200_000) <= min(abs(c - 200_000) for c in counts)
 
 
 def test_external_predictions_join_the_table(two_models, tmp_path):
     data = next((two_models / "data").glob("*.h5"))
     predictions = tmp_path / "outside.h5"
-    assert main(["predict", str(two_models / "models" / "fno" / "run"), "--input", str(data), "--sample", "8",
-                 "--sample", "9", "--steps", "4", "--out", str(predictions), "--no-solver-timing"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "predict",
+                str(two_models / "models" / "fno" / "run"),
+                "--input",
+                str(data),
+                "--sample",
+                "8",
+                "--sample",
+                "9",
+                "--steps",
+                "4",
+                "--out",
+                str(predictions),
+                "--no-solver-timing",
+            ]
+        )
+        == 0
+    )
     bench = Bench("ns-1e-3", two_models, "tiny", progress=False)
     row = score_external(bench, predictions)
     assert row["model"].endswith("(external: outside.h5)") and row["relative_l2_rollout"] > 0

@@ -27,8 +27,11 @@ def test_the_layout_convention_round_trips():
     channels = channels_of({"vorticity": 0, "velocity": 2, "density": 0})
     assert [c.name for c in channels] == ["vorticity", "density", "velocity_x", "velocity_y"]  # t0 first, then t1
     rng = np.random.default_rng(0)
-    fields = {"vorticity": rng.random((2, 3, 8, 8)), "density": rng.random((2, 3, 8, 8)),
-              "velocity": rng.random((2, 3, 8, 8, 2))}  # fmt: skip
+    fields = {
+        "vorticity": rng.random((2, 3, 8, 8)),
+        "density": rng.random((2, 3, 8, 8)),
+        "velocity": rng.random((2, 3, 8, 8, 2)),
+    }
     stacked = to_channels(fields, channels)
     assert stacked.shape == (2, 3, 4, 8, 8) and np.array_equal(stacked[:, :, 3], fields["velocity"][..., 1])
     back = from_channels(stacked, channels)
@@ -71,17 +74,38 @@ def test_relative_l2_is_per_channel_then_averaged():
 def test_multi_channel_training_prediction_and_per_field_evaluation(flow, tmp_path, capsys):
     config = load_config(
         None,
-        [f"data.path={flow}", "model.hyperparameters={modes: 8, width: 16, layers: 2}", "data.batch_size=8",
-         "train.epochs=3", "train.device=cpu", "train.eval_trajectories=2"],
-    )  # fmt: skip
+        [
+            f"data.path={flow}",
+            "model.hyperparameters={modes: 8, width: 16, layers: 2}",
+            "data.batch_size=8",
+            "train.epochs=3",
+            "train.device=cpu",
+            "train.eval_trajectories=2",
+        ],
+    )
     _, report = train(config, tmp_path / "run", progress=False)
     assert set(report["model"]["per_channel"]) == {"vorticity", "velocity_x", "velocity_y"}
     surrogate = operators.load(tmp_path / "run")
     assert surrogate.channels == 3 and surrogate.metadata["field_names"] == ["vorticity", "velocity_x", "velocity_y"]
     assert surrogate.predict(torch.randn(2, 1, 3, 32, 32), 2).shape == (2, 2, 3, 32, 32)
     predictions = tmp_path / "pred.h5"
-    assert main(["predict", str(tmp_path / "run"), "--input", str(flow), "--sample", "9", "--steps", "3",
-                 "--out", str(predictions)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "run"),
+                "--input",
+                str(flow),
+                "--sample",
+                "9",
+                "--steps",
+                "3",
+                "--out",
+                str(predictions),
+            ]
+        )
+        == 0
+    )
     assert pde_data.open(predictions)["velocity"].shape == (1, 3, 32, 32, 2)
     assert main(["evaluate", "--predictions", str(predictions), "--data", str(flow)]) == 0
     assert "velocity_y: relative_l2_rollout" in capsys.readouterr().out
@@ -95,8 +119,15 @@ def test_a_split_means_one_thing(tmp_path, capsys):
     with pytest.raises(ValueError, match="generated for the test split and holds only test trajectories"):
         pde_data.TrajectoryDataset(test_file, split="train")
     # evaluating on a test file scores every trajectory of it (it used to score its last tenth)
-    config = load_config(None, [f"data.path={train_file}", "model.hyperparameters={modes: 8, width: 8, layers: 1}",
-                                "train.epochs=1", "train.device=cpu"])  # fmt: skip
+    config = load_config(
+        None,
+        [
+            f"data.path={train_file}",
+            "model.hyperparameters={modes: 8, width: 8, layers: 1}",
+            "train.epochs=1",
+            "train.device=cpu",
+        ],
+    )
     train(config, tmp_path / "run", progress=False, evaluate=False)
     assert main(["evaluate", str(tmp_path / "run"), "--data", str(test_file), "--out", str(tmp_path / "e")]) == 0
     assert '"samples": [\n  0,\n  1,\n  2\n ]' in (tmp_path / "e" / "evaluation.json").read_text()

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import h5py
 import pytest
@@ -10,8 +14,14 @@ import pytest
 import pde_data
 from training.cli import main
 
-SETTINGS = ["--set", "model.hyperparameters={modes: 8, width: 16, layers: 2}", "--set", "optim.lr=5.0e-3",
-            "--set", "train.eval_trajectories=2"]  # fmt: skip
+SETTINGS = [
+    "--set",
+    "model.hyperparameters={modes: 8, width: 16, layers: 2}",
+    "--set",
+    "optim.lr=5.0e-3",
+    "--set",
+    "train.eval_trajectories=2",
+]
 
 
 def run(capsys, *argv):
@@ -28,8 +38,23 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained_run(data, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("r") / "run"
-    status = main(["train", "--data", str(data), "--model", "fno", "--epochs", "3", "--out", str(run_dir), "--quiet",
-                   "--device", "cpu", *SETTINGS])  # fmt: skip
+    status = main(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--model",
+            "fno",
+            "--epochs",
+            "3",
+            "--out",
+            str(run_dir),
+            "--quiet",
+            "--device",
+            "cpu",
+            *SETTINGS,
+        ]
+    )
     assert status == 0
     return run_dir
 
@@ -49,8 +74,21 @@ def test_evaluate_predict_and_score_predictions(trained_run, data, tmp_path, cap
     status, out, _ = run(capsys, "evaluate", trained_run, "--data", data, "--split", "test", "--out", tmp_path / "ev")
     assert status == 0 and "persistence" in out and (tmp_path / "ev" / "error_vs_step.png").is_file()
     predictions = tmp_path / "pred.h5"
-    status, out, _ = run(capsys, "predict", trained_run, "--input", data, "--sample", "3", "--sample", "5",
-                         "--steps", "6", "--out", predictions)  # fmt: skip
+    status, out, _ = run(
+        capsys,
+        "predict",
+        trained_run,
+        "--input",
+        data,
+        "--sample",
+        "3",
+        "--sample",
+        "5",
+        "--steps",
+        "6",
+        "--out",
+        predictions,
+    )
     assert status == 0 and "ms per trajectory" in out and "speed-up" in out
     with h5py.File(predictions) as f:
         assert f["t0_fields/u"].shape == (2, 6, 64) and list(f["pdeop/sample_index"][()]) == [3, 5]
@@ -93,14 +131,28 @@ def test_predict_rejects_bad_samples_and_steps(trained_run, data, tmp_path, caps
 
 
 @pytest.mark.slow
-def test_quickstart_beats_persistence_widely(tmp_path, capsys):
-    status, out, _ = run(capsys, "quickstart", "--out", tmp_path / "qs", "--epochs", "20", "--samples", "48", "--quiet")
+def test_quickstart_beats_persistence_widely_and_the_readme_example_runs_on_its_model(tmp_path, capsys):
+    folder = tmp_path / "quickstart"  # the README's Python example loads quickstart/run
+    status, out, _ = run(capsys, "quickstart", "--out", folder, "--epochs", "20", "--samples", "48", "--quiet")
     assert status == 0 and "summary: rollout relative L2" in out
-    report = json.loads((tmp_path / "qs" / "evaluation" / "evaluation.json").read_text())
+    report = json.loads((folder / "evaluation" / "evaluation.json").read_text())
     model, baseline = report["model"]["summary"], report["persistence"]["summary"]
     assert model["relative_l2_rollout"] < 0.3 * baseline["relative_l2_rollout"]
     for name in ("ns-tiny.h5", "predictions.h5", "run/checkpoints/best.pt", "evaluation/prediction_vs_truth.png"):
-        assert (tmp_path / "qs" / name).is_file()
+        assert (folder / name).is_file()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "example.py").write_text(example)
+    done = subprocess.run(
+        [sys.executable, "example.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "torch.Size([8, 10, 1, 32, 32])" in done.stdout and "fno" in done.stdout
 
 
 def test_the_quickstart_summary_says_when_a_model_is_worse_than_persistence():

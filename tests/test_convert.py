@@ -63,8 +63,9 @@ def test_pdebench_compressible_flow_becomes_density_pressure_and_a_velocity_vect
     data = WellWindows(tmp_path / "cfd.h5", None)
     assert data.channel_names == ["density", "pressure", "velocity_x", "velocity_y"]
     with h5py.File(tmp_path / "cfd.h5", "r") as f:  # stored statistics equal the data's
-        np.testing.assert_allclose(f["t1_fields/velocity"].attrs["mean"], fields["velocity"].mean((0, 1, 2, 3)),
-                                   rtol=1e-5, atol=1e-7)  # fmt: skip
+        np.testing.assert_allclose(
+            f["t1_fields/velocity"].attrs["mean"], fields["velocity"].mean((0, 1, 2, 3)), rtol=1e-5, atol=1e-7
+        )
 
 
 def test_pdebench_seed_groups_and_darcy_pairs(tmp_path):
@@ -133,9 +134,15 @@ def test_pdearena_file_is_its_split_with_buoyancy_as_a_parameter_and_the_wells_l
     with h5py.File(out, "r") as f:
         assert f["scalars/buo_y"][()].tolist() == [0.2, 0.3, 0.4, 0.5] and not f["boundary_conditions"].keys()
     ours = WellWindows(tmp_path / "arena", "train", history=2, horizon=1)
-    theirs = the_well_data.WellDataset(path=str(tmp_path / "arena"), well_split_name="train", n_steps_input=2,
-                                       n_steps_output=1, use_normalization=False, return_grid=False,
-                                       boundary_return_type=None)  # fmt: skip
+    theirs = the_well_data.WellDataset(
+        path=str(tmp_path / "arena"),
+        well_split_name="train",
+        n_steps_input=2,
+        n_steps_output=1,
+        use_normalization=False,
+        return_grid=False,
+        boundary_return_type=None,
+    )
     assert len(ours) == len(theirs) == 16 and ours.frame_dt == pytest.approx(0.3)
     for index in (0, 7, 15):
         torch.testing.assert_close(ours[index]["input"].movedim(1, -1), theirs[index]["input_fields"])
@@ -143,15 +150,17 @@ def test_pdearena_file_is_its_split_with_buoyancy_as_a_parameter_and_the_wells_l
 
 def test_neuraloperator_pt_is_loaded_without_unpickling(tmp_path):
     torch.save({"x": torch.randn(7, 1, 8, 8), "y": torch.randn(7, 1, 8, 8)}, tmp_path / "darcy_train_8.pt")
-    fields, _, record, _ = converted(convert("neuraloperator-pt", tmp_path / "darcy_train_8.pt", tmp_path / "d.h5",
-                                             progress=False))  # fmt: skip
+    fields, _, record, _ = converted(
+        convert("neuraloperator-pt", tmp_path / "darcy_train_8.pt", tmp_path / "d.h5", progress=False)
+    )
     contents = torch.load(tmp_path / "darcy_train_8.pt", weights_only=True)
     assert record["format"] == "neuraloperator-pt" and record["file"] == "darcy_train_8.pt"
     np.testing.assert_array_equal(fields["u"], torch.stack([contents["x"][:, 0], contents["y"][:, 0]], 1).numpy())
     trajectories = torch.randn(3, 4, 16)
     torch.save({"x": trajectories[:, 0], "y": trajectories[:, 1:]}, tmp_path / "burgers.pt")
-    fields, _, _, _ = converted(convert("neuraloperator-pt", tmp_path / "burgers.pt", tmp_path / "b.h5",
-                                        progress=False))  # fmt: skip
+    fields, _, _, _ = converted(
+        convert("neuraloperator-pt", tmp_path / "burgers.pt", tmp_path / "b.h5", progress=False)
+    )
     np.testing.assert_array_equal(fields["u"], trajectories.numpy())
 
     class Evil:
@@ -171,7 +180,10 @@ def test_parameters_from_pdebench_file_names():
     assert parameters_from_name(Path("1D_Advection_Sols_beta1.e-1.hdf5")) == {"beta": 0.1}
     assert parameters_from_name(Path("1D_Advection_Sols_betaX_1D.hdf5")) == {}  # not a number: not guessed
     assert parameters_from_name(Path("2D_CFD_Rand_M1.0_Eta1e-08_Zeta1e-08_periodic_128_Train.hdf5")) == {
-        "M": 1.0, "Eta": 1e-8, "Zeta": 1e-8}  # fmt: skip
+        "M": 1.0,
+        "Eta": 1e-8,
+        "Zeta": 1e-8,
+    }
 
 
 MALFORMED = [
@@ -199,8 +211,7 @@ def _h5(path, **arrays):
 
 
 @pytest.mark.parametrize("format, name, write, message", MALFORMED)
-def test_a_malformed_source_is_refused_in_one_line_and_leaves_no_output(tmp_path, capsys, format, name, write,
-                                                                         message):  # fmt: skip
+def test_a_malformed_source_is_refused_in_one_line_and_leaves_no_output(tmp_path, capsys, format, name, write, message):
     write(tmp_path / name)
     assert main(["convert", str(tmp_path / name), "--from", format, "--out", str(tmp_path / "out.h5"), "--quiet"]) == 2
     error = capsys.readouterr().err
@@ -211,8 +222,22 @@ def test_a_malformed_source_is_refused_in_one_line_and_leaves_no_output(tmp_path
 def test_convert_command_refuses_to_overwrite_and_writes_a_file_pdeop_reads(tmp_path, capsys, monkeypatch):
     torch.save({"x": torch.randn(10, 16), "y": torch.randn(10, 16)}, tmp_path / "pairs.pt")
     out = tmp_path / "pairs.h5"
-    assert main(["convert", str(tmp_path / "pairs.pt"), "--from", "neuraloperator-pt", "--out", str(out), "--quiet",
-                 "--periodic", "yes"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "convert",
+                str(tmp_path / "pairs.pt"),
+                "--from",
+                "neuraloperator-pt",
+                "--out",
+                str(out),
+                "--quiet",
+                "--periodic",
+                "yes",
+            ]
+        )
+        == 0
+    )
     assert is_well_source(out) and WellWindows(out, None).files[0].periodic == (True,)
     assert main(["convert", str(tmp_path / "pairs.pt"), "--from", "neuraloperator-pt", "--out", str(out)]) == 2
     assert "pass --overwrite" in capsys.readouterr().err

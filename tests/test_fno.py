@@ -68,8 +68,14 @@ def test_first_frame_carries_through_training_evaluation_and_prediction(tmp_path
     from training.run import train
 
     ns = pde_data.generate("ns-fno-1e-3-tiny", tmp_path / "ns.h5", 10, progress=False)  # t = 0..4
-    overrides = [f"data.path={ns}", "data.history=2", "data.first_frame=1", "train.epochs=1", "train.device=cpu",
-                 "model.hyperparameters={modes: 4, width: 8, layers: 1}"]  # fmt: skip
+    overrides = [
+        f"data.path={ns}",
+        "data.history=2",
+        "data.first_frame=1",
+        "train.epochs=1",
+        "train.device=cpu",
+        "model.hyperparameters={modes: 4, width: 8, layers: 1}",
+    ]
     _, report = train(load_config(None, overrides), tmp_path / "run", progress=False)
     assert report["first_frame"] == 1 and len(report["model"]["curves"]["relative_l2"]) == 2  # t = 3, 4
     predict_to_file(tmp_path / "run", ns, tmp_path / "p.h5", 1, [0], progress=False, solver_frames=None)

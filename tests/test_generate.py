@@ -164,8 +164,20 @@ def test_sample_seeds_regenerate_one_trajectory(ks_file):
 
 
 def _generate_command(path, samples):
-    return [sys.executable, "-m", "training.cli", "generate", "kdv-lpsda-tiny", "--out", str(path),
-            "--samples", str(samples), "--batch-size", "2", "--quiet"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "training.cli",
+        "generate",
+        "kdv-lpsda-tiny",
+        "--out",
+        str(path),
+        "--samples",
+        str(samples),
+        "--batch-size",
+        "2",
+        "--quiet",
+    ]
 
 
 @pytest.mark.slow

@@ -60,8 +60,11 @@ def run(data, tmp_path_factory):
 # --- 1. resume ----------------------------------------------------------------------------------------
 def test_a_resume_with_another_architecture_or_data_is_refused_and_changes_nothing(run, data, tmp_path):
     config_before = (run / "config.yaml").read_bytes()
-    assert refused(pdeop("train", "--resume", "--out", run, "--set", "model.hyperparameters.width=8"),
-                   "cannot resume", "width 16 in the run, 8 now")  # fmt: skip
+    assert refused(
+        pdeop("train", "--resume", "--out", run, "--set", "model.hyperparameters.width=8"),
+        "cannot resume",
+        "width 16 in the run, 8 now",
+    )
     ns = pde_data.generate("ns-fno-1e-3-tiny", tmp_path / "ns.h5", 10, progress=False)
     assert refused(pdeop("train", "--resume", "--out", run, "--data", ns), "ndim (from the data) 1 in the run, 2 now")
     other = pde_data.generate("burgers-fno-tiny", tmp_path / "other.h5", 20, seed=1, progress=False)
@@ -117,8 +120,10 @@ def test_files_with_broken_recipes_or_from_other_tools_get_one_line(tmp_path, ru
         assert refused(pdeop("info", tmp_path / f"{name}.h5"), f"{name}.h5 has an unreadable recipe attribute")
     with h5py.File(tmp_path / "foreign.h5", "w") as f:
         f["data"] = np.zeros(3)
-    assert refused(pdeop("predict", run, "--input", tmp_path / "foreign.h5", "--steps", "1", "--out", tmp_path / "p.h5"),
-                   "not a pdeop dataset")  # fmt: skip
+    assert refused(
+        pdeop("predict", run, "--input", tmp_path / "foreign.h5", "--steps", "1", "--out", tmp_path / "p.h5"),
+        "not a pdeop dataset",
+    )
     assert not (tmp_path / "p.h5").exists()
 
 
@@ -166,8 +171,10 @@ def test_bad_settings_through_the_command_line(data, tmp_path):
     assert refused(
         pdeop("train", "--data", data, "--out", out, "--set", "train.seed=abc"), "train.seed expects an integer"
     )
-    assert refused(pdeop("train", "--data", data, "--out", out, "--set", "model.hyperparameters.width=-4"),
-                   "width must be a positive integer")  # fmt: skip
+    assert refused(
+        pdeop("train", "--data", data, "--out", out, "--set", "model.hyperparameters.width=-4"),
+        "width must be a positive integer",
+    )
     (tmp_path / "plain.yaml").write_text("just a string\n")
     assert refused(pdeop("train", "--data", data, "--config", tmp_path / "plain.yaml"), "must hold a YAML mapping")
     (tmp_path / "long.yaml").write_text("x" * 5000 + "\n")  # e.g. the wrong file: its text is not echoed whole
@@ -178,8 +185,10 @@ def test_bad_settings_through_the_command_line(data, tmp_path):
 
 def test_broken_checkpoints_and_devices_get_one_line(run, data, tmp_path):
     (tmp_path / "empty.pt").write_bytes(b"")
-    assert refused(pdeop("predict", tmp_path / "empty.pt", "--input", data, "--steps", "1", "--out", tmp_path / "a.h5"),
-                   "is empty (0 bytes)")  # fmt: skip
+    assert refused(
+        pdeop("predict", tmp_path / "empty.pt", "--input", data, "--steps", "1", "--out", tmp_path / "a.h5"),
+        "is empty (0 bytes)",
+    )
     assert refused(pdeop("evaluate", data, "--data", data), "is an HDF5 file")
     crafted = torch.load(run / "checkpoints" / "best.pt", weights_only=True)
     crafted["model"]["hyperparameters"]["width"] = -1
@@ -204,8 +213,10 @@ def test_prediction_from_non_finite_input_is_refused_without_writing(run, data, 
     broken.write_bytes(Path(data).read_bytes())
     with h5py.File(broken, "a") as f:
         f["t0_fields/u"][3, 0, 5] = np.nan
-    assert refused(pdeop("predict", run, "--input", broken, "--sample", "3", "--steps", "2", "--out", tmp_path / "p.h5"),
-                   "non-finite values (sample 3, frame 0)")  # fmt: skip
+    assert refused(
+        pdeop("predict", run, "--input", broken, "--sample", "3", "--steps", "2", "--out", tmp_path / "p.h5"),
+        "non-finite values (sample 3, frame 0)",
+    )
     assert not (tmp_path / "p.h5").exists()
 
 
@@ -247,8 +258,23 @@ def test_evaluate_refuses_non_positive_counts_and_predictions_of_other_data(run,
         result = pdeop("evaluate", run, "--data", data, "--trajectories", count)
         assert result.returncode == 2 and "expected a positive integer" in result.stderr
     predictions = tmp_path / "p.h5"
-    assert pdeop("predict", run, "--input", data, "--sample", "1", "--steps", "3", "--out", predictions,
-                 "--no-solver-timing", "--quiet").returncode == 0  # fmt: skip
+    assert (
+        pdeop(
+            "predict",
+            run,
+            "--input",
+            data,
+            "--sample",
+            "1",
+            "--steps",
+            "3",
+            "--out",
+            predictions,
+            "--no-solver-timing",
+            "--quiet",
+        ).returncode
+        == 0
+    )
     other = pde_data.generate("burgers-fno-tiny", tmp_path / "seed1.h5", 4, seed=1, progress=False)
     assert refused(pdeop("evaluate", "--predictions", predictions, "--data", other), "predicts other data", "seeds")
     shock = pde_data.generate("burgers-shock-tiny", tmp_path / "shock.h5", 4, progress=False)
@@ -260,8 +286,10 @@ def test_evaluate_refuses_a_predictions_file_that_is_missing_not_hdf5_or_a_datas
     junk.write_text("not HDF5")
     assert refused(pdeop("evaluate", "--predictions", junk, "--data", data), "notes.h5 is not a readable HDF5 file")
     assert refused(pdeop("evaluate", "--predictions", tmp_path / "gone.h5", "--data", data), "no predictions file at")
-    assert refused(pdeop("evaluate", "--predictions", data, "--data", data), "burgers.h5 is a dataset, not a predictions "
-                   "file; pdeop predict RUN --input DATA --out FILE writes predictions")  # fmt: skip
+    assert refused(
+        pdeop("evaluate", "--predictions", data, "--data", data),
+        "burgers.h5 is a dataset, not a predictions file; pdeop predict RUN --input DATA --out FILE writes predictions",
+    )
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:
         f.attrs["first_frame"] = 0
@@ -299,8 +327,9 @@ def test_runs_that_fail_before_their_first_checkpoint_leave_no_folder(data, tmp_
     ]
     for index, (arguments, phrase) in enumerate(cases):
         out = tmp_path / f"run{index}"
-        assert refused(pdeop("train", "--data", data, "--out", out, "--quiet", "--epochs", "1", "--set", FNO,
-                             *arguments), phrase)  # fmt: skip
+        assert refused(
+            pdeop("train", "--data", data, "--out", out, "--quiet", "--epochs", "1", "--set", FNO, *arguments), phrase
+        )
         assert not out.exists(), (arguments, sorted(p.name for p in out.rglob("*")))
 
 
@@ -310,8 +339,9 @@ def test_a_live_lock_is_reported_and_a_dead_ones_taken_over(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         (tmp_path / "d.h5.lock").write_text(f'{{"pid": {holder.pid}, "host": "{os.uname().nodename}", "since": "now"}}')
-        assert refused(pdeop("generate", "ks-lpsda-tiny", "--out", out, "--samples", "2"),
-                       f"process {holder.pid}", "is generating")  # fmt: skip
+        assert refused(
+            pdeop("generate", "ks-lpsda-tiny", "--out", out, "--samples", "2"), f"process {holder.pid}", "is generating"
+        )
     finally:
         holder.kill()
         holder.wait()
@@ -385,8 +415,20 @@ def test_the_temporaries_of_a_killed_writer_are_removed_by_the_next(run, data, t
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     left = tmp_path / f".p.h5.tmp-{int(dead.stdout)}"  # what kill -9 during pdeop predict leaves
     left.write_bytes(b"partial")
-    result = pdeop("predict", run, "--input", data, "--sample", "0", "--steps", "2", "--out", tmp_path / "p.h5",
-                   "--quiet", "--no-solver-timing")  # fmt: skip
+    result = pdeop(
+        "predict",
+        run,
+        "--input",
+        data,
+        "--sample",
+        "0",
+        "--steps",
+        "2",
+        "--out",
+        tmp_path / "p.h5",
+        "--quiet",
+        "--no-solver-timing",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.h5"]
 
@@ -416,8 +458,22 @@ def test_small_files_train_a_smoke_test(tmp_path):
     notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
     assert len(notes) == 1 and "training without validation (set data.val_path" in notes[0]
     assert isinstance(operators.load(tmp_path / "two"), Surrogate)  # best.pt: the last epoch's weights
-    result = pdeop("train", "--data", two, "--out", tmp_path / "val", "--epochs", "1", "--quiet", "--set", FNO,
-                   "--set", f"data.val_path={six}", "--set", "data.val_split=test")  # fmt: skip
+    result = pdeop(
+        "train",
+        "--data",
+        two,
+        "--out",
+        tmp_path / "val",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--set",
+        FNO,
+        "--set",
+        f"data.val_path={six}",
+        "--set",
+        "data.val_split=test",
+    )
     assert result.returncode == 0 and "note:" not in result.stderr, result.stderr[-2000:]
 
 
@@ -433,8 +489,19 @@ def test_long_predictions_stream_in_pieces_with_the_same_values(run, data, tmp_p
     expected = surrogate.predict(given, 10)[0, :, 0]
     with h5py.File(tmp_path / "p.h5", "r") as f:
         assert np.array_equal(f["t0_fields/u"][0], expected.numpy())
-    result = pdeop("predict", run, "--input", data, "--sample", "0", "--steps", "5", "--out", tmp_path / "q.h5",
-                   "--no-solver-timing")  # fmt: skip
+    result = pdeop(
+        "predict",
+        run,
+        "--input",
+        data,
+        "--sample",
+        "0",
+        "--steps",
+        "5",
+        "--out",
+        tmp_path / "q.h5",
+        "--no-solver-timing",
+    )
     assert result.returncode == 0 and "solver:" not in result.stdout and "predict -> q.h5" in result.stderr
 
 
@@ -451,8 +518,19 @@ def test_the_readme_predict_then_evaluate_sequence_works_on_the_tiny_preset(tmp_
     data = pde_data.generate("ns-fno-1e-3-tiny", tmp_path / "ns.h5", 12, progress=False)  # 5 frames stored
     config = load_config(None, [f"data.path={data}", FNO, "train.epochs=1", "train.device=cpu"])
     train(config, tmp_path / "runs" / "ns", progress=False, evaluate=False)
-    predicted = pdeop("predict", tmp_path / "runs" / "ns", "--input", data, "--sample", "0", "--steps", "10",
-                      "--out", tmp_path / "pred.h5", "--quiet")  # fmt: skip
+    predicted = pdeop(
+        "predict",
+        tmp_path / "runs" / "ns",
+        "--input",
+        data,
+        "--sample",
+        "0",
+        "--steps",
+        "10",
+        "--out",
+        tmp_path / "pred.h5",
+        "--quiet",
+    )
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     scored = pdeop("evaluate", "--predictions", tmp_path / "pred.h5", "--data", data)
     assert scored.returncode == 0, scored.stderr[-2000:]
@@ -460,8 +538,20 @@ def test_the_readme_predict_then_evaluate_sequence_works_on_the_tiny_preset(tmp_
     # trajectory 0 is a training trajectory: its scores are labelled so; a test trajectory's are not
     assert "warning: trajectories [0] lie in the training split" in scored.stderr
     assert json.loads((tmp_path / "pred-evaluation" / "evaluation.json").read_text())["training_samples"] == [0]
-    predicted = pdeop("predict", tmp_path / "runs" / "ns", "--input", data, "--sample", "11", "--steps", "2",
-                      "--out", tmp_path / "test.h5", "--quiet", "--no-solver-timing")  # fmt: skip
+    predicted = pdeop(
+        "predict",
+        tmp_path / "runs" / "ns",
+        "--input",
+        data,
+        "--sample",
+        "11",
+        "--steps",
+        "2",
+        "--out",
+        tmp_path / "test.h5",
+        "--quiet",
+        "--no-solver-timing",
+    )
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     scored = pdeop("evaluate", "--predictions", tmp_path / "test.h5", "--data", data)
     assert scored.returncode == 0 and "warning" not in scored.stderr, scored.stderr[-2000:]

@@ -106,9 +106,28 @@ def burgers_data(tmp_path_factory):
 def test_mgno_trains_through_pdeop_train_and_round_trips(burgers_data, tmp_path, capsys):
     from training.cli import main
 
-    status = main(["train", "--data", str(burgers_data), "--model", "mgno", "--epochs", "10", "--out", str(tmp_path / "run"),
-                   "--device", "cpu", "--quiet", "--set", "model.hyperparameters={channels: 16, layers: 3, levels: 4}",
-                   "--set", "optim.lr=3.0e-3", "--set", "train.eval_trajectories=4"])  # fmt: skip
+    status = main(
+        [
+            "train",
+            "--data",
+            str(burgers_data),
+            "--model",
+            "mgno",
+            "--epochs",
+            "10",
+            "--out",
+            str(tmp_path / "run"),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--set",
+            "model.hyperparameters={channels: 16, layers: 3, levels: 4}",
+            "--set",
+            "optim.lr=3.0e-3",
+            "--set",
+            "train.eval_trajectories=4",
+        ]
+    )
     assert status == 0
     report = json.loads((tmp_path / "run" / "evaluation" / "evaluation.json").read_text())
     model, baseline = report["model"]["summary"], report["persistence"]["summary"]
@@ -129,8 +148,15 @@ def test_published_configs_load():
         "norm": "layer",
         "residual": True,
     }
-    protocol = (ns.task.rollout_steps, ns.data.batch_size, ns.data.first_frame, ns.schedule.pct_start,
-                ns.schedule.final_div_factor, ns.optim.weight_decay, ns.train.eval_steps)  # fmt: skip
+    protocol = (
+        ns.task.rollout_steps,
+        ns.data.batch_size,
+        ns.data.first_frame,
+        ns.schedule.pct_start,
+        ns.schedule.final_div_factor,
+        ns.optim.weight_decay,
+        ns.train.eval_steps,
+    )
     assert protocol == (1, 500, 1, 0.1, 50.0, 1e-5 / 500, 10)
     burgers = load_config("mgno-burgers")
     assert burgers.task.kind == "operator" and burgers.model.name == "mgno"
@@ -159,9 +185,17 @@ def test_the_published_ns_model_has_the_public_architecture():
     per layer (C_f = 32): 13 smoothers x 9,248 + 8 restrictions x 9,216 + 4 prolongations x 16,384
     + LayerNorms 2 x 32 x 5,440 = 607,648; the first layer (C_f = 1) 454,570; head 32."""
     model = operators.build(
-        "mgno", in_channels=1, out_channels=1, ndim=2, channels=32, layers=5, levels=5, norm="layer",
-        residual=True, grid_size=64,
-    )  # fmt: skip
+        "mgno",
+        in_channels=1,
+        out_channels=1,
+        ndim=2,
+        channels=32,
+        layers=5,
+        levels=5,
+        norm="layer",
+        residual=True,
+        grid_size=64,
+    )
     assert operators.parameter_count(model) == 4 * 607_648 + 454_570 + 32 == 2_885_194
     norms = [m for m in model.multigrid[0].modules() if isinstance(m, torch.nn.LayerNorm)]
     assert [tuple(m.normalized_shape) for m in norms] == [(32, 64, 64), (32, 32, 32), (32, 16, 16), (32, 8, 8)]

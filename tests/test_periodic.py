@@ -41,8 +41,12 @@ def test_periodic_convolutions_are_circular_convolutions(ours, theirs, shape, st
     torch.testing.assert_close(mine, expected)
     zeros = ours(3, 4, 3, padding=1).double()  # other padding modes are nn.ConvNd's own
     zeros.load_state_dict(reference.state_dict())
-    torch.testing.assert_close(zeros(x), F.conv2d(x, zeros.weight, zeros.bias, padding=1) if x.dim() == 4
-                               else F.conv1d(x, zeros.weight, zeros.bias, padding=1))  # fmt: skip
+    torch.testing.assert_close(
+        zeros(x),
+        F.conv2d(x, zeros.weight, zeros.bias, padding=1)
+        if x.dim() == 4
+        else F.conv1d(x, zeros.weight, zeros.bias, padding=1),
+    )
 
 
 def test_periodic_bicubic_upsampling_is_bicubic_interpolation_of_the_periodic_extension():

@@ -76,8 +76,18 @@ def test_a_stagger_with_one_subgrid_and_one_level_is_its_inner_model():
 @pytest.mark.parametrize("weights, inner", [("shared", SMALL_FNO), ("separate", SMALL_UNET)])
 @pytest.mark.parametrize("view", ["all", "own"])
 def test_stagger_shapes_gradients_and_round_trip(weights, inner, view, tmp_path):
-    model = operators.build("stagger", in_channels=1, out_channels=2, ndim=2, inner=inner, space=2, time=2,
-                            weights=weights, view=view, grid_size=16)  # fmt: skip
+    model = operators.build(
+        "stagger",
+        in_channels=1,
+        out_channels=2,
+        ndim=2,
+        inner=inner,
+        space=2,
+        time=2,
+        weights=weights,
+        view=view,
+        grid_size=16,
+    )
     x = torch.randn(3, 1, 16, 16)
     out = model(x)
     assert out.shape == (3, 2, 16, 16)
@@ -90,8 +100,9 @@ def test_stagger_shapes_gradients_and_round_trip(weights, inner, view, tmp_path)
 
 @pytest.mark.parametrize("weights, inner", [("shared", SMALL_FNO), ("separate", SMALL_UNET)])
 def test_each_subtask_alone_is_its_piece_of_the_reassembled_output(weights, inner):
-    model = operators.build("stagger", in_channels=1, out_channels=2, ndim=2, inner=inner, space=2, time=2,
-                            weights=weights, grid_size=16)  # fmt: skip
+    model = operators.build(
+        "stagger", in_channels=1, out_channels=2, ndim=2, inner=inner, space=2, time=2, weights=weights, grid_size=16
+    )
     x = torch.randn(3, 1, 16, 16)
     with torch.no_grad():
         pieces = unshuffle(model(x).reshape(3 * 2, 1, 16, 16), 2, 2).reshape(3, 2, 4, 8, 8)  # (B, level, subgrid, ...)
@@ -106,10 +117,12 @@ def test_each_subtask_alone_is_its_piece_of_the_reassembled_output(weights, inne
 def test_each_subtask_sees_the_field_in_its_own_subgrids_frame(ndim, shape):
     """Centred frames: sub-task g's view starts with sub-grid g (then its neighbours in the same order as sub-grid
     0's view has them), so one shared network solves the same problem for every sub-grid."""
-    model = operators.build("stagger", in_channels=1, out_channels=1, ndim=ndim, inner=SMALL_FNO, space=2,
-                            grid_size=shape[-1], centred=True)  # fmt: skip
-    fixed = operators.build("stagger", in_channels=1, out_channels=1, ndim=ndim, inner=SMALL_FNO, space=2,
-                            grid_size=shape[-1])  # fmt: skip
+    model = operators.build(
+        "stagger", in_channels=1, out_channels=1, ndim=ndim, inner=SMALL_FNO, space=2, grid_size=shape[-1], centred=True
+    )
+    fixed = operators.build(
+        "stagger", in_channels=1, out_channels=1, ndim=ndim, inner=SMALL_FNO, space=2, grid_size=shape[-1]
+    )
     x = torch.randn(*shape)
     views, plain = model._task_inputs(x), fixed._task_inputs(x)
     subgrids = 2**ndim
@@ -122,8 +135,17 @@ def test_each_subtask_sees_the_field_in_its_own_subgrids_frame(ndim, shape):
 
 
 def test_coordinate_positions_are_the_periodic_coordinates_of_each_subtasks_own_points():
-    model = operators.build("stagger", in_channels=1, out_channels=1, ndim=2, inner=SMALL_FNO, space=2,
-                            grid_size=16, centred=True, positions="coordinates")  # fmt: skip
+    model = operators.build(
+        "stagger",
+        in_channels=1,
+        out_channels=1,
+        ndim=2,
+        inner=SMALL_FNO,
+        space=2,
+        grid_size=16,
+        centred=True,
+        positions="coordinates",
+    )
     x = torch.randn(2, 1, 16, 16)
     views = model._task_inputs(x)  # (tasks, batch, 4 sub-grids + 4 coordinates + level, 8, 8)
     assert views.shape == (4, 2, 9, 8, 8)
@@ -135,18 +157,21 @@ def test_coordinate_positions_are_the_periodic_coordinates_of_each_subtasks_own_
         torch.testing.assert_close(views[task, 0, 7], torch.cos(columns)[None, :].expand(8, 8))
     assert model(x).shape == (2, 1, 16, 16)
     with pytest.raises(InputError, match="positions must be one of offsets, coordinates"):
-        operators.build("stagger", in_channels=1, out_channels=1, ndim=2, inner=SMALL_FNO, grid_size=16,
-                        positions="grid")  # fmt: skip
+        operators.build(
+            "stagger", in_channels=1, out_channels=1, ndim=2, inner=SMALL_FNO, grid_size=16, positions="grid"
+        )
 
 
 def test_stagger_options_are_checked_and_a_coarse_subsolver_runs_alone():
     with pytest.raises(InputError, match="vmap"):
-        operators.build("stagger", in_channels=1, out_channels=1, ndim=2, inner=SMALL_FNO, weights="separate",
-                        grid_size=16)  # fmt: skip
+        operators.build(
+            "stagger", in_channels=1, out_channels=1, ndim=2, inner=SMALL_FNO, weights="separate", grid_size=16
+        )
     with pytest.raises(InputError, match="divisible"):
         operators.build("stagger", in_channels=1, out_channels=1, ndim=1, inner=SMALL_FNO, space=3, grid_size=16)
-    model = operators.build("stagger", in_channels=1, out_channels=1, ndim=1, inner=SMALL_FNO, space=4, view="own",
-                            grid_size=64)  # fmt: skip
+    model = operators.build(
+        "stagger", in_channels=1, out_channels=1, ndim=1, inner=SMALL_FNO, space=4, view="own", grid_size=64
+    )
     assert model(torch.randn(2, 1, 64)).shape == (2, 1, 64)
     assert model.coarse_step(torch.randn(2, 1, 16)).shape == (2, 1, 16)
     with pytest.raises(InputError, match="coarse_step"):
@@ -156,8 +181,19 @@ def test_stagger_options_are_checked_and_a_coarse_subsolver_runs_alone():
 
 
 # --- physics-constrained training from the command line -----------------------------------------
-PHYSICS = ["--quiet", "--set", "task.kind=physics", "--set", "data.recipe=burgers-fno-tiny", "--set",
-           "data.samples=64", "--set", "task.curriculum_epochs=2", "--set", "optim.lr=3.0e-3"]  # fmt: skip
+PHYSICS = [
+    "--quiet",
+    "--set",
+    "task.kind=physics",
+    "--set",
+    "data.recipe=burgers-fno-tiny",
+    "--set",
+    "data.samples=64",
+    "--set",
+    "task.curriculum_epochs=2",
+    "--set",
+    "optim.lr=3.0e-3",
+]
 
 
 def metrics(run) -> list[dict]:
@@ -178,11 +214,31 @@ def test_training_from_initial_conditions_alone_lowers_the_residual_and_the_erro
 
 @pytest.mark.parametrize("loss", ["data", "mixed"])
 def test_supervised_and_mixed_losses_and_a_stagger_with_two_time_levels_train(loss, tmp_path):
-    hyper = ("model.hyperparameters={inner: {name: fno, hyperparameters: {modes: 8, width: 16}}, space: 2, "
-             "time: 2}")  # fmt: skip
+    hyper = "model.hyperparameters={inner: {name: fno, hyperparameters: {modes: 8, width: 16}}, space: 2, time: 2}"
     run = tmp_path / loss
-    assert main(["train", "--model", "stagger", "--out", str(run), "--epochs", "2", *PHYSICS, "--set", hyper,
-                 "--set", f"task.loss={loss}", "--set", "task.horizon=2", "--set", "task.replay=32"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "stagger",
+                "--out",
+                str(run),
+                "--epochs",
+                "2",
+                *PHYSICS,
+                "--set",
+                hyper,
+                "--set",
+                f"task.loss={loss}",
+                "--set",
+                "task.horizon=2",
+                "--set",
+                "task.replay=32",
+            ]
+        )
+        == 0
+    )
     assert operators.load(run).horizon == 2 and len(metrics(run)) == 2
 
 
@@ -213,8 +269,9 @@ def test_laminar_kolmogorov_flow_is_a_steady_state_of_the_solver_and_of_the_resi
     n, length, nu = 32, 1.0, 0.05
     probe = solvers.NavierStokes2D(n=n, length=length, dt=1e-3, nu=nu)
     x, y = probe.grid
-    forced = solvers.NavierStokes2D(n=n, length=length, dt=1e-2, nu=nu,
-                                    forcing=FORCINGS["kolmogorov"].build(x, y, length))  # fmt: skip
+    forced = solvers.NavierStokes2D(
+        n=n, length=length, dt=1e-2, nu=nu, forcing=FORCINGS["kolmogorov"].build(x, y, length)
+    )
     steady = kolmogorov_steady_state(y, length, nu)[None]
     torch.testing.assert_close(forced.step(steady, 20), steady)
     assert float(forced.residual(steady, steady, 0.1, scheme).abs().max()) < 1e-9 * float(steady.abs().max()) + 1e-9

@@ -90,9 +90,13 @@ def test_a_converted_convolution_converges_with_resolution_and_a_plain_one_does_
 # --- the models --------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "plain_name, converted_name, hyper",
-    [("unet", "unet-no", {}), ("vit", "vit-no", {"position": "table"}), ("sinenet", "sinenet", {}),
-     ("mgno", "mgno", {})],
-)  # fmt: skip
+    [
+        ("unet", "unet-no", {}),
+        ("vit", "vit-no", {"position": "table"}),
+        ("sinenet", "sinenet", {}),
+        ("mgno", "mgno", {}),
+    ],
+)
 def test_a_converted_model_equals_the_plain_one_on_the_training_grid(plain_name, converted_name, hyper):
     plain_hyper = {"resolution_consistent": False} if plain_name == converted_name else {}
     plain = build(plain_name, **plain_hyper)
@@ -149,8 +153,9 @@ def test_without_torch_harmonics_neuraloperators_own_error_line_is_not_printed(m
     import sys
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "torch_harmonics" else real_find_spec(name, *a))  # fmt: skip
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch_harmonics" else real_find_spec(name, *a)
+    )
     monkeypatch.delitem(sys.modules, "neuralop.layers.discrete_continuous_convolution", raising=False)
     with pytest.raises(InputError, match=r"torch-harmonics==0\.7\.4"):
         operators.build("localno", in_channels=1, out_channels=1, grid_size=32)
@@ -236,9 +241,28 @@ def test_multi_resolution_training_and_the_error_against_resolution(two_resoluti
     coarse, fine = two_resolutions
     run = tmp_path / "run"
     hyper = "{hidden: 4, multipliers: [1, 2], kernel_size: 3}"
-    status = main(["train", "--data", str(coarse), "--model", "unet-no", "--epochs", "2", "--out", str(run),
-                   "--quiet", "--set", f"model.hyperparameters={hyper}", "--set", f"data.extra_train_paths=[{fine}]",
-                   "--set", "data.batch_size=4", "--set", "train.eval_trajectories=1"])  # fmt: skip
+    status = main(
+        [
+            "train",
+            "--data",
+            str(coarse),
+            "--model",
+            "unet-no",
+            "--epochs",
+            "2",
+            "--out",
+            str(run),
+            "--quiet",
+            "--set",
+            f"model.hyperparameters={hyper}",
+            "--set",
+            f"data.extra_train_paths=[{fine}]",
+            "--set",
+            "data.batch_size=4",
+            "--set",
+            "train.eval_trajectories=1",
+        ]
+    )
     assert status == 0, capsys.readouterr().err
     capsys.readouterr()
     out = tmp_path / "study"
@@ -259,8 +283,22 @@ def test_the_resolution_study_refuses_other_trajectories(two_resolutions, tmp_pa
 
 
 def test_multi_resolution_training_needs_the_window_mode_and_existing_files(two_resolutions, tmp_path, capsys):
-    status = main(["train", "--data", str(two_resolutions[0]), "--model", "unet-no", "--epochs", "1", "--out",
-                   str(tmp_path / "r"), "--quiet", "--set", "data.extra_train_paths=[missing.h5]"])  # fmt: skip
+    status = main(
+        [
+            "train",
+            "--data",
+            str(two_resolutions[0]),
+            "--model",
+            "unet-no",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "r"),
+            "--quiet",
+            "--set",
+            "data.extra_train_paths=[missing.h5]",
+        ]
+    )
     assert status == 2 and "missing.h5" in capsys.readouterr().err
 
 
@@ -291,8 +329,12 @@ def test_every_grid_tied_convolution_is_converted(name, hyperparameters):
     left = [type(m).__name__ for m in model.modules() if type(m) in tied]
     assert left == [] and any(type(m).__name__.startswith("Interp") for m in model.modules())
     x = torch.randn(1, 1, 32, 32)
-    first = next(m for m in model.modules() if type(m).__name__.startswith("InterpPeriodicConv") or
-                 (type(m).__name__ == "InterpConv2d" and m.kernel_size == (3, 3)))  # fmt: skip
+    first = next(
+        m
+        for m in model.modules()
+        if type(m).__name__.startswith("InterpPeriodicConv")
+        or (type(m).__name__ == "InterpConv2d" and m.kernel_size == (3, 3))
+    )
     seen = []
     handle = first.register_forward_hook(lambda m, a, o: seen.append(o.shape))
     with torch.no_grad():

@@ -74,9 +74,30 @@ def test_sinenet_trains_through_pdeop_train_and_round_trips(tmp_path):
     from training.cli import main
 
     data = pde_data.generate("ns-fno-1e-3-tiny", tmp_path / "ns.h5", 24, progress=False)
-    status = main(["train", "--data", str(data), "--model", "sinenet", "--epochs", "8", "--out", str(tmp_path / "run"),
-                   "--device", "cpu", "--quiet", "--set", "model.hyperparameters={hidden: 8, waves: 2, mult: 1.5, coordinates: true}",
-                   "--set", "optim.lr=2.0e-3", "--set", "data.batch_size=8", "--set", "train.eval_trajectories=3"])  # fmt: skip
+    status = main(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--model",
+            "sinenet",
+            "--epochs",
+            "8",
+            "--out",
+            str(tmp_path / "run"),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--set",
+            "model.hyperparameters={hidden: 8, waves: 2, mult: 1.5, coordinates: true}",
+            "--set",
+            "optim.lr=2.0e-3",
+            "--set",
+            "data.batch_size=8",
+            "--set",
+            "train.eval_trajectories=3",
+        ]
+    )
     assert status == 0
     report = json.loads((tmp_path / "run" / "evaluation" / "evaluation.json").read_text())
     assert (

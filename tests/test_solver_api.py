@@ -250,8 +250,10 @@ def test_per_sample_arguments_are_checked():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("make", [lambda **o: solvers.KuramotoSivashinsky1D(n=64, **o),
-                                  lambda **o: solvers.NavierStokes2D(n=32, dt=1e-2, **o)])  # fmt: skip
+@pytest.mark.parametrize(
+    "make",
+    [lambda **o: solvers.KuramotoSivashinsky1D(n=64, **o), lambda **o: solvers.NavierStokes2D(n=32, dt=1e-2, **o)],
+)
 def test_cuda_graph_replays_the_eager_steps(make):
     """Recorded step loops give the eager states: over output times 7 steps apart, a stretch of a
     different length, and a second shape (each its own recording); gradients still step eagerly."""

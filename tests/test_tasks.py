@@ -57,8 +57,22 @@ def test_task_options_are_validated_like_every_section(burgers):
 
 
 def test_a_task_of_our_own_trains_through_the_command_line(burgers, tmp_path, capsys):
-    arguments = ["train", "--data", str(burgers), "--out", str(tmp_path / "cli"), "--epochs", "2", "--quiet",
-                 "--device", "cpu", "--set", "task.kind=test-autoencoder", "--set", FNO]  # fmt: skip
+    arguments = [
+        "train",
+        "--data",
+        str(burgers),
+        "--out",
+        str(tmp_path / "cli"),
+        "--epochs",
+        "2",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--set",
+        "task.kind=test-autoencoder",
+        "--set",
+        FNO,
+    ]
     assert main(arguments) == 0
     assert "run directory" in capsys.readouterr().out
     assert (tmp_path / "cli" / "checkpoints" / "last.pt").is_file()
@@ -69,9 +83,17 @@ def test_a_task_of_our_own_trains_through_the_command_line(burgers, tmp_path, ca
 def test_initial_condition_mode_and_a_task_that_owns_a_solver(tmp_path):
     config = load_config(
         None,
-        [FNO, "task.kind=test-solver-target", "data.recipe=burgers-fno-tiny", "data.samples=32", "data.batch_size=8",
-         "train.epochs=8", "optim.lr=5.0e-3", "train.device=cpu"],
-    )  # fmt: skip
+        [
+            FNO,
+            "task.kind=test-solver-target",
+            "data.recipe=burgers-fno-tiny",
+            "data.samples=32",
+            "data.batch_size=8",
+            "train.epochs=8",
+            "optim.lr=5.0e-3",
+            "train.device=cpu",
+        ],
+    )
     trainer, report = train(config, tmp_path / "ic", progress=False)
     assert report is None  # this task has no evaluation of its own
     losses = [row["train_loss"] for row in trainer.history]
@@ -116,9 +138,32 @@ def test_ddp_validation_reduces_the_task_metric_names_when_a_rank_has_no_batches
         "from training.cli import main\nsys.exit(main(sys.argv[1:]))\n"
     )
     run = tmp_path / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
-               str(script), "train", "--data", str(burgers), "--out", str(run), "--quiet", "--epochs", "2",
-               "--device", "cpu", "--set", "task.kind=test-autoencoder", "--set", FNO, "--set", "data.batch_size=4"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        "29533",
+        str(script),
+        "train",
+        "--data",
+        str(burgers),
+        "--out",
+        str(run),
+        "--quiet",
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--set",
+        "task.kind=test-autoencoder",
+        "--set",
+        FNO,
+        "--set",
+        "data.batch_size=4",
+    ]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -32,11 +32,13 @@ TINY_DIT = {"width": 32, "depth": 2, "heads": 4, "text_encoder": "tiny-random"}
 
 
 # --- stage 1: the autoencoder -------------------------------------------------------------------
-@pytest.mark.parametrize("ndim, shape, latent", [(2, (2, 1, 8, 16, 16), (2, 4, 2, 4, 4)),
-                                                 (1, (2, 3, 8, 32), (2, 4, 2, 8))])  # fmt: skip
+@pytest.mark.parametrize(
+    "ndim, shape, latent", [(2, (2, 1, 8, 16, 16), (2, 4, 2, 4, 4)), (1, (2, 3, 8, 32), (2, 4, 2, 8))]
+)
 def test_autoencoder_shapes_in_1d_and_2d(ndim, shape, latent):
-    model = operators.build("trajectory-autoencoder", in_channels=shape[1], ndim=ndim, hidden=8,
-                            multipliers=[1, 2, 2], latent_channels=4)  # fmt: skip
+    model = operators.build(
+        "trajectory-autoencoder", in_channels=shape[1], ndim=ndim, hidden=8, multipliers=[1, 2, 2], latent_channels=4
+    )
     reconstruction, mean, logvar = model(torch.randn(shape))
     assert reconstruction.shape == shape and mean.shape == latent and logvar.shape == latent
     with pytest.raises(InputError, match="divisible by 4"):
@@ -142,8 +144,9 @@ def test_deterministic_ddim_on_every_step_follows_the_probability_flow():
     """eta = 0 on all steps approaches the probability-flow ODE, which maps x_T ~ N(0, 1) to
     mu + s (x_T - sqrt(a_T) mu) / sqrt(a_T s^2 + 1 - a_T) exactly for Gaussian data."""
     schedule, mu, s = NoiseSchedule(), 0.7, 0.4
-    samples = schedule.sample(gaussian_noise_predictor(schedule, mu, s), (50_000, 1), steps=1000,
-                              generator=torch.Generator().manual_seed(4))  # fmt: skip
+    samples = schedule.sample(
+        gaussian_noise_predictor(schedule, mu, s), (50_000, 1), steps=1000, generator=torch.Generator().manual_seed(4)
+    )
     a_t = float(schedule.alphas_cumprod[-1])
     spread = (a_t * s**2 + 1 - a_t) ** 0.5
     assert float(samples.mean()) == pytest.approx(mu - s * a_t**0.5 * mu / spread, abs=0.004)
@@ -241,8 +244,18 @@ def test_condition_dropout_replaces_exactly_the_dropped_conditions():
 def _first_frame_dit(**options):
     torch.manual_seed(0)
     options = {"latent_condition": True, **options}
-    model = operators.build("latent-dit", latent_channels=4, latent_size=[2, 4, 4], condition="first-frame",
-                            frame_grid=[16, 16], width=32, depth=2, heads=4, frame_hidden=16, **options)  # fmt: skip
+    model = operators.build(
+        "latent-dit",
+        latent_channels=4,
+        latent_size=[2, 4, 4],
+        condition="first-frame",
+        frame_grid=[16, 16],
+        width=32,
+        depth=2,
+        heads=4,
+        frame_hidden=16,
+        **options,
+    )
     for parameter in model.dit.parameters():  # adaLN-Zero starts at zero output; give it weights
         torch.nn.init.normal_(parameter, std=0.05)
     return model
@@ -325,16 +338,37 @@ def test_the_minilm_encoder_loads_from_its_package_or_says_what_to_install(monke
 def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("text2pde")
     data = pde_data.generate("ns-text-tiny", folder / "text.h5", 12, progress=False)
-    ae = ["--quiet", "--set", "task.kind=autoencoder", "--set", f"data.path={data}", "--set", "data.batch_size=4",
-          "--set", "model.hyperparameters={hidden: 8, multipliers: [1, 2, 2], latent_channels: 4}"]  # fmt: skip
+    ae = [
+        "--quiet",
+        "--set",
+        "task.kind=autoencoder",
+        "--set",
+        f"data.path={data}",
+        "--set",
+        "data.batch_size=4",
+        "--set",
+        "model.hyperparameters={hidden: 8, multipliers: [1, 2, 2], latent_channels: 4}",
+    ]
     assert main(["train", "--model", "trajectory-autoencoder", "--out", str(folder / "ae"), "--epochs", "1", *ae]) == 0
     runs = {}
     for condition in ("text", "first-frame"):
         runs[condition] = folder / condition
-        options = ["--quiet", "--set", "task.kind=latent-diffusion", "--set", f"task.autoencoder={folder / 'ae'}",
-                   "--set", f"task.condition={condition}", "--set", f"data.path={data}", "--set", "task.eval_steps=3",
-                   "--set", "model.hyperparameters={width: 32, depth: 1, heads: 4, text_encoder: tiny-random"
-                   + (", latent_condition: true}" if condition == "first-frame" else "}")]  # fmt: skip
+        options = [
+            "--quiet",
+            "--set",
+            "task.kind=latent-diffusion",
+            "--set",
+            f"task.autoencoder={folder / 'ae'}",
+            "--set",
+            f"task.condition={condition}",
+            "--set",
+            f"data.path={data}",
+            "--set",
+            "task.eval_steps=3",
+            "--set",
+            "model.hyperparameters={width: 32, depth: 1, heads: 4, text_encoder: tiny-random"
+            + (", latent_condition: true}" if condition == "first-frame" else "}"),
+        ]
         assert main(["train", "--model", "latent-dit", "--out", str(runs[condition]), "--epochs", "1", *options]) == 0
     return folder, data, runs
 
@@ -349,15 +383,18 @@ def test_generators_round_trip_and_sample_reproducibly(trained, tmp_path):
     first = generator.sample(prompt=["viscosity 0.003", "viscosity 0.008"], samples=2, steps=3, guidance=2.0, seed=5)
     assert first.shape == (4, 8, 1, 32, 32)
     again = operators.load(generator.save(tmp_path / "g.pt")).sample(
-        prompt=["viscosity 0.003", "viscosity 0.008"], samples=2, steps=3, guidance=2.0, seed=5)  # fmt: skip
+        prompt=["viscosity 0.003", "viscosity 0.008"], samples=2, steps=3, guidance=2.0, seed=5
+    )
     torch.testing.assert_close(first, again)
     assert not torch.allclose(first[0], first[1])  # two samples of one prompt differ
     with pytest.raises(InputError, match="conditioned on text"):
         generator.sample(first_frame=fields[:, 0])
-    for bad, phrase in ((dict(prompt=3), "a string or a list of strings, got int"),
-                        (dict(prompt="x", seed="a"), r"seed must be an integer in \[0, 2\^64\), got 'a'"),
-                        (dict(prompt="x", seed=2.5), "seed must be an integer"),
-                        (dict(prompt="x", guidance=float("inf")), "guidance must be a finite number")):  # fmt: skip
+    for bad, phrase in (
+        (dict(prompt=3), "a string or a list of strings, got int"),
+        (dict(prompt="x", seed="a"), r"seed must be an integer in \[0, 2\^64\), got 'a'"),
+        (dict(prompt="x", seed=2.5), "seed must be an integer"),
+        (dict(prompt="x", guidance=float("inf")), "guidance must be a finite number"),
+    ):
         with pytest.raises(InputError, match=phrase):
             generator.sample(steps=2, **bad)
     numpy_seed = generator.sample(prompt="viscosity 0.003", steps=2, seed=np.int64(5))
@@ -401,20 +438,53 @@ def test_generators_round_trip_and_sample_reproducibly(trained, tmp_path):
 def test_pdeop_sample_writes_a_dataset_file(trained, tmp_path, capsys):
     folder, data, runs = trained
     out = tmp_path / "sampled.h5"
-    assert main(["sample", str(runs["text"]), "--prompt", "Periodic 2D turbulence at viscosity 0.005", "--samples",
-                 "2", "--steps", "2", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "sample",
+                str(runs["text"]),
+                "--prompt",
+                "Periodic 2D turbulence at viscosity 0.005",
+                "--samples",
+                "2",
+                "--steps",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     table = pde_data.open(out)
     assert table["vorticity"].shape == (2, 8, 32, 32) and "viscosity 0.005" in str(table["caption"].values[0])
     out2 = tmp_path / "from-frames.h5"
-    assert main(["sample", str(runs["first-frame"]), "--first-frame", str(data), "--sample", "1", "2", "--steps", "2",
-                 "--out", str(out2)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "sample",
+                str(runs["first-frame"]),
+                "--first-frame",
+                str(data),
+                "--sample",
+                "1",
+                "2",
+                "--steps",
+                "2",
+                "--out",
+                str(out2),
+            ]
+        )
+        == 0
+    )
     assert pde_data.open(out2)["vorticity"].shape == (2, 8, 32, 32)
     assert main(["sample", str(runs["first-frame"]), "--prompt", "x", "--out", str(tmp_path / "x.h5")]) == 2
     text = ["sample", str(runs["text"]), "--prompt", "x", "--steps", "2"]
     capsys.readouterr()
-    refusals = [(["--seed", "-1", "--out", str(tmp_path / "s.h5")], "seed must be an integer in [0, 2^64), got -1"),
-                (["--out", str(tmp_path / "missing" / "s.h5")], "folder " + str(tmp_path / "missing") + " does not exist"),
-                (["--out", str(tmp_path)], "is a directory")]  # fmt: skip
+    refusals = [
+        (["--seed", "-1", "--out", str(tmp_path / "s.h5")], "seed must be an integer in [0, 2^64), got -1"),
+        (["--out", str(tmp_path / "missing" / "s.h5")], "folder " + str(tmp_path / "missing") + " does not exist"),
+        (["--out", str(tmp_path)], "is a directory"),
+    ]
     if not torch.cuda.is_available():
         refusals.append((["--device", "cuda", "--out", str(tmp_path / "s.h5")], "CUDA is not available here"))
     for arguments, message in refusals:
@@ -459,8 +529,9 @@ def test_rank_correlation_and_diversity():
 def test_the_shipped_configs_load_and_name_valid_hyperparameters(name):
     from training.config import load_config
 
-    config = load_config(name, ["data.path=x.h5", "task.autoencoder=runs/ae"] if name != "text2pde-autoencoder" else
-                         ["data.path=x.h5"])  # fmt: skip
+    config = load_config(
+        name, ["data.path=x.h5", "task.autoencoder=runs/ae"] if name != "text2pde-autoencoder" else ["data.path=x.h5"]
+    )
     accepted = operators.hyperparameter_names(config.model.name)
     assert set(config.model.hyperparameters) <= set(accepted)
     assert config.task.kind in ("autoencoder", "latent-diffusion")

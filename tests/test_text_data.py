@@ -82,8 +82,12 @@ def test_the_forcing_and_viscosity_drawn_are_the_ones_solved(text_file):
     x = torch.arange(n, dtype=torch.float64) / n
     X, Y = torch.meshgrid(x, x, indexing="ij")
     u0 = draw_sample(recipe, initial_conditions(recipe, n), sample_seed(0, "train", item["sample"]))[0]
-    solver = solver_class("ns")(n=n, dt=recipe.t_end / (recipe.total_frames - 1) / recipe.substeps(), nu=values["nu"],
-                                forcing=forcing_field(values["forcing"], X, Y, 1.0, values))  # fmt: skip
+    solver = solver_class("ns")(
+        n=n,
+        dt=recipe.t_end / (recipe.total_frames - 1) / recipe.substeps(),
+        nu=values["nu"],
+        forcing=forcing_field(values["forcing"], X, Y, 1.0, values),
+    )
     frames = solver.solve(u0[None], item["time"])[0, :, :: n // recipe.resolution, :: n // recipe.resolution]
     torch.testing.assert_close(frames.float(), item["fields"][:, 0], rtol=1e-4, atol=1e-5)
 
@@ -123,14 +127,41 @@ def test_commands_handle_files_whose_parameters_vary(text_file, tmp_path, capsys
 
     assert main(["info", str(text_file)]) == 0
     run = tmp_path / "run"
-    assert main(["train", "--data", str(text_file), "--model", "fno", "--out", str(run), "--epochs", "1", "--quiet",
-                 "--set", "model.hyperparameters={modes: 4, width: 8}"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(text_file),
+                "--model",
+                "fno",
+                "--out",
+                str(run),
+                "--epochs",
+                "1",
+                "--quiet",
+                "--set",
+                "model.hyperparameters={modes: 4, width: 8}",
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "pred.h5"
     assert main(["predict", str(run), "--input", str(text_file), "--steps", "2", "--out", str(out), "--quiet"]) == 0
     predicted, source = pde_data.open(out), pde_data.open(text_file)
     assert list(predicted["forcing"].values) == list(source["forcing"].values)
-    physics = ["train", "--model", "fno", "--out", str(tmp_path / "p"), "--quiet", "--set", "task.kind=physics",
-               "--set", "data.recipe=ns-text-tiny"]  # fmt: skip
+    physics = [
+        "train",
+        "--model",
+        "fno",
+        "--out",
+        str(tmp_path / "p"),
+        "--quiet",
+        "--set",
+        "task.kind=physics",
+        "--set",
+        "data.recipe=ns-text-tiny",
+    ]
     assert main(physics) == 2
     assert "needs one equation for every sample" in capsys.readouterr().err
 

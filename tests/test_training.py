@@ -54,8 +54,16 @@ def test_training_lowers_the_loss_and_beats_persistence(burgers, tmp_path):
     assert trainer.history[-1]["val_relative_l2"] < 0.5 * persistence_error(burgers)
     model, baseline = report["model"]["summary"], report["persistence"]["summary"]
     assert model["relative_l2_rollout"] < 0.5 * baseline["relative_l2_rollout"]
-    for name in ("config.yaml", "metrics.csv", "metrics.jsonl", "checkpoints/best.pt", "checkpoints/last.pt",
-                 "evaluation/evaluation.json", "evaluation/error_vs_step.png", "evaluation/prediction_vs_truth.png"):  # fmt: skip
+    for name in (
+        "config.yaml",
+        "metrics.csv",
+        "metrics.jsonl",
+        "checkpoints/best.pt",
+        "checkpoints/last.pt",
+        "evaluation/evaluation.json",
+        "evaluation/error_vs_step.png",
+        "evaluation/prediction_vs_truth.png",
+    ):
         assert (tmp_path / "run" / name).is_file(), name
 
 
@@ -140,8 +148,12 @@ def test_ema_onecycle_multistep_pushforward_and_h1_loss_run(burgers, tmp_path):
 
 @pytest.mark.parametrize("loss", ["relative-h1", "hs", "mse"])
 def test_every_loss_trains(burgers, tmp_path, loss):
-    trainer, _ = train(config_for(burgers, "train.epochs=4", f"task.loss={loss}", "task.hs_a=2.0"), tmp_path / "r",
-                       progress=False, evaluate=False)  # fmt: skip
+    trainer, _ = train(
+        config_for(burgers, "train.epochs=4", f"task.loss={loss}", "task.hs_a=2.0"),
+        tmp_path / "r",
+        progress=False,
+        evaluate=False,
+    )
     losses = [row["train_loss"] for row in trainer.history]
     assert all(math.isfinite(x) for x in losses) and losses[-1] < losses[0]
 
@@ -165,9 +177,22 @@ def test_a_killed_run_resumes_to_the_same_weights(burgers, tmp_path):
     run = tmp_path / "killed"
     # the reference's thread count: summation orders, and so the bits, depend on it (the command line's
     # default is 1 on a small machine, this process's whatever earlier tests left)
-    command = [sys.executable, "-m", "training.cli", "train", "--data", str(burgers), "--out", str(run), "--quiet",
-               "--epochs", str(epochs), "--threads", str(torch.get_num_threads()),
-               *[arg for setting in SETTINGS for arg in ("--set", setting)]]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "training.cli",
+        "train",
+        "--data",
+        str(burgers),
+        "--out",
+        str(run),
+        "--quiet",
+        "--epochs",
+        str(epochs),
+        "--threads",
+        str(torch.get_num_threads()),
+        *[arg for setting in SETTINGS for arg in ("--set", setting)],
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     metrics = run / "metrics.csv"
     deadline = time.time() + 120
@@ -231,9 +256,26 @@ def test_starting_over_an_existing_run_is_refused(burgers, tmp_path):
 @pytest.mark.slow
 def test_two_process_ddp_on_gloo(burgers, tmp_path):
     run = tmp_path / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29531",
-               "-m", "training.cli", "train", "--data", str(burgers), "--out", str(run), "--quiet", "--epochs", "2",
-               *[arg for setting in SETTINGS for arg in ("--set", setting)]]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        "29531",
+        "-m",
+        "training.cli",
+        "train",
+        "--data",
+        str(burgers),
+        "--out",
+        str(run),
+        "--quiet",
+        "--epochs",
+        "2",
+        *[arg for setting in SETTINGS for arg in ("--set", setting)],
+    ]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -14,9 +14,17 @@ dummy = pytest.importorskip("the_well.utils.dummy_data")
 
 
 def well_dataset(root, history, horizon, stride=1):
-    return the_well_data.WellDataset(path=str(root), well_split_name="train", n_steps_input=history,
-                                     n_steps_output=horizon, min_dt_stride=stride, max_dt_stride=stride,
-                                     use_normalization=False, return_grid=False, boundary_return_type=None)  # fmt: skip
+    return the_well_data.WellDataset(
+        path=str(root),
+        well_split_name="train",
+        n_steps_input=history,
+        n_steps_output=horizon,
+        min_dt_stride=stride,
+        max_dt_stride=stride,
+        use_normalization=False,
+        return_grid=False,
+        boundary_return_type=None,
+    )
 
 
 def assert_same_windows(ours: WellWindows, theirs) -> None:
@@ -58,12 +66,14 @@ def write_mixed_file(path, n=3, steps=6, nx=8, ny=6):
         f.create_group("boundary_conditions")
         f.create_group("scalars").attrs["field_names"] = []
         specs = {
-            "t0_fields": {"density": ((n, steps, nx, ny), True, True, [True, True]),
-                          "forcing": ((steps, nx, 1), True, False, [True, False]),
-                          "mask": ((n, nx, ny), False, True, [True, True])},
+            "t0_fields": {
+                "density": ((n, steps, nx, ny), True, True, [True, True]),
+                "forcing": ((steps, nx, 1), True, False, [True, False]),
+                "mask": ((n, nx, ny), False, True, [True, True]),
+            },
             "t1_fields": {"velocity": ((n, steps, nx, ny, 2), True, True, [True, True])},
             "t2_fields": {"stress": ((n, steps, nx, ny, 2, 2), True, True, [True, True])},
-        }  # fmt: skip
+        }
         for group, fields in specs.items():
             g = f.create_group(group)
             g.attrs["field_names"] = list(fields)
@@ -77,8 +87,16 @@ def test_t0_t1_t2_fields_broadcast_flags_and_per_sample_coordinates_match_the_we
     folder.mkdir(parents=True)
     write_mixed_file(folder / "m.hdf5")
     ours = WellWindows(tmp_path / "mixed", "train", history=2, horizon=1)
-    assert ours.channel_names == ["density", "forcing", "velocity_x", "velocity_y", "stress_xx", "stress_xy",
-                                  "stress_yx", "stress_yy"]  # fmt: skip
+    assert ours.channel_names == [
+        "density",
+        "forcing",
+        "velocity_x",
+        "velocity_y",
+        "stress_xx",
+        "stress_xy",
+        "stress_yx",
+        "stress_yy",
+    ]
     assert ours.constant_names == ["mask"] and ours.grid_shape == (8, 6)
     assert_same_windows(ours, well_dataset(tmp_path / "mixed", 2, 1))
     single = WellWindows(folder / "m.hdf5", None, history=2, horizon=1)  # one file alone is a dataset too
@@ -105,8 +123,10 @@ def test_statistics_come_from_stats_yaml_or_are_computed(tmp_path):
     computed = data.statistics
     assert float(computed["mean"][0]) == pytest.approx(float(density.mean()), abs=1e-6)
     assert float(computed["std"][0]) == pytest.approx(float(density.std()), rel=1e-5)
-    stats = {"mean": {"density": 1.0, "forcing": 2.0, "velocity": [3.0, 4.0], "stress": [[5, 6], [7, 8]], "mask": 0},
-             "std": {"density": 0.5, "forcing": 1.0, "velocity": [1.0, 2.0], "stress": [[1, 2], [3, 4]], "mask": 1}}  # fmt: skip
+    stats = {
+        "mean": {"density": 1.0, "forcing": 2.0, "velocity": [3.0, 4.0], "stress": [[5, 6], [7, 8]], "mask": 0},
+        "std": {"density": 0.5, "forcing": 1.0, "velocity": [1.0, 2.0], "stress": [[1, 2], [3, 4]], "mask": 1},
+    }
     (tmp_path / "mixed" / "stats.yaml").write_text(yaml.safe_dump(stats))
     from_file = WellWindows(tmp_path / "mixed", "train").statistics
     assert from_file["mean"].tolist() == [1, 2, 3, 4, 5, 6, 7, 8]
@@ -190,8 +210,25 @@ def test_train_evaluate_and_plot_on_a_well_directory_with_t0_t1_t2_and_constant_
 
     root = write_splits(tmp_path / "mixed", lambda path, n: write_mixed_file(path, n=n))
     run = tmp_path / "run"
-    assert main(["train", "--data", str(root), "--epochs", "1", "--out", str(run), "--quiet", "--set",
-                 "data.batch_size=4", "--set", "model.hyperparameters={modes: 3, width: 8}"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(root),
+                "--epochs",
+                "1",
+                "--out",
+                str(run),
+                "--quiet",
+                "--set",
+                "data.batch_size=4",
+                "--set",
+                "model.hyperparameters={modes: 3, width: 8}",
+            ]
+        )
+        == 0
+    )
     surrogate = operators.load(run)
     assert surrogate.constants["names"] == ["mask"] and surrogate.metadata["dataset"] == "mixed"
     assert surrogate.model.pdeop_spec["hyperparameters"]["in_channels"] == 9  # 8 state channels + the mask
@@ -249,8 +286,17 @@ def test_constant_fields_reach_the_model(tmp_path):
     from training.run import train
 
     root = write_splits(tmp_path / "masked", write_masked_file, (("train", 32), ("valid", 8), ("test", 8)))
-    config = load_config(None, [f"data.path={root}", "train.epochs=30", "data.batch_size=16", "optim.lr=1e-2",
-                                "model.hyperparameters={modes: 8, width: 16}", "train.eval_trajectories=8"])  # fmt: skip
+    config = load_config(
+        None,
+        [
+            f"data.path={root}",
+            "train.epochs=30",
+            "data.batch_size=16",
+            "optim.lr=1e-2",
+            "model.hyperparameters={modes: 8, width: 16}",
+            "train.eval_trajectories=8",
+        ],
+    )
     _, report = train(config, tmp_path / "run", progress=False)
     model, persistence = report["model"]["summary"], report["persistence"]["summary"]
     # persistence is far off (u(t+1) - u(t) = mask - 2 u(t)); the mask makes the next state computable

@@ -92,17 +92,30 @@ def evaluate_observer(
     from_truth = torch.cat([truth[:, :1], observer.predict(truth[:, :1], frames - 1).cpu()], dim=1)
     curves = {
         name: relative_l2_per_step(states, truth).tolist()
-        for name, states in (("assimilation", assimilated), ("forecast_from_guess", from_guess),
-                             ("forecast_from_truth", from_truth))
-    }  # fmt: skip
+        for name, states in (
+            ("assimilation", assimilated),
+            ("forecast_from_guess", from_guess),
+            ("forecast_from_truth", from_truth),
+        )
+    }
     summary = {
-        name: {"during_window": float(np.mean(curve[:window])), "after_window": float(np.mean(curve[window:]))
-               if frames > window else None, "last_frame": curve[-1]}
+        name: {
+            "during_window": float(np.mean(curve[:window])),
+            "after_window": float(np.mean(curve[window:])) if frames > window else None,
+            "last_frame": curve[-1],
+        }
         for name, curve in curves.items()
-    }  # fmt: skip
-    report = {"data": str(data), "split": split, "samples": samples, "observed_frames": window, "frames": frames,
-              "observations": str(observations) if observations else "drawn with the run's observation model",
-              "curves": curves, "summary": summary}  # fmt: skip
+    }
+    report = {
+        "data": str(data),
+        "split": split,
+        "samples": samples,
+        "observed_frames": window,
+        "frames": frames,
+        "observations": str(observations) if observations else "drawn with the run's observation model",
+        "curves": curves,
+        "summary": summary,
+    }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2))
@@ -156,6 +169,7 @@ def _assimilate_to_locked_file(run, data, observations, out: Path, steps: int, o
     check_observer_fits(observer, FileData(data), data, run)
     values, mask = stored["values"].float(), stored["mask"].float()
     states = observer.assimilate(values, mask, steps=steps).cpu()
-    write_predictions(out, data, stored["sample_index"], states, 0, 1, observer.model.pdeop_spec["name"],
-                      replace=overwrite)  # fmt: skip
+    write_predictions(
+        out, data, stored["sample_index"], states, 0, 1, observer.model.pdeop_spec["name"], replace=overwrite
+    )
     return f"wrote {out}: {states.shape[0]} trajectories x {states.shape[1]} states ({values.shape[1]} assimilated)"

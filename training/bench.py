@@ -59,8 +59,13 @@ from training.run import build_model, train
 from training.tasks import build_task
 
 #: suite name -> the preset it is built from
-SUITES = {"burgers": "burgers-fno", "ns-1e-3": "ns-fno-1e-3", "ns-1e-5": "ns-fno-1e-5", "ks": "ks-lpsda",
-          "kdv": "kdv-lpsda"}  # fmt: skip
+SUITES = {
+    "burgers": "burgers-fno",
+    "ns-1e-3": "ns-fno-1e-3",
+    "ns-1e-5": "ns-fno-1e-5",
+    "ks": "ks-lpsda",
+    "kdv": "kdv-lpsda",
+}
 TIERS = ("tiny", "cpu-small", "paper")
 BUDGETS = ("epochs", "seconds", "parameters")
 #: trajectories per timed inference call (the performance goal's batch), and timing repeats
@@ -92,14 +97,18 @@ def suite_recipe(suite: str, tier: str) -> Recipe:
     if base.equation == "ns":  # the performance goal's problem: 64^2 over 10 time units, solved on 64^2
         # dt 1e-2 (the preset's 1e-3 is for 256^2): two trajectories solved with both differ by 2.7e-10
         # relative L2 after 10 time units, below float32 storage, and the solver is timed at its fastest
-        changes.update(resolution=64, solver_resolution=64, t_end=10.0, total_frames=11, kept_frames=None,
-                       max_dt=1e-2)  # fmt: skip
+        changes.update(resolution=64, solver_resolution=64, t_end=10.0, total_frames=11, kept_frames=None, max_dt=1e-2)
     elif base.equation == "burgers":
         changes.update(resolution=256, solver_resolution=1024)
     else:  # KS and KdV: the tiny presets' grids and horizons, with more trajectories
         tiny = pde_data.preset(f"{name}-tiny")
-        changes.update(resolution=tiny.resolution, solver_resolution=tiny.solver_resolution, t_end=tiny.t_end,
-                       total_frames=tiny.total_frames, kept_frames=tiny.kept_frames)  # fmt: skip
+        changes.update(
+            resolution=tiny.resolution,
+            solver_resolution=tiny.solver_resolution,
+            t_end=tiny.t_end,
+            total_frames=tiny.total_frames,
+            kept_frames=tiny.kept_frames,
+        )
     return dataclasses.replace(base, name=f"{name}-cpu-small", **changes)
 
 
@@ -131,6 +140,7 @@ def _shrunk(value):
 
 
 FNO_SMALL = {"modes": 12, "width": 32}
+# one model a row: the table reads as the list of setups it is
 # fmt: off
 SETUPS = {
     "fno": ModelSetup(small=FNO_SMALL, shipped={"ns-1e-3": "fno-ns", "ns-1e-5": "fno-ns"}),
@@ -207,21 +217,29 @@ class Bench:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             parts = Path(f"{path}.parts")
-            pde_data.generate(recipe, path, recipe.samples["train"], device=self.device, progress=self.progress,
-                              resume=parts.exists())  # fmt: skip
+            pde_data.generate(
+                recipe, path, recipe.samples["train"], device=self.device, progress=self.progress, resume=parts.exists()
+            )
         return path
 
     # --- one model -------------------------------------------------------------------------
     def config(self, model: str, data: Path, extra: list[str] | None = None) -> RunConfig:
         if model not in SETUPS:
-            raise InputError(f"pdeop bench has no setup for {model!r}; benchable: {', '.join(SETUPS)}"
-                             + "".join(f"; {k}: {v}" for k, v in NOT_FORECASTERS.items() if k == model))  # fmt: skip
+            raise InputError(
+                f"pdeop bench has no setup for {model!r}; benchable: {', '.join(SETUPS)}"
+                + "".join(f"; {k}: {v}" for k, v in NOT_FORECASTERS.items() if k == model)
+            )
         setup = SETUPS[model]
         shipped = setup.shipped.get(self.suite, setup.shipped.get("*")) if self.tier == "paper" else None
         base = Path(__file__).parent / "configs" / f"{shipped}.yaml" if shipped else None
         epochs = TIER_EPOCHS[self.tier]
-        overrides = [f"data.path={data}", f"model.name={model}", f"train.device={self.device}",
-                     f"task.kind={setup.task}", "train.eval_trajectories=4"]  # fmt: skip
+        overrides = [
+            f"data.path={data}",
+            f"model.name={model}",
+            f"train.device={self.device}",
+            f"task.kind={setup.task}",
+            "train.eval_trajectories=4",
+        ]
         if setup.stage is not None:
             overrides.append(f"task.autoencoder={self.stage_run(model)}")
         hyper = setup.hyperparameters(self.tier)
@@ -244,14 +262,23 @@ class Bench:
         if self.well:
             raise InputError(f"{model} trains on whole trajectories of pdeop files, not on Well data")
         base = Path(__file__).parent / "configs" / f"{stage['shipped']}.yaml" if self.tier == "paper" else None
-        overrides = [f"data.path={data}", f"model.name={stage['model']}", f"task.kind={stage['task']}",
-                     f"train.device={self.device}"]  # fmt: skip
+        overrides = [
+            f"data.path={data}",
+            f"model.name={stage['model']}",
+            f"task.kind={stage['task']}",
+            f"train.device={self.device}",
+        ]
         if self.tier != "paper":
             hyper = stage["small"] if self.tier == "cpu-small" else _shrunk(stage["small"])
             factor = 2 ** (len(hyper["multipliers"]) - 1)
             frames = len(file_recipe(data).frame_indices()) // factor * factor
-            overrides += [f"model.hyperparameters={json.dumps(hyper)}", f"train.epochs={TIER_EPOCHS[self.tier]}",
-                          f"optim.lr={stage['lr']}", "data.batch_size=8", f"task.frames={frames}"]  # fmt: skip
+            overrides += [
+                f"model.hyperparameters={json.dumps(hyper)}",
+                f"train.epochs={TIER_EPOCHS[self.tier]}",
+                f"optim.lr={stage['lr']}",
+                "data.batch_size=8",
+                f"task.frames={frames}",
+            ]
         resume = (run / "checkpoints" / "last.pt").is_file()  # a finished stage resumes with nothing left to do
         train(load_config(base, overrides), run, resume=resume, progress=self.progress, evaluate=False)
         return training_seconds(run)
@@ -277,8 +304,11 @@ class Bench:
         per_epoch = training_seconds(probe)  # the epoch itself, not the run's start-up
         shutil.rmtree(probe, ignore_errors=True)
         epochs = max(1, int(seconds // per_epoch))
-        return self.config(model, data, [f"train.epochs={epochs}"]), {"epochs": epochs, "seconds_per_epoch":
-                                                                        per_epoch, "budget_seconds": seconds}  # fmt: skip
+        return self.config(model, data, [f"train.epochs={epochs}"]), {
+            "epochs": epochs,
+            "seconds_per_epoch": per_epoch,
+            "budget_seconds": seconds,
+        }
 
     def run_model(self, model: str, data: Path, target: int | None = None) -> dict:
         """Train, evaluate and time ``model`` (or read its finished result)."""
@@ -293,11 +323,17 @@ class Bench:
         train(config, run, resume=resume, progress=self.progress, evaluate=False)
         predictor = as_forecaster(operators.load(run, device=self.device))
         split = "test"
-        report = evaluate_surrogate(predictor, data, folder / "evaluation", split, None, None,
-                                    getattr(predictor, "max_steps", None))  # fmt: skip
-        result = {"model": model, "parameters": operators.parameter_count(predictor.model), **decided,
-                  "train_seconds": training_seconds(run) + stage_seconds, **scores(report),
-                  **self.timing(predictor, data, split)}  # fmt: skip
+        report = evaluate_surrogate(
+            predictor, data, folder / "evaluation", split, None, None, getattr(predictor, "max_steps", None)
+        )
+        result = {
+            "model": model,
+            "parameters": operators.parameter_count(predictor.model),
+            **decided,
+            "train_seconds": training_seconds(run) + stage_seconds,
+            **scores(report),
+            **self.timing(predictor, data, split),
+        }
         _write_json(result_file, result)
         return result
 
@@ -324,16 +360,26 @@ class Bench:
             predictor.predict(given, steps, None, constant)
             synchronize(device)
             seconds.append(time.perf_counter() - start)
-        out = {"inference_seconds_per_trajectory": statistics.median(seconds) / len(given),
-               "inference_batch": len(given), "rollout_steps": steps, "peak_memory_mb": peak_memory_mb(device, baseline),
-               "solver_seconds_per_trajectory": None, "solver": None}  # fmt: skip
+        out = {
+            "inference_seconds_per_trajectory": statistics.median(seconds) / len(given),
+            "inference_batch": len(given),
+            "rollout_steps": steps,
+            "peak_memory_mb": peak_memory_mb(device, baseline),
+            "solver_seconds_per_trajectory": None,
+            "solver": None,
+        }
         if not self.well:
             stride = int(predictor.metadata.get("stride", 1))
             frames_ahead = steps * stride
             reference = self.solver_reference(data, frames_ahead, len(given))
             start = int(predictor.metadata.get("first_frame", 0)) + (history - 1) * stride  # the last given frame
-            out.update(solver_seconds_per_trajectory=reference["seconds_per_trajectory"], solver=reference["solver"],
-                       solver_frames=frames_ahead, start_frame=start, stride=stride)  # fmt: skip
+            out.update(
+                solver_seconds_per_trajectory=reference["seconds_per_trajectory"],
+                solver=reference["solver"],
+                solver_frames=frames_ahead,
+                start_frame=start,
+                stride=stride,
+            )
         return out
 
     def solver_reference(self, data: Path, frames: int, batch: int) -> dict:
@@ -350,8 +396,12 @@ class Bench:
             device = torch.device(self.device)
             runs = [solver_seconds(file_recipe(data), states, frames, device) for _ in range(REPEATS)]
             seconds = [run[0] for run in runs]
-            measured[key] = {"seconds_per_trajectory": statistics.median(seconds) / len(states), "solver": runs[0][1],
-                             "seconds": seconds, "threads": torch.get_num_threads()}  # fmt: skip
+            measured[key] = {
+                "seconds_per_trajectory": statistics.median(seconds) / len(states),
+                "solver": runs[0][1],
+                "seconds": seconds,
+                "threads": torch.get_num_threads(),
+            }
             _write_json(path, measured)
         return measured[key]
 
@@ -367,8 +417,16 @@ class Bench:
             return self._run(models)
 
     def _run(self, models: list[str]) -> list[dict]:
-        _write_json(self.out / "bench.json", {"suite": str(self.suite), "tier": self.tier, "budget": self.budget,
-                                              "budget_value": self.budget_value, "device": self.device})  # fmt: skip
+        _write_json(
+            self.out / "bench.json",
+            {
+                "suite": str(self.suite),
+                "tier": self.tier,
+                "budget": self.budget,
+                "budget_value": self.budget_value,
+                "device": self.device,
+            },
+        )
         data = self.data()
         target = None
         if self.budget == "parameters":
@@ -383,6 +441,28 @@ class Bench:
                 _write_json(failed, {"model": model, "reason": str(error).splitlines()[0]})
         return results
 
+    def retime(self, models: list[str]) -> list[dict]:
+        """Time the finished ``models`` again (inference, the solver reference and the solver ladder), keeping
+        their scores and training: for benches trained side by side on a shared machine and timed alone on a
+        quiet one. A model without a finished result is named and skipped; nothing is trained."""
+        with RunLock(self.out / "bench.lock", f"benching into {self.out}"):
+            data = self.data()
+            for measured in ("solver.json", "ladder.json"):  # measured beside the training: measure anew
+                (self.out / measured).unlink(missing_ok=True)
+            results = []
+            for model in models:
+                folder = self.out / "models" / model
+                if not (folder / "result.json").is_file():
+                    if self.progress:
+                        print(f"{model}: not finished in {self.out}, not retimed", flush=True)
+                    continue
+                result = json.loads((folder / "result.json").read_text())
+                predictor = as_forecaster(operators.load(folder / "run", device=self.device))
+                result = {**result, **self.timing(predictor, data, "test"), "retimed": True}
+                _write_json(folder / "result.json", result)
+                results.append(self.with_reference(result, data))
+            return results
+
     def ladder(self, data: Path, start: int, steps: int, stride: int, batch: int) -> list[dict]:
         """The solver ladder (``training.ladder``) from stored frame ``start`` over ``steps`` states ``stride``
         frames apart, on the test trajectories: measured once per horizon and kept in ``OUT/ladder.json``."""
@@ -394,12 +474,14 @@ class Bench:
 
             def said(row: dict) -> None:
                 if self.progress:
-                    print(f"solver ladder {row['solver']}: rollout relative L2 {row['relative_l2_rollout']:.3g}, "
-                          f"{row['seconds_per_trajectory']:.3g} s per trajectory", flush=True)  # fmt: skip
+                    print(
+                        f"solver ladder {row['solver']}: rollout relative L2 {row['relative_l2_rollout']:.3g}, "
+                        f"{row['seconds_per_trajectory']:.3g} s per trajectory",
+                        flush=True,
+                    )
 
             repeats = 1 if self.tier == "tiny" else REPEATS  # the tiny tier checks the plumbing, not the speed
-            rows = run_ladder(file_recipe(data), data, samples, start, steps, stride, batch, self.device, repeats,
-                              said)  # fmt: skip
+            rows = run_ladder(file_recipe(data), data, samples, start, steps, stride, batch, self.device, repeats, said)
             measured[key] = {"rungs": rows, "threads": torch.get_num_threads(), "samples": samples, "steps": steps}
             _write_json(path, measured)
         return measured[key]["rungs"]
@@ -414,12 +496,18 @@ class Bench:
         reference = self.solver_reference(data, frames, result["inference_batch"])
         stride, start = result.get("stride", 1), result.get("start_frame", 0)
         ladder = self.ladder(data, start, result["rollout_steps"], stride, result["inference_batch"])
-        speedup, rung = speedup_at_equal_accuracy(result["relative_l2_rollout"],
-                                                  result["inference_seconds_per_trajectory"], ladder)  # fmt: skip
-        updated = {**result, "solver_frames": frames, "solver_seconds_per_trajectory":
-                   reference["seconds_per_trajectory"], "solver": reference["solver"],
-                   "speedup_equal_accuracy": speedup, "equal_accuracy_solver": rung and rung["solver"],
-                   "equal_accuracy_solver_error": rung and rung["relative_l2_rollout"]}  # fmt: skip
+        speedup, rung = speedup_at_equal_accuracy(
+            result["relative_l2_rollout"], result["inference_seconds_per_trajectory"], ladder
+        )
+        updated = {
+            **result,
+            "solver_frames": frames,
+            "solver_seconds_per_trajectory": reference["seconds_per_trajectory"],
+            "solver": reference["solver"],
+            "speedup_equal_accuracy": speedup,
+            "equal_accuracy_solver": rung and rung["solver"],
+            "equal_accuracy_solver_error": rung and rung["relative_l2_rollout"],
+        }
         if updated != result:
             _write_json(self.out / "models" / result["model"] / "result.json", updated)
         return updated
@@ -487,8 +575,10 @@ class GeneratorForecast:
         if precision not in (None, "fp32") or constant is not None:
             raise InputError("a generator forecasts in fp32 without constant inputs")
         if steps > self.max_steps:
-            raise InputError(f"this generator makes {self.max_steps + 1} frames: it forecasts {self.max_steps} "
-                             f"steps at most, not {steps}")  # fmt: skip
+            raise InputError(
+                f"this generator makes {self.max_steps + 1} frames: it forecasts {self.max_steps} "
+                f"steps at most, not {steps}"
+            )
         samples = self.inner.sample(first_frame=u0[:, -1], samples=self.members, steps=GENERATOR_STEPS, seed=0)
         mean = samples.reshape(len(u0), self.members, *samples.shape[1:]).mean(dim=1)
         return mean[:, 1 : 1 + steps]

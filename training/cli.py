@@ -168,8 +168,10 @@ def _add_inspection(commands) -> None:
     plot.add_argument("--sample", type=int, default=0, help="trajectory index (default 0)")
     plot.add_argument("--out", type=Path, help="PNG file to write")
     plot.add_argument("--animate", type=Path, metavar="FILE.gif", help="also write an animation")
-    plot.add_argument("--channel", help="which channel of The Well's data, e.g. velocity_x (default the first; "
-                      "pdeop info lists the fields)")  # fmt: skip
+    plot.add_argument(
+        "--channel",
+        help="which channel of The Well's data, e.g. velocity_x (default the first; pdeop info lists the fields)",
+    )
     plot.set_defaults(handler=_run_plot)
 
 
@@ -191,14 +193,30 @@ def _add_bench(commands) -> None:
     bench.add_argument("suite", help="a suite name or a Well dataset directory")
     bench.add_argument("--models", help=f"comma-separated (default all benchable: {','.join(benchable())})")
     bench.add_argument("--tier", choices=TIERS, default="cpu-small", help="problem and model size (default cpu-small)")
-    bench.add_argument("--budget", default="epochs", metavar="KIND[=VALUE]",
-                       help="epochs[=N] (the tier's epochs), seconds[=S] (training wall-clock per model, default 60) "
-                       "or parameters[=N] (widths matched to N, default the first model's count)")  # fmt: skip
-    bench.add_argument("--predictions", type=Path, nargs="+", default=[], metavar="FILE",
-                       help="also score rollouts made outside pdeop (pdeop predict's file layout) in the table")  # fmt: skip
+    bench.add_argument(
+        "--budget",
+        default="epochs",
+        metavar="KIND[=VALUE]",
+        help="epochs[=N] (the tier's epochs), seconds[=S] (training wall-clock per model, default 60) "
+        "or parameters[=N] (widths matched to N, default the first model's count)",
+    )
+    bench.add_argument(
+        "--predictions",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="also score rollouts made outside pdeop (pdeop predict's file layout) in the table",
+    )
     bench.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N (default cpu)")
     bench.add_argument("--out", type=Path, required=True, help="bench directory (rerun with it to resume)")
     bench.add_argument("--quiet", action="store_true", help="no progress bars")
+    bench.add_argument(
+        "--retime",
+        action="store_true",
+        help="train nothing: time the finished models and the solver again, keeping their scores "
+        "(benches trained side by side, timed alone on a quiet machine)",
+    )
     bench.set_defaults(handler=_run_bench)
 
 
@@ -216,7 +234,9 @@ def _run_bench(args) -> None:
         check_predictions(path)
     bench = Bench(args.suite, args.out, args.tier, kind, amount, args.device, progress=not args.quiet)
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else benchable()
-    if args.models is None or models:
+    if args.retime:
+        bench.retime(models)
+    elif args.models is None or models:
         bench.run(models)
     for path in args.predictions:
         score_external(bench, path)
@@ -243,8 +263,12 @@ def _add_conversion(commands) -> None:
     convert.add_argument("source", type=Path, help="the file to convert")
     convert.add_argument("--from", dest="format", required=True, choices=list(FORMATS), help="the source's format")
     convert.add_argument("--out", type=Path, required=True, help="the HDF5 file to write (.h5 or .hdf5)")
-    convert.add_argument("--periodic", choices=("yes", "no"), help="whether the domain is periodic, where the "
-                         "source does not record it (default: the format's convention, recorded as assumed)")  # fmt: skip
+    convert.add_argument(
+        "--periodic",
+        choices=("yes", "no"),
+        help="whether the domain is periodic, where the "
+        "source does not record it (default: the format's convention, recorded as assumed)",
+    )
     convert.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     convert.add_argument("--quiet", action="store_true", help="no progress bar")
     convert.set_defaults(handler=_run_convert)
@@ -339,19 +363,26 @@ def well_summary(path: Path) -> str:
     ndim, axes = info.ndim, info.axes
     lines = [f"{path}  (The Well's layout, read directly)"]
     if splits:
-        lines += [f"  split        {split}: {len(group)} file(s), {sum(WellFile.read(f).trajectories for f in group)} "
-                  "trajectories" for split, group in splits.items()]  # fmt: skip
+        lines += [
+            f"  split        {split}: {len(group)} file(s), {sum(WellFile.read(f).trajectories for f in group)} "
+            "trajectories"
+            for split, group in splits.items()
+        ]
     else:
         lines.append(f"  trajectories {info.trajectories}")
-    grid = " x ".join(f"{n} ({a}{', periodic' if periodic else ''})"
-                      for n, a, periodic in zip(info.grid, axes, info.periodic, strict=True))  # fmt: skip
+    grid = " x ".join(
+        f"{n} ({a}{', periodic' if periodic else ''})"
+        for n, a, periodic in zip(info.grid, axes, info.periodic, strict=True)
+    )
     lines += [f"  grid         {grid}", f"  time         {info.steps} steps"]
     for field in info.fields:
         flags = ", ".join(name for name, on in (("time", field.time_varying), ("sample", field.sample_varying)) if on)
         constant_axes = [a for a, varying in zip(axes, field.dim_varying, strict=False) if not varying]
-        lines.append(f"  field        {field.name} (t{field.order}: {field.components(ndim)} channel(s)"
-                     f"{'; constant in time' if not field.time_varying else ''}; varies with {flags or 'nothing'}"
-                     f"{'; constant along ' + ', '.join(constant_axes) if constant_axes else ''})")  # fmt: skip
+        lines.append(
+            f"  field        {field.name} (t{field.order}: {field.components(ndim)} channel(s)"
+            f"{'; constant in time' if not field.time_varying else ''}; varies with {flags or 'nothing'}"
+            f"{'; constant along ' + ', '.join(constant_axes) if constant_axes else ''})"
+        )
     from pde_data.well import WellWindows
 
     data = WellWindows(path, "train" if path.is_dir() else None)
@@ -360,8 +391,10 @@ def well_summary(path: Path) -> str:
     origin = "stats.yaml" if stats_file is not None and stats_file.is_file() else "stored with the fields"
     lines.append(f"  statistics   {origin if stored else 'computed when needed'}")
     if stored:
-        lines += [f"    {name:<14} mean {float(m):.4g}, std {float(s):.4g}"
-                  for name, m, s in zip(data.channel_names, stored["mean"], stored["std"], strict=True)]  # fmt: skip
+        lines += [
+            f"    {name:<14} mean {float(m):.4g}, std {float(s):.4g}"
+            for name, m, s in zip(data.channel_names, stored["mean"], stored["std"], strict=True)
+        ]
     with h5py.File(files[0], "r") as f:
         source = json.loads(f.attrs["pdeop_source"]) if "pdeop_source" in f.attrs else None
     if source is not None:
@@ -515,8 +548,13 @@ def _run_train(args) -> None:
     from training.run import resume_config, train
 
     flags = []
-    for key, value in (("data.path", args.data), ("model.name", args.model), ("train.epochs", args.epochs),
-                       ("train.precision", args.precision), ("train.device", args.device)):  # fmt: skip
+    for key, value in (
+        ("data.path", args.data),
+        ("model.name", args.model),
+        ("train.epochs", args.epochs),
+        ("train.precision", args.precision),
+        ("train.device", args.device),
+    ):
         if value is not None:
             flags.append(f"{key}={value}")
     if args.resume:
@@ -600,8 +638,9 @@ def _evaluate_observer_run(args, split) -> None:
 
     run_folder = args.run if args.run.is_dir() else args.run.parent
     out = args.out or run_folder / f"evaluation-{args.data.stem}"
-    report = evaluate_observer(operators.load(args.run), args.data, out, split, args.trajectories, args.observations,
-                               run=args.run)  # fmt: skip
+    report = evaluate_observer(
+        operators.load(args.run), args.data, out, split, args.trajectories, args.observations, run=args.run
+    )
     print(assimilation_table(report))
     print(f"wrote {out / 'evaluation.json'}, {out / 'error_vs_time.png'}")
 
@@ -610,9 +649,19 @@ def _run_predict(args) -> None:
     from training.prediction import predict_to_file
 
     solver_frames = None if args.no_solver_timing else args.solver_frames
-    summary = predict_to_file(args.run, args.input, args.out, args.steps, args.sample, args.device, args.precision,
-                              args.overwrite, progress=not args.quiet, solver_frames=solver_frames,
-                              other_grids=args.other_grids)  # fmt: skip
+    summary = predict_to_file(
+        args.run,
+        args.input,
+        args.out,
+        args.steps,
+        args.sample,
+        args.device,
+        args.precision,
+        args.overwrite,
+        progress=not args.quiet,
+        solver_frames=solver_frames,
+        other_grids=args.other_grids,
+    )
     print(summary)
 
 
@@ -641,8 +690,12 @@ def _add_assimilation(commands) -> None:
     observe.add_argument("--sensors", type=float, default=0.1, help="fraction of grid points observed (default 0.1)")
     observe.add_argument("--layout", choices=LAYOUTS, default="random", help="where sensors sit (default random)")
     observe.add_argument("--noise", type=float, default=0.0, help="noise standard deviation (default 0)")
-    observe.add_argument("--noise-kind", choices=NOISE_KINDS, default="relative",
-                         help="relative: times each channel's std over the trajectory (default); absolute")  # fmt: skip
+    observe.add_argument(
+        "--noise-kind",
+        choices=NOISE_KINDS,
+        default="relative",
+        help="relative: times each channel's std over the trajectory (default); absolute",
+    )
     observe.add_argument("--every", type=_positive_int, default=1, help="observe every k-th frame (default 1)")
     observe.add_argument("--rate", type=float, help="irregular times: observe each frame with this probability")
     observe.add_argument("--seed", type=int, default=0)
@@ -711,8 +764,22 @@ def _add_sampling(commands) -> None:
 def _run_sample(args) -> None:
     from training.sampling import sample_to_file
 
-    print(sample_to_file(args.run, args.out, args.prompt, args.first_frame, args.sample, args.samples, args.steps,
-                         args.guidance, args.eta, args.seed, args.device, args.overwrite))  # fmt: skip
+    print(
+        sample_to_file(
+            args.run,
+            args.out,
+            args.prompt,
+            args.first_frame,
+            args.sample,
+            args.samples,
+            args.steps,
+            args.guidance,
+            args.eta,
+            args.seed,
+            args.device,
+            args.overwrite,
+        )
+    )
 
 
 # --- entry point --------------------------------------------------------------------------------

@@ -119,23 +119,47 @@ class RunConfig:
         d, o, s, r = self.data, self.optim, self.schedule, self.train
         ranges = [
             # (key, value, lowest, highest, lowest allowed?, highest allowed?) for numbers; None = unbounded
-            *((k, v, 1, None, True, True) for k, v in (
-                ("data.history", d.history), ("data.horizon", d.horizon), ("data.stride", d.stride),
-                ("data.batch_size", d.batch_size), ("data.samples", d.samples), ("train.epochs", r.epochs),
-                ("train.checkpoint_every", r.checkpoint_every), ("train.eval_trajectories", r.eval_trajectories), ("train.eval_steps", r.eval_steps),
-                ("schedule.step_epochs", s.step_epochs))),
-            *((k, v, 0, None, True, True) for k, v in (
-                ("data.num_workers", d.num_workers), ("data.seed", d.seed), ("train.seed", r.seed),
-                ("data.first_frame", d.first_frame),
-                ("schedule.warmup_steps", s.warmup_steps), ("optim.weight_decay", o.weight_decay))),
-            *((k, v, 0, None, False, True) for k, v in (
-                ("optim.lr", o.lr), ("optim.grad_clip", o.grad_clip), ("schedule.gamma", s.gamma),
-                ("schedule.div_factor", s.div_factor), ("schedule.final_div_factor", s.final_div_factor))),
+            *(
+                (k, v, 1, None, True, True)
+                for k, v in (
+                    ("data.history", d.history),
+                    ("data.horizon", d.horizon),
+                    ("data.stride", d.stride),
+                    ("data.batch_size", d.batch_size),
+                    ("data.samples", d.samples),
+                    ("train.epochs", r.epochs),
+                    ("train.checkpoint_every", r.checkpoint_every),
+                    ("train.eval_trajectories", r.eval_trajectories),
+                    ("train.eval_steps", r.eval_steps),
+                    ("schedule.step_epochs", s.step_epochs),
+                )
+            ),
+            *(
+                (k, v, 0, None, True, True)
+                for k, v in (
+                    ("data.num_workers", d.num_workers),
+                    ("data.seed", d.seed),
+                    ("train.seed", r.seed),
+                    ("data.first_frame", d.first_frame),
+                    ("schedule.warmup_steps", s.warmup_steps),
+                    ("optim.weight_decay", o.weight_decay),
+                )
+            ),
+            *(
+                (k, v, 0, None, False, True)
+                for k, v in (
+                    ("optim.lr", o.lr),
+                    ("optim.grad_clip", o.grad_clip),
+                    ("schedule.gamma", s.gamma),
+                    ("schedule.div_factor", s.div_factor),
+                    ("schedule.final_div_factor", s.final_div_factor),
+                )
+            ),
             ("schedule.min_lr_ratio", s.min_lr_ratio, 0, 1, True, True),
             ("schedule.pct_start", s.pct_start, 0, 1, False, False),
             ("train.ema_decay", r.ema_decay, 0, 1, False, False),
             *((f"optim.betas[{i}]", beta, 0, 1, True, False) for i, beta in enumerate(o.betas)),
-        ]  # fmt: skip
+        ]
         for key, value, low, high, low_ok, high_ok in ranges:
             _check_range(key, value, low, high, low_ok, high_ok)
         check_model_and_task(self.model.name, self.task.kind)

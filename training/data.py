@@ -128,8 +128,10 @@ def without_validation_if_empty(data: DataConfig, build: Callable[[], Dataset]) 
     except EmptySplitError as error:
         if data.val_path:
             raise
-        print(f"note: {error}; training without validation (set data.val_path to validate on another file)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"note: {error}; training without validation (set data.val_path to validate on another file)",
+            file=sys.stderr,
+        )
         return None
 
 

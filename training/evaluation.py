@@ -58,8 +58,13 @@ def model_frames(surrogate: Surrogate, trajectories: torch.Tensor) -> torch.Tens
     return trajectories[:, first::stride]
 
 
-def rollout(surrogate: Surrogate, trajectories: torch.Tensor, precision: str | None = None, steps: int | None = None,
-            constant: torch.Tensor | None = None):  # fmt: skip
+def rollout(
+    surrogate: Surrogate,
+    trajectories: torch.Tensor,
+    precision: str | None = None,
+    steps: int | None = None,
+    constant: torch.Tensor | None = None,
+):
     """Predict every trajectory from its first ``history`` states (at the surrogate's stride), for ``steps``
     states (default: to the last stored frame); ``constant``: the trajectories' constant inputs, if any.
 
@@ -74,8 +79,9 @@ def rollout(surrogate: Surrogate, trajectories: torch.Tensor, precision: str | N
     return prediction, target.float(), time.perf_counter() - start
 
 
-def one_step_scores(surrogate: Surrogate, trajectories: torch.Tensor, precision: str | None = None,
-                    constant: torch.Tensor | None = None) -> dict:  # fmt: skip
+def one_step_scores(
+    surrogate: Surrogate, trajectories: torch.Tensor, precision: str | None = None, constant: torch.Tensor | None = None
+) -> dict:
     """The Well's one-step scores: relative L2 and VRMSE of one model call from every window of every
     trajectory (not only from the first frames), with persistence beside it.
 
@@ -90,9 +96,14 @@ def one_step_scores(surrogate: Surrogate, trajectories: torch.Tensor, precision:
     targets = torch.cat([frames[:, s + history : s + history + 1] for s in starts])
     constants = None if constant is None else torch.cat([constant] * len(starts))  # inputs are start-major
     pieces = range(0, len(inputs), 256)
-    predictions = torch.cat([surrogate.predict(inputs[i : i + 256], 1, precision,
-                                               None if constants is None else constants[i : i + 256]).cpu()
-                             for i in pieces])  # fmt: skip
+    predictions = torch.cat(
+        [
+            surrogate.predict(
+                inputs[i : i + 256], 1, precision, None if constants is None else constants[i : i + 256]
+            ).cpu()
+            for i in pieces
+        ]
+    )
     out = {}
     for name, guess in (("model", predictions), ("persistence", inputs[:, -1:])):
         out[name] = {
@@ -253,8 +264,11 @@ def check_same_trajectories(datasets: list[str | Path]) -> None:
         seeds = f["pdeop/seed"][()]
     for data in datasets[1:]:
         other = file_recipe(data).to_dict()
-        different = [f"{key} {first[key]!r} vs {other[key]!r}" for key in SAME_PROBLEM[:-1] if key != "resolution"
-                     and first[key] != other[key]]  # fmt: skip
+        different = [
+            f"{key} {first[key]!r} vs {other[key]!r}"
+            for key in SAME_PROBLEM[:-1]
+            if key != "resolution" and first[key] != other[key]
+        ]
         with h5py.File(data, "r") as f:
             if not np.array_equal(f["pdeop/seed"][()], seeds):
                 different.append("the initial-condition seeds (generate both with the same --seed and samples)")
@@ -283,13 +297,15 @@ def evaluate_resolutions(
     for data in datasets:
         report = evaluate_surrogate(surrogate, data, out_dir / Path(data).stem, split, trajectories, precision)
         model, persistence = report["model"]["summary"], report["persistence"]["summary"]
-        rows.append({
-            "data": str(data),
-            "resolution": int(FileData(data).grid_shape[0]),
-            "relative_l2_rollout": model["relative_l2_rollout"],
-            "relative_l2_one_step": model.get("relative_l2_one_step"),
-            "persistence_relative_l2_rollout": persistence["relative_l2_rollout"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "data": str(data),
+                "resolution": int(FileData(data).grid_shape[0]),
+                "relative_l2_rollout": model["relative_l2_rollout"],
+                "relative_l2_one_step": model.get("relative_l2_one_step"),
+                "persistence_relative_l2_rollout": persistence["relative_l2_rollout"],
+            }
+        )
     trained = (surrogate.metadata.get("grid") or [None])[0]
     label = surrogate.model.pdeop_spec["name"] + (f" ({surrogate.other_grids})" if surrogate.other_grids else "")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -306,8 +322,10 @@ def resolution_table(rows: list[dict]) -> str:
     lines = [f"{'grid':>6} {'rollout L2':>11} {'1-step L2':>10} {'persistence':>12}  data"]
     for r in rows:
         one = r["relative_l2_one_step"]
-        lines.append(f"{r['resolution']:>6} {r['relative_l2_rollout']:>11.4g} {one if one is None else format(one, '.4g'):>10}"
-                     f" {r['persistence_relative_l2_rollout']:>12.4g}  {r['data']}")  # fmt: skip
+        lines.append(
+            f"{r['resolution']:>6} {r['relative_l2_rollout']:>11.4g} {one if one is None else format(one, '.4g'):>10}"
+            f" {r['persistence_relative_l2_rollout']:>12.4g}  {r['data']}"
+        )
     return "\n".join(lines)
 
 
@@ -368,9 +386,14 @@ def score_predictions(predictions: str | Path, data: str | Path, out_dir: str | 
     names = [c.name for c in channels]
     report = score(prediction.float(), target.float(), last_given.float(), dt, names, file_recipe(data).length)
     report.update(
-        data=str(data), predictions=str(predictions), samples=samples, dt=dt, predicted_steps=steps,
-        scored_steps=int(index.size), training_samples=training_samples(data, samples),
-    )  # fmt: skip
+        data=str(data),
+        predictions=str(predictions),
+        samples=samples,
+        dt=dt,
+        predicted_steps=steps,
+        scored_steps=int(index.size),
+        training_samples=training_samples(data, samples),
+    )
     write_report(report, out_dir, prediction[0].float(), target[0].float(), data, samples[0])
     return report
 

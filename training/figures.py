@@ -111,8 +111,13 @@ def _plot_2d(p: np.ndarray, u: np.ndarray, field: str, limit: float, error_limit
     return fig
 
 
-def plot_error_vs_resolution(curves: dict[str, list[tuple[int, float]]], path: Path, title: str,
-                             trained: int | None = None, ylabel: str = "relative L2 error (rollout)") -> Figure:  # fmt: skip
+def plot_error_vs_resolution(
+    curves: dict[str, list[tuple[int, float]]],
+    path: Path,
+    title: str,
+    trained: int | None = None,
+    ylabel: str = "relative L2 error (rollout)",
+) -> Figure:
     """Relative L2 against grid points per axis, one line per model (``{label: [(points, error)]}``);
     more than ten lines get twenty distinct colours and the legend beside the axes."""
     many = len(curves) > 10

@@ -58,7 +58,7 @@ class Rung:
 
     def describe(self, recipe: Recipe) -> str:
         axes = f"^{recipe.ndim}" if recipe.ndim > 1 else ""
-        return f"{self.grid}{axes}, {self.substeps} steps per frame"
+        return f"{self.grid}{axes}, {self.substeps} step{'' if self.substeps == 1 else 's'} per frame"
 
 
 def rungs(recipe: Recipe, min_grid: int = MIN_GRID) -> list[Rung]:
@@ -93,8 +93,9 @@ class LadderProblem:
     stride: int
 
     @classmethod
-    def read(cls, recipe: Recipe, data: str | Path, samples: list[int], start: int, steps: int,
-             stride: int) -> LadderProblem:  # fmt: skip
+    def read(
+        cls, recipe: Recipe, data: str | Path, samples: list[int], start: int, steps: int, stride: int
+    ) -> LadderProblem:
         source = FileData(data, split=None)
         nominal = recipe.t_end / (recipe.total_frames - 1)
         frames = [start + stride * (k + 1) for k in range(steps)]
@@ -110,15 +111,15 @@ class LadderProblem:
         )
 
 
-def solve_rung(recipe: Recipe, rung: Rung, problem: LadderProblem, batch: int, device: str,
-               repeats: int) -> tuple[torch.Tensor | None, list[float]]:  # fmt: skip
+def solve_rung(
+    recipe: Recipe, rung: Rung, problem: LadderProblem, batch: int, device: str, repeats: int
+) -> tuple[torch.Tensor | None, list[float]]:
     """Rung ``rung`` on ``problem``: the states ``(samples, steps, *data grid)`` (None if it blew up) and the
     seconds of each of ``repeats`` timed solves of a batch of ``batch`` (the samples repeated)."""
     count, steps = len(problem.initial), problem.target.shape[1]
     index = torch.arange(count).repeat(math.ceil(batch / count))[:batch]
     parameters = [problem.parameters[i] for i in index] if problem.parameters else None
-    solver = rung.recipe(recipe).build_solver(problem.lengths[index], problem.factors[index], None, device,
-                                              parameters)  # fmt: skip
+    solver = rung.recipe(recipe).build_solver(problem.lengths[index], problem.factors[index], None, device, parameters)
     u0 = fourier_resample(problem.initial[index], rung.grid, recipe.ndim).to(device=solver.device, dtype=solver.dtype)
     seconds, states = [], None
     for _ in range(repeats):
@@ -149,8 +150,18 @@ def score_rung(predicted: torch.Tensor | None, problem: LadderProblem) -> float:
     return float(relative_l2_per_step(predicted[:, :, None], problem.target[:, :, None]).mean())
 
 
-def run_ladder(recipe: Recipe, data: str | Path, samples: list[int], start: int, steps: int, stride: int,
-               batch: int, device: str, repeats: int, progress=None) -> list[dict]:  # fmt: skip
+def run_ladder(
+    recipe: Recipe,
+    data: str | Path,
+    samples: list[int],
+    start: int,
+    steps: int,
+    stride: int,
+    batch: int,
+    device: str,
+    repeats: int,
+    progress=None,
+) -> list[dict]:
     """Every rung of ``recipe`` scored and timed (see the module docstring) from stored frame ``start`` of the
     trajectories ``samples`` of ``data`` over ``steps`` states ``stride`` frames apart; rows in ``rungs`` order,
     each ``{grid, substeps, solver, relative_l2_rollout, seconds_per_trajectory, seconds, reference, stable}``."""
@@ -159,9 +170,18 @@ def run_ladder(recipe: Recipe, data: str | Path, samples: list[int], start: int,
     for number, rung in enumerate(rungs(recipe)):
         predicted, seconds = solve_rung(recipe, rung, problem, batch, device, repeats)
         error = score_rung(predicted, problem)
-        rows.append({"grid": rung.grid, "substeps": rung.substeps, "solver": rung.describe(recipe),
-                     "relative_l2_rollout": error, "seconds_per_trajectory": statistics.median(seconds) / batch,
-                     "seconds": seconds, "reference": number == 0, "stable": math.isfinite(error)})  # fmt: skip
+        rows.append(
+            {
+                "grid": rung.grid,
+                "substeps": rung.substeps,
+                "solver": rung.describe(recipe),
+                "relative_l2_rollout": error,
+                "seconds_per_trajectory": statistics.median(seconds) / batch,
+                "seconds": seconds,
+                "reference": number == 0,
+                "stable": math.isfinite(error),
+            }
+        )
         if progress is not None:
             progress(rows[-1])
     return rows

@@ -75,21 +75,36 @@ def markdown(rows: list[dict], bench: dict) -> str:
     solver = next((r.get("solver") for r in rows if r.get("solver")), None)
     if solver:
         lines += ["", f"Solver: {solver}, timed on the same batch, horizon and device."]
-    lines.append("Inference MiB: on a GPU the allocator's peak (weights included); on the CPU the growth of the "
-                 "process's resident set during the timed rollouts.")  # fmt: skip
-    failed = [json.loads(p.read_text()) for p in sorted((Path(bench["out"]) / "models").glob("*/failed.json"))] \
-        if bench.get("out") else []  # fmt: skip
+    lines.append(
+        "Inference MiB: on a GPU the allocator's peak (weights included); on the CPU the growth of the "
+        "process's resident set during the timed rollouts."
+    )
+    failed = (
+        [json.loads(p.read_text()) for p in sorted((Path(bench["out"]) / "models").glob("*/failed.json"))]
+        if bench.get("out")
+        else []
+    )
     lines += [f"Not run: {f['reason']}" for f in failed]
     persistence = next((r.get("persistence_relative_l2_rollout") for r in rows), None)
     if persistence is not None:
         lines.append(f"Persistence (the last given state repeated): rollout relative L2 {persistence:.4f}.")
     ladder = main_ladder(bench.get("out"))
     if ladder:
-        lines += ["", EQUAL_ACCURACY, "", f"Solver ladder ({ladder['key']}, {ladder['threads']} thread(s)):", "",
-                  "| " + " | ".join(label for _, label, _ in LADDER_COLUMNS) + " |", "|" + "---|" * len(LADDER_COLUMNS)]  # fmt: skip
+        lines += [
+            "",
+            EQUAL_ACCURACY,
+            "",
+            f"Solver ladder ({ladder['key']}, {ladder['threads']} thread(s)):",
+            "",
+            "| " + " | ".join(label for _, label, _ in LADDER_COLUMNS) + " |",
+            "|" + "---|" * len(LADDER_COLUMNS),
+        ]
         for rung in ladder["rungs"]:
-            name = rung["solver"] + (" (reference)" if rung["reference"] else "") + ("" if rung["stable"] else
-                                                                                     " (unstable)")  # fmt: skip
+            name = (
+                rung["solver"]
+                + (" (reference)" if rung["reference"] else "")
+                + ("" if rung["stable"] else " (unstable)")
+            )
             cells = [name] + [_cell(rung.get(key), form) for key, _, form in LADDER_COLUMNS[1:]]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -144,8 +159,11 @@ def plot_error_against_step(rows: list[dict], path: Path) -> None:
 def plot_pareto(rows: list[dict], path: Path) -> None:
     fig = _figure(6.5, 4.5)
     ax = fig.subplots()
-    points = [(r["inference_seconds_per_trajectory"], r["relative_l2_rollout"], r["model"]) for r in rows
-              if r.get("inference_seconds_per_trajectory")]  # fmt: skip
+    points = [
+        (r["inference_seconds_per_trajectory"], r["relative_l2_rollout"], r["model"])
+        for r in rows
+        if r.get("inference_seconds_per_trajectory")
+    ]
     for seconds, error, name in points:
         ax.scatter(seconds, error, s=25)
         ax.annotate(name, (seconds, error), fontsize=8, xytext=(3, 3), textcoords="offset points")
@@ -168,8 +186,14 @@ def plot_pareto(rows: list[dict], path: Path) -> None:
                 front.append((seconds, error))
                 best = error
         if front:
-            ax.plot(*zip(*front, strict=True), "-s", color="tab:red", markersize=4, linewidth=1,
-                    label="solver ladder (coarser grids, larger steps)")  # fmt: skip
+            ax.plot(
+                *zip(*front, strict=True),
+                "-s",
+                color="tab:red",
+                markersize=4,
+                linewidth=1,
+                label="solver ladder (coarser grids, larger steps)",
+            )
     if points:
         ax.set_xscale("log")
         ax.set_yscale("log")

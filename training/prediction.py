@@ -120,15 +120,19 @@ def predict_to_file(
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise InputError(f"--steps must be a positive integer, got {steps!r}")
     if is_well_source(data):
-        raise InputError(f"{data} is The Well's data: pdeop predict writes files beside pdeop's own datasets and "
-                         f"times their solver; roll out and score this data with pdeop evaluate RUN --data {data}")  # fmt: skip
+        raise InputError(
+            f"{data} is The Well's data: pdeop predict writes files beside pdeop's own datasets and "
+            f"times their solver; roll out and score this data with pdeop evaluate RUN --data {data}"
+        )
     with exclusive_output(out, overwrite, "predicting to") as out:
-        return _predict_to_locked_file(run, data, out, steps, samples, device, precision, overwrite, progress,
-                                       solver_frames, other_grids)  # fmt: skip
+        return _predict_to_locked_file(
+            run, data, out, steps, samples, device, precision, overwrite, progress, solver_frames, other_grids
+        )
 
 
-def _predict_to_locked_file(run, data, out, steps, samples, device, precision, overwrite, progress, solver_frames,
-                            other_grids) -> str:  # fmt: skip
+def _predict_to_locked_file(
+    run, data, out, steps, samples, device, precision, overwrite, progress, solver_frames, other_grids
+) -> str:
     device = resolve_device(device)
     surrogate = Surrogate.load(run, device).on_other_grids(other_grids)
     stride = int(surrogate.metadata.get("stride", 1))
@@ -159,8 +163,17 @@ def _predict_to_locked_file(run, data, out, steps, samples, device, precision, o
                 bar.update(piece.shape[1])
                 yield piece
 
-        write_predictions(out, data, chosen, counted(pieces), needed - 1 + stride, stride,
-                          surrogate.model.pdeop_spec["name"], steps, replace=overwrite)  # fmt: skip
+        write_predictions(
+            out,
+            data,
+            chosen,
+            counted(pieces),
+            needed - 1 + stride,
+            stride,
+            surrogate.model.pdeop_spec["name"],
+            steps,
+            replace=overwrite,
+        )
     per_sample = clock[0] / len(chosen)
     lines = [
         f"wrote {out}: {len(chosen)} trajectories x {steps} states",

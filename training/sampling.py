@@ -35,9 +35,20 @@ def first_frames(data: str | Path, samples: list[int]) -> tuple[torch.Tensor, li
     return frames, captions
 
 
-def sample_to_file(run: str | Path, out: str | Path, prompt: str | None = None, data: str | Path | None = None,
-                   sample_indices: list[int] | None = None, samples: int = 1, steps: int = 50, guidance: float = 1.0,
-                   eta: float = 0.0, seed: int = 0, device: str = "cpu", overwrite: bool = False) -> str:  # fmt: skip
+def sample_to_file(
+    run: str | Path,
+    out: str | Path,
+    prompt: str | None = None,
+    data: str | Path | None = None,
+    sample_indices: list[int] | None = None,
+    samples: int = 1,
+    steps: int = 50,
+    guidance: float = 1.0,
+    eta: float = 0.0,
+    seed: int = 0,
+    device: str = "cpu",
+    overwrite: bool = False,
+) -> str:
     """Generate trajectories with the generator of ``run`` and write them to ``out``; a one-line summary."""
     with exclusive_output(out, overwrite, "sampling to") as out:
         generator = operators.load(run, device=resolve_device(device))
@@ -46,33 +57,57 @@ def sample_to_file(run: str | Path, out: str | Path, prompt: str | None = None, 
         if generator.condition == "text":
             if prompt is None or data is not None:
                 raise InputError("this generator is conditioned on text: give --prompt (and no --first-frame)")
-            trajectories = generator.sample(prompt=prompt, samples=samples, steps=steps, guidance=guidance, eta=eta,
-                                            seed=seed)  # fmt: skip
+            trajectories = generator.sample(
+                prompt=prompt, samples=samples, steps=steps, guidance=guidance, eta=eta, seed=seed
+            )
             captions = [prompt] * samples
         else:
             if data is None or prompt is not None:
                 raise InputError("this generator is conditioned on a first frame: give --first-frame DATA --sample I")
             indices = sample_indices or [0]
             frames, sources = first_frames(data, indices)
-            trajectories = generator.sample(first_frame=frames, samples=samples, steps=steps, guidance=guidance, eta=eta,
-                                            seed=seed)  # fmt: skip
-            captions = [f"Generated from the first frame of {data} trajectory {i}: {c}"
-                        for i, c in zip(indices, sources, strict=True) for _ in range(samples)]  # fmt: skip
-        _write(out, generator, trajectories.cpu(), captions, {"run": str(run), "steps": steps, "guidance": guidance,
-                                                              "eta": eta, "sample_seed": seed}, overwrite)  # fmt: skip
+            trajectories = generator.sample(
+                first_frame=frames, samples=samples, steps=steps, guidance=guidance, eta=eta, seed=seed
+            )
+            captions = [
+                f"Generated from the first frame of {data} trajectory {i}: {c}"
+                for i, c in zip(indices, sources, strict=True)
+                for _ in range(samples)
+            ]
+        _write(
+            out,
+            generator,
+            trajectories.cpu(),
+            captions,
+            {"run": str(run), "steps": steps, "guidance": guidance, "eta": eta, "sample_seed": seed},
+            overwrite,
+        )
         return f"wrote {out}: {trajectories.shape[0]} trajectories x {trajectories.shape[1]} frames"
 
 
-def _write(out: Path, generator: operators.Generator, trajectories: torch.Tensor, captions: list[str], extra: dict,
-           replace: bool):  # fmt: skip
+def _write(
+    out: Path,
+    generator: operators.Generator,
+    trajectories: torch.Tensor,
+    captions: list[str],
+    extra: dict,
+    replace: bool,
+):
     metadata = generator.metadata
     if "recipe" not in metadata:
         raise InputError("the generator's checkpoint does not record its training recipe; retrain it with this pdeop")
     recipe = Recipe.from_dict(metadata["recipe"])
     frames = trajectories.shape[1]
     dt = float(metadata.get("dt") or recipe.t_end / (recipe.total_frames - 1))
-    layout = dataclasses.replace(recipe, varying={}, total_frames=max(frames, 2), kept_frames=frames,
-                                 t_end=dt * (max(frames, 2) - 1), time_jitter=0.0, length_jitter=0.0)  # fmt: skip
+    layout = dataclasses.replace(
+        recipe,
+        varying={},
+        total_frames=max(frames, 2),
+        kept_frames=frames,
+        t_end=dt * (max(frames, 2) - 1),
+        time_jitter=0.0,
+        length_jitter=0.0,
+    )
     n = trajectories.shape[0]
     block = {
         "fields": from_channels(trajectories.numpy().astype(np.float32), layout.channels),

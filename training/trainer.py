@@ -26,6 +26,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -40,6 +41,9 @@ from training.config import RunConfig
 from training.data import GroupedBatchSampler
 from training.distributed import DistributedContext, all_reduce_sum, context_from_environment, initialise
 from training.optim import build_optimizer, build_scheduler
+
+if TYPE_CHECKING:  # for the annotation only: the registry imports every task module, which the trainer needs not
+    from training.tasks import Task
 
 #: seconds between progress-bar refreshes (each reads the running loss back from the device)
 REPORT_SECONDS = 0.5
@@ -72,7 +76,7 @@ class Trainer:
     def __init__(
         self,
         model: torch.nn.Module,
-        task,
+        task: Task,
         config: RunConfig,
         run_dir: str | Path,
         progress: bool = True,
@@ -110,10 +114,12 @@ class Trainer:
         # one code path for one or many processes: the order of epoch e depends on (seed, e) only
         if hasattr(dataset, "group_sizes"):  # several resolutions: a batch never mixes grids
             context, data = self.context, self.config.data
-            batches = GroupedBatchSampler(dataset.group_sizes, data.batch_size, context.world_size, context.rank,
-                                          self.config.train.seed)  # fmt: skip
-            loader = DataLoader(dataset, batch_sampler=batches, num_workers=data.num_workers,
-                                pin_memory=self.device.type == "cuda")  # fmt: skip
+            batches = GroupedBatchSampler(
+                dataset.group_sizes, data.batch_size, context.world_size, context.rank, self.config.train.seed
+            )
+            loader = DataLoader(
+                dataset, batch_sampler=batches, num_workers=data.num_workers, pin_memory=self.device.type == "cuda"
+            )
             return loader, batches
         sampler = DistributedSampler(
             dataset,
@@ -146,9 +152,12 @@ class Trainer:
 
     # --- loop ----------------------------------------------------------------------------
     def fit(
-        self, train_dataset: Dataset, val_dataset: Dataset | None, resume: bool = False,
+        self,
+        train_dataset: Dataset,
+        val_dataset: Dataset | None,
+        resume: bool = False,
         on_start: Callable | None = None,
-    ) -> list[dict]:  # fmt: skip
+    ) -> list[dict]:
         """Train for ``config.train.epochs`` epochs (continuing a previous run with ``resume``).
 
         Without ``val_dataset`` (a training file too small for a validation split) nothing is validated and
@@ -236,8 +245,9 @@ class Trainer:
                 self._check_finite(mean, epoch)
                 bar.set_postfix(loss=f"{mean:.4g}", samples_per_s=f"{samples / (now - start):.0f}")
                 last_report = now
-        totals = all_reduce_sum(torch.stack([running.cpu(), torch.tensor(float(samples), dtype=torch.float64)]),
-                                self.context)  # fmt: skip
+        totals = all_reduce_sum(
+            torch.stack([running.cpu(), torch.tensor(float(samples), dtype=torch.float64)]), self.context
+        )
         seconds = time.perf_counter() - start
         self._check_finite(float(totals[0] / totals[1]), epoch)
         return {
@@ -380,8 +390,9 @@ class Trainer:
                     writer.add_scalar(key, value, row["epoch"])
         if self.progress and echo:
             validated = "val_loss" in row
-            metrics = "  ".join(f"{name} {row[f'val_{name}']:.4g}" for name in self.task.metric_names
-                                if name != "loss" and validated)  # fmt: skip
+            metrics = "  ".join(
+                f"{name} {row[f'val_{name}']:.4g}" for name in self.task.metric_names if name != "loss" and validated
+            )
             tqdm.write(
                 f"epoch {row['epoch']}: train {row['train_loss']:.4g}  "
                 f"{'val ' + format(row['val_loss'], '.4g') if validated else 'no validation'}  "

@@ -27,8 +27,14 @@ FORMATS = {
 }
 
 
-def convert(format: str, source: str | Path, out: str | Path, periodic: bool | None = None,
-            progress: bool = True, overwrite: bool = True) -> Path:  # fmt: skip
+def convert(
+    format: str,
+    source: str | Path,
+    out: str | Path,
+    periodic: bool | None = None,
+    progress: bool = True,
+    overwrite: bool = True,
+) -> Path:
     """Convert ``source`` (a file in ``format``) to a Well-layout file at ``out``.
 
     ``periodic``: whether the domain is periodic, for sources that do not record it (default: the

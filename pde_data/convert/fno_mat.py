@@ -37,8 +37,11 @@ def read_fno_mat(path: Path, periodic: bool | None = None) -> ConvertedSource:
         shapes = {k: v.shape for k, v in arrays.items()}
         version = "MATLAB v5 (scipy.io.loadmat)"
     pair = next((p for p in PAIRS if p[0] in shapes and p[1] in shapes), None)
-    require(pair is not None, path, "not an FNO .mat file: it needs the arrays a and u (or coeff and sol); "
-                                    f"it holds {sorted(shapes)}")  # fmt: skip
+    require(
+        pair is not None,
+        path,
+        f"not an FNO .mat file: it needs the arrays a and u (or coeff and sol); it holds {sorted(shapes)}",
+    )
     inputs, outputs = pair
     a_shape, u_shape = shapes[inputs], shapes[outputs]
     n, grid = a_shape[0], tuple(a_shape[1:])
@@ -46,8 +49,11 @@ def read_fno_mat(path: Path, periodic: bool | None = None) -> ConvertedSource:
     if u_shape == a_shape:
         steps, times = 2, np.array([0.0, 1.0])
     else:
-        require(u_shape[:-1] == a_shape and len(u_shape) == len(a_shape) + 1, path,
-                f"{outputs} should be {a_shape} or {(*a_shape, 'T')} (time last), got {u_shape}")  # fmt: skip
+        require(
+            u_shape[:-1] == a_shape and len(u_shape) == len(a_shape) + 1,
+            path,
+            f"{outputs} should be {a_shape} or {(*a_shape, 'T')} (time last), got {u_shape}",
+        )
         steps = u_shape[-1] + 1
         times = np.concatenate([[0.0], _times(path, arrays, u_shape[-1])])
     assumed = [f"file format: {version}"]
@@ -69,8 +75,21 @@ def read_fno_mat(path: Path, periodic: bool | None = None) -> ConvertedSource:
         states = rest[:, None] if rest.ndim == first.ndim else np.moveaxis(rest, -1, 1)
         return {"u": np.concatenate([first[:, None], states], axis=1)}
 
-    return ConvertedSource(path.stem, [FieldSpec("u")], n, steps, grid, times, coordinates, periodic, read_block,
-                           {}, "train", None, assumed)  # fmt: skip
+    return ConvertedSource(
+        path.stem,
+        [FieldSpec("u")],
+        n,
+        steps,
+        grid,
+        times,
+        coordinates,
+        periodic,
+        read_block,
+        {},
+        "train",
+        None,
+        assumed,
+    )
 
 
 def _times(path: Path, arrays: dict | None, count: int) -> np.ndarray:

@@ -26,9 +26,12 @@ def read_neuraloperator_pt(path: Path, periodic: bool | None = None) -> Converte
         raise InputError(
             f"{path} is not a .pt file of tensors that loads safely ({str(error).splitlines()[0]})"
         ) from error
-    require(isinstance(contents, dict) and {"x", "y"} <= set(contents), path,
-            "a neuraloperator .pt file is a dict with tensors x and y"
-            + (f"; this one has {sorted(map(str, contents))[:8]}" if isinstance(contents, dict) else ""))  # fmt: skip
+    require(
+        isinstance(contents, dict) and {"x", "y"} <= set(contents),
+        path,
+        "a neuraloperator .pt file is a dict with tensors x and y"
+        + (f"; this one has {sorted(map(str, contents))[:8]}" if isinstance(contents, dict) else ""),
+    )
     x, y = (torch.as_tensor(contents[k]).float().numpy() for k in ("x", "y"))
     if x.ndim == y.ndim and x.ndim >= 3 and x.shape[1] == 1 and y.shape[1] == 1:  # a channel axis of one
         x, y = x[:, 0], y[:, 0]
@@ -37,9 +40,12 @@ def read_neuraloperator_pt(path: Path, periodic: bool | None = None) -> Converte
     if y.shape == x.shape:
         states, times = np.stack([x, y], axis=1), np.array([0.0, 1.0])
     else:
-        require(y.ndim == x.ndim + 1 and y.shape[0] == n and tuple(y.shape[2:]) == grid, path,
-                f"y should be {tuple(x.shape)} or (N, T, *grid) = ({n}, T, {', '.join(map(str, grid))}), "
-                f"got {tuple(y.shape)}")  # fmt: skip
+        require(
+            y.ndim == x.ndim + 1 and y.shape[0] == n and tuple(y.shape[2:]) == grid,
+            path,
+            f"y should be {tuple(x.shape)} or (N, T, *grid) = ({n}, T, {', '.join(map(str, grid))}), "
+            f"got {tuple(y.shape)}",
+        )
         states = np.concatenate([x[:, None], y], axis=1)
         times = np.arange(states.shape[1], dtype=np.float64)
     assumed = ["x is state 0 and y the following state(s) of one channel u; times 0, 1, ..."]
@@ -47,5 +53,18 @@ def read_neuraloperator_pt(path: Path, periodic: bool | None = None) -> Converte
         periodic = False
         assumed.append("domain: the unit box, not periodic (the file does not say)")
     coordinates = {axis: unit_coordinates(points, periodic) for axis, points in zip("xy", grid, strict=False)}
-    return ConvertedSource(path.stem, [FieldSpec("u")], n, states.shape[1], grid, times, coordinates, periodic,
-                           lambda start, stop: {"u": states[start:stop]}, {}, "train", None, assumed)  # fmt: skip
+    return ConvertedSource(
+        path.stem,
+        [FieldSpec("u")],
+        n,
+        states.shape[1],
+        grid,
+        times,
+        coordinates,
+        periodic,
+        lambda start, stop: {"u": states[start:stop]},
+        {},
+        "train",
+        None,
+        assumed,
+    )

@@ -21,8 +21,11 @@ SPLITS = ("train", "valid", "test")
 def read_pdearena(path: Path, periodic: bool | None = None) -> ConvertedSource:
     with h5py.File(path, "r") as f:
         groups = [k for k in SPLITS if k in f]
-        require(len(groups) == 1, path, "a PDEArena file holds one group named train, valid or test; "
-                                        f"found {sorted(f.keys())[:8]}")  # fmt: skip
+        require(
+            len(groups) == 1,
+            path,
+            f"a PDEArena file holds one group named train, valid or test; found {sorted(f.keys())[:8]}",
+        )
         split = groups[0]
         data = f[split]
         missing = [k for k in ("u", "vx", "vy") if k not in data]
@@ -59,8 +62,21 @@ def read_pdearena(path: Path, periodic: bool | None = None) -> ConvertedSource:
             velocity = np.stack([group["vx"][start:stop], group["vy"][start:stop]], axis=-1)
             return {"u": group["u"][start:stop], "velocity": velocity}
 
-    return ConvertedSource(path.stem, [FieldSpec("u"), FieldSpec("velocity", 1)], n, steps, grid, times,
-                           coordinates, periodic, read_block, parameters, split, None, assumed)  # fmt: skip
+    return ConvertedSource(
+        path.stem,
+        [FieldSpec("u"), FieldSpec("velocity", 1)],
+        n,
+        steps,
+        grid,
+        times,
+        coordinates,
+        periodic,
+        read_block,
+        parameters,
+        split,
+        None,
+        assumed,
+    )
 
 
 def _array(group: h5py.Group, key: str, shape: tuple[int, ...]) -> np.ndarray | None:

@@ -39,8 +39,12 @@ def read_pdebench(path: Path, periodic: bool | None = None) -> ConvertedSource:
         if "density" in keys:
             return _flat_cfd(path, f, periodic)
         groups = sorted(k for k in keys if isinstance(f[k], h5py.Group) and "data" in f[k])
-        require(bool(groups), path, "not a PDEBench file: it has no 'tensor', no 'density' and no seed groups "
-                                    f"with a 'data' array (top-level keys: {sorted(keys)[:8]})")  # fmt: skip
+        require(
+            bool(groups),
+            path,
+            "not a PDEBench file: it has no 'tensor', no 'density' and no seed groups "
+            f"with a 'data' array (top-level keys: {sorted(keys)[:8]})",
+        )
         return _seed_groups(path, f, groups, periodic)
 
 
@@ -98,9 +102,11 @@ def _periodic(path: Path, periodic: bool | None, default: bool, assumed: list[st
 def _flat_scalar(path: Path, f: h5py.File, periodic: bool | None) -> ConvertedSource:
     tensor, assumed = f["tensor"], []
     if "nu" in f:  # Darcy flow: coefficient -> solution
-        require(tensor.ndim == 4 and tensor.shape[1] == 1 and f["nu"].shape == (tensor.shape[0], *tensor.shape[2:]),
-                path, f"Darcy arrays should be nu (N, X, Y) and tensor (N, 1, X, Y); got {f['nu'].shape} and "
-                      f"{tensor.shape}")  # fmt: skip
+        require(
+            tensor.ndim == 4 and tensor.shape[1] == 1 and f["nu"].shape == (tensor.shape[0], *tensor.shape[2:]),
+            path,
+            f"Darcy arrays should be nu (N, X, Y) and tensor (N, 1, X, Y); got {f['nu'].shape} and {tensor.shape}",
+        )
         n, grid = tensor.shape[0], tuple(tensor.shape[2:])
         order = _test_last(n)
         is_periodic = _periodic(path, periodic, False, assumed)
@@ -110,18 +116,41 @@ def _flat_scalar(path: Path, f: h5py.File, periodic: bool | None) -> ConvertedSo
             return {"u": np.stack([block["nu"], block["tensor"][:, 0]], axis=1)}
 
         read = _reader(path, {"nu": ["nu"], "tensor": ["tensor"]}, order, pair)
-        return ConvertedSource(path.stem, [FieldSpec("u")], n, 2, grid, np.array([0.0, 1.0]),
-                               _coordinates(path, f, grid, is_periodic, assumed), is_periodic, read,
-                               parameters_from_name(path), "train", order, assumed)  # fmt: skip
+        return ConvertedSource(
+            path.stem,
+            [FieldSpec("u")],
+            n,
+            2,
+            grid,
+            np.array([0.0, 1.0]),
+            _coordinates(path, f, grid, is_periodic, assumed),
+            is_periodic,
+            read,
+            parameters_from_name(path),
+            "train",
+            order,
+            assumed,
+        )
     require(tensor.ndim in (3, 4), path, f"'tensor' should be (N, T, X) or (N, T, X, Y), got shape {tensor.shape}")
     n, steps, grid = tensor.shape[0], tensor.shape[1], tuple(tensor.shape[2:])
     require(steps >= 2, path, f"'tensor' has {steps} time step(s): nothing to predict")
     order = _test_last(n)
     is_periodic = _periodic(path, periodic, True, assumed)
-    return ConvertedSource(path.stem, [FieldSpec("u")], n, steps, grid, _times(f, steps, assumed),
-                           _coordinates(path, f, grid, is_periodic, assumed), is_periodic,
-                           _reader(path, {"u": ["tensor"]}, order), parameters_from_name(path), "train", order,
-                           assumed)  # fmt: skip
+    return ConvertedSource(
+        path.stem,
+        [FieldSpec("u")],
+        n,
+        steps,
+        grid,
+        _times(f, steps, assumed),
+        _coordinates(path, f, grid, is_periodic, assumed),
+        is_periodic,
+        _reader(path, {"u": ["tensor"]}, order),
+        parameters_from_name(path),
+        "train",
+        order,
+        assumed,
+    )
 
 
 def _flat_cfd(path: Path, f: h5py.File, periodic: bool | None) -> ConvertedSource:
@@ -130,30 +159,49 @@ def _flat_cfd(path: Path, f: h5py.File, periodic: bool | None) -> ConvertedSourc
     require(ndim in (1, 2, 3), path, f"'density' should be (N, T, *grid) with 1 to 3 axes, got {density.shape}")
     needed = ["pressure", *VELOCITY[:ndim]]
     missing = [k for k in needed if k not in f]
-    require(not missing, path, f"a compressible-flow file needs density, pressure and {', '.join(VELOCITY[:ndim])}; "
-                               f"missing {', '.join(missing)}")  # fmt: skip
+    require(
+        not missing,
+        path,
+        f"a compressible-flow file needs density, pressure and {', '.join(VELOCITY[:ndim])}; "
+        f"missing {', '.join(missing)}",
+    )
     wrong = [k for k in needed if f[k].shape != density.shape]
     require(not wrong, path, f"{', '.join(wrong)} differ in shape from density {density.shape}")
     n, steps, grid = density.shape[0], density.shape[1], tuple(density.shape[2:])
     assumed = []
     order = _test_last(n)
     is_periodic = _periodic(path, periodic, "periodic" in path.stem.lower() or ndim == 1, assumed)
-    fields = [FieldSpec("density"), FieldSpec("pressure")] + ([FieldSpec("velocity", 1)] if ndim > 1 else
-                                                              [FieldSpec("velocity_x")])  # fmt: skip
+    fields = [FieldSpec("density"), FieldSpec("pressure")] + (
+        [FieldSpec("velocity", 1)] if ndim > 1 else [FieldSpec("velocity_x")]
+    )
     sources = {"density": ["density"], "pressure": ["pressure"]}
     sources["velocity" if ndim > 1 else "velocity_x"] = list(VELOCITY[:ndim])
-    return ConvertedSource(path.stem, fields, n, steps, grid, _times(f, steps, assumed),
-                           _coordinates(path, f, grid, is_periodic, assumed), is_periodic,
-                           _reader(path, sources, order), parameters_from_name(path), "train", order,
-                           assumed)  # fmt: skip
+    return ConvertedSource(
+        path.stem,
+        fields,
+        n,
+        steps,
+        grid,
+        _times(f, steps, assumed),
+        _coordinates(path, f, grid, is_periodic, assumed),
+        is_periodic,
+        _reader(path, sources, order),
+        parameters_from_name(path),
+        "train",
+        order,
+        assumed,
+    )
 
 
 def _seed_groups(path: Path, f: h5py.File, groups: list[str], periodic: bool | None) -> ConvertedSource:
     first = f[groups[0]]["data"]
     require(first.ndim >= 3, path, f"{groups[0]}/data should be (T, *grid, C), got shape {first.shape}")
     different = [g for g in groups if f[g]["data"].shape != first.shape]
-    require(not different, path, f"seed group {different[0] if different else ''} has another shape than "
-                                 f"{groups[0]} {first.shape}")  # fmt: skip
+    require(
+        not different,
+        path,
+        f"seed group {different[0] if different else ''} has another shape than {groups[0]} {first.shape}",
+    )
     steps, grid, channels = first.shape[0], tuple(first.shape[1:-1]), first.shape[-1]
     require(steps >= 2, path, f"{groups[0]}/data has {steps} time step(s): nothing to predict")
     assumed = []
@@ -182,6 +230,18 @@ def _seed_groups(path: Path, f: h5py.File, groups: list[str], periodic: bool | N
             data = np.stack([g[name]["data"][()] for name in groups[start:stop]])  # (b, T, *grid, C)
         return {name: data[..., c] for c, name in enumerate(names)}
 
-    return ConvertedSource(path.stem, [FieldSpec(name) for name in names], len(groups), steps, grid, times,
-                           coordinates, is_periodic, read_block, parameters_from_name(path), "train",
-                           np.arange(len(groups)), assumed)  # fmt: skip
+    return ConvertedSource(
+        path.stem,
+        [FieldSpec(name) for name in names],
+        len(groups),
+        steps,
+        grid,
+        times,
+        coordinates,
+        is_periodic,
+        read_block,
+        parameters_from_name(path),
+        "train",
+        np.arange(len(groups)),
+        assumed,
+    )

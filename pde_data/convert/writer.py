@@ -23,8 +23,9 @@ from pde_data.storage import SPATIAL_DIMS, atomic_output, package_version
 from solvers.errors import InputError
 
 
-def write_converted(source: ConvertedSource, out: Path, provenance: dict, block: int = 16,
-                    progress: bool = True, replace: bool = True) -> Path:  # fmt: skip
+def write_converted(
+    source: ConvertedSource, out: Path, provenance: dict, block: int = 16, progress: bool = True, replace: bool = True
+) -> Path:
     """Write ``source`` to ``out`` (``provenance``: format, source file, ...); returns ``out`` (``replace``:
     as for ``pde_data.storage.atomic_output``)."""
     out = Path(out)
@@ -38,12 +39,17 @@ def write_converted(source: ConvertedSource, out: Path, provenance: dict, block:
         sums = {spec.name: np.zeros((2, ndim**spec.order)) for spec in source.fields}
         counts = dict.fromkeys(sums, 0)
         # closed on an error too, so that the error's line starts on a line of its own
-        with tqdm(total=source.trajectories, unit="trajectory", desc=f"converting {out.name}",
-                  disable=not progress) as bar:  # fmt: skip
+        with tqdm(
+            total=source.trajectories, unit="trajectory", desc=f"converting {out.name}", disable=not progress
+        ) as bar:
             for start, stop, values in source.blocks(block):
                 for spec in source.fields:
-                    array = _checked(values, spec.name, (stop - start, source.steps, *source.grid)
-                                     + ((ndim,) if spec.order else ()), source)  # fmt: skip
+                    array = _checked(
+                        values,
+                        spec.name,
+                        (stop - start, source.steps, *source.grid) + ((ndim,) if spec.order else ()),
+                        source,
+                    )
                     datasets[spec.name][start:stop] = array
                     flat = array.reshape(-1, ndim**spec.order).astype(np.float64)
                     sums[spec.name] += [flat.sum(0), np.square(flat).sum(0)]
@@ -71,8 +77,14 @@ def _checked(values: dict, name: str, shape: tuple[int, ...], source: ConvertedS
 def _write_header(f: h5py.File, source: ConvertedSource, axes: tuple[str, ...], provenance: dict) -> None:
     shared = {k: float(v) for k, v in source.parameters.items() if np.ndim(v) == 0}
     varying = {k: np.asarray(v, dtype=np.float64) for k, v in source.parameters.items() if np.ndim(v) == 1}
-    f.attrs.update(dataset_name=source.name, grid_type="cartesian", n_spatial_dims=len(axes),
-                   n_trajectories=source.trajectories, split=source.split, pdeop_version=package_version())  # fmt: skip
+    f.attrs.update(
+        dataset_name=source.name,
+        grid_type="cartesian",
+        n_spatial_dims=len(axes),
+        n_trajectories=source.trajectories,
+        split=source.split,
+        pdeop_version=package_version(),
+    )
     f.attrs["simulation_parameters"] = np.array([*shared, *varying], dtype=h5py.string_dtype())
     f.attrs.update(shared)
     f.attrs["pdeop_source"] = json.dumps({**provenance, "assumed": source.assumed})
@@ -86,9 +98,13 @@ def _write_header(f: h5py.File, source: ConvertedSource, axes: tuple[str, ...], 
     if source.periodic:
         for axis in axes:
             group = boundaries.create_group(f"{axis}_periodic")
-            group.attrs.update(associated_dims=np.array([axis], dtype=h5py.string_dtype()), bc_type="PERIODIC",
-                               associated_fields=np.array([], dtype=h5py.string_dtype()), sample_varying=False,
-                               time_varying=False)  # fmt: skip
+            group.attrs.update(
+                associated_dims=np.array([axis], dtype=h5py.string_dtype()),
+                bc_type="PERIODIC",
+                associated_fields=np.array([], dtype=h5py.string_dtype()),
+                sample_varying=False,
+                time_varying=False,
+            )
             group.create_dataset("mask", data=_edge_mask(source.grid[axes.index(axis)]))
     scalars = f.create_group("scalars")
     scalars.attrs["field_names"] = np.array([*shared, *varying], dtype=h5py.string_dtype())

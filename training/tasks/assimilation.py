@@ -199,5 +199,10 @@ class AssimilationTask(Task):
 
         observer = operators.load(run_dir)
         data = self.config.data
-        return evaluate_observer(observer, validation_file(data), Path(run_dir) / "evaluation", data.val_split,
-                                 self.config.train.eval_trajectories)  # fmt: skip
+        return evaluate_observer(
+            observer,
+            validation_file(data),
+            Path(run_dir) / "evaluation",
+            data.val_split,
+            self.config.train.eval_trajectories,
+        )

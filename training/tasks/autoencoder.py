@@ -53,8 +53,9 @@ class AutoencoderTask(Task):
 
         def check(self, config) -> None:
             if self.reconstruction not in RECONSTRUCTIONS:
-                raise InputError(f"task.reconstruction must be one of {', '.join(RECONSTRUCTIONS)}, "
-                                 f"got {self.reconstruction!r}")  # fmt: skip
+                raise InputError(
+                    f"task.reconstruction must be one of {', '.join(RECONSTRUCTIONS)}, got {self.reconstruction!r}"
+                )
             if not (0 <= self.kl_weight < float("inf")):
                 raise InputError(f"task.kl_weight must be a finite number >= 0, got {self.kl_weight!r}")
             if self.frames is not None and (isinstance(self.frames, bool) or self.frames < 1):
@@ -129,8 +130,10 @@ class AutoencoderTask(Task):
         }
 
     def report_text(self, report: dict) -> str:
-        return (f"reconstruction of {report['trajectories']} validation trajectories: relative L2 "
-                f"{report['relative_l2']:.4f}, latent {tuple(report['latent_shape'])}")  # fmt: skip
+        return (
+            f"reconstruction of {report['trajectories']} validation trajectories: relative L2 "
+            f"{report['relative_l2']:.4f}, latent {tuple(report['latent_shape'])}"
+        )
 
     def evaluate(self, run_dir: Path, progress: bool = True) -> dict:
         """The best checkpoint's reconstruction error on every validation trajectory (physical units)."""
@@ -142,5 +145,9 @@ class AutoencoderTask(Task):
             fields = self.val_set[index]["fields"][None, : self.frames]
             errors.append(float(relative_l2(autoencoder.reconstruct(fields).cpu(), fields, channel_axis=2)))
         latent = autoencoder.model.latent_shape(self.frames, tuple(self.train_set.grid_shape))
-        return {"trajectories": len(errors), "relative_l2": sum(errors) / max(1, len(errors)),
-                "per_trajectory": errors, "latent_shape": list(latent)}  # fmt: skip
+        return {
+            "trajectories": len(errors),
+            "relative_l2": sum(errors) / max(1, len(errors)),
+            "per_trajectory": errors,
+            "latent_shape": list(latent),
+        }

@@ -58,7 +58,8 @@ class LatentDiffusionTask(Task):
         def check(self, config) -> None:
             if not self.autoencoder:
                 raise InputError(
-                    "task.autoencoder must name a trained autoencoder run (pdeop train --task autoencoder)"
+                    "task.autoencoder must name a trained autoencoder run (pdeop train --config "
+                    "text2pde-autoencoder, or --model trajectory-autoencoder --set task.kind=autoencoder)"
                 )
             if self.condition not in CONDITIONS:
                 raise InputError(f"task.condition must be one of {', '.join(CONDITIONS)}, got {self.condition!r}")
@@ -77,8 +78,10 @@ class LatentDiffusionTask(Task):
         grid = tuple(self.train_set.grid_shape)
         trained_grid = tuple(self.autoencoder.metadata.get("grid") or grid)
         if grid != trained_grid or self.train_set.channels != self.autoencoder.model.channels:
-            raise InputError(f"the autoencoder was trained on {self.autoencoder.model.channels} channel(s) on "
-                             f"{trained_grid}; this data has {self.train_set.channels} on {grid}")  # fmt: skip
+            raise InputError(
+                f"the autoencoder was trained on {self.autoencoder.model.channels} channel(s) on "
+                f"{trained_grid}; this data has {self.train_set.channels} on {grid}"
+            )
         self.latent_shape = self.autoencoder.model.latent_shape(self.frames, grid)
         self.schedule = NoiseSchedule(self.options.timesteps, self.options.beta_start, self.options.beta_end)
         self.scale_factor = self.options.scale_factor or self._latent_scale()
@@ -103,8 +106,10 @@ class LatentDiffusionTask(Task):
 
     def prepare_model(self, model: torch.nn.Module) -> None:
         if unwrap(model).condition != self.options.condition:
-            raise InputError(f"model.hyperparameters.condition = {unwrap(model).condition!r} contradicts "
-                             f"task.condition = {self.options.condition!r}; set only task.condition")  # fmt: skip
+            raise InputError(
+                f"model.hyperparameters.condition = {unwrap(model).condition!r} contradicts "
+                f"task.condition = {self.options.condition!r}; set only task.condition"
+            )
 
     def to(self, device: torch.device) -> LatentDiffusionTask:
         self.autoencoder.to(device)
@@ -168,9 +173,11 @@ class LatentDiffusionTask(Task):
         return generator.state() | {"task": self.kind}
 
     def report_text(self, report: dict) -> str:
-        return (f"{report['trajectories']} validation trajectories generated from their {report['condition']} "
-                f"({report['steps']} DDIM steps, guidance {report['guidance']:g}): relative L2 "
-                f"{report['relative_l2']:.4f}, {report['seconds_per_trajectory']:.3f} s per trajectory")  # fmt: skip
+        return (
+            f"{report['trajectories']} validation trajectories generated from their {report['condition']} "
+            f"({report['steps']} DDIM steps, guidance {report['guidance']:g}): relative L2 "
+            f"{report['relative_l2']:.4f}, {report['seconds_per_trajectory']:.3f} s per trajectory"
+        )
 
     def evaluate(self, run_dir: Path, progress: bool = True) -> dict:
         generator = operators.load(run_dir)
@@ -187,6 +194,12 @@ class LatentDiffusionTask(Task):
         errors = [
             float(relative_l2(generated[i : i + 1].cpu(), truth[i : i + 1], channel_axis=2)) for i in range(count)
         ]
-        return {"trajectories": count, "condition": self.options.condition, "steps": self.options.eval_steps,
-                "guidance": self.options.guidance, "relative_l2": sum(errors) / count, "per_trajectory": errors,
-                "seconds_per_trajectory": seconds}  # fmt: skip
+        return {
+            "trajectories": count,
+            "condition": self.options.condition,
+            "steps": self.options.eval_steps,
+            "guidance": self.options.guidance,
+            "relative_l2": sum(errors) / count,
+            "per_trajectory": errors,
+            "seconds_per_trajectory": seconds,
+        }

@@ -75,8 +75,14 @@ class NextStepTask(SurrogateTask):
     def _step(self, model: torch.nn.Module, window: torch.Tensor, constant: torch.Tensor | None = None) -> torch.Tensor:
         return model_step(model, window, self.history, self.horizon, self.residual, constant)
 
-    def rollout(self, model: torch.nn.Module, inputs: torch.Tensor, calls: int, grad_from: int = 0,
-                constant: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    def rollout(
+        self,
+        model: torch.nn.Module,
+        inputs: torch.Tensor,
+        calls: int,
+        grad_from: int = 0,
+        constant: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Normalised predictions of ``calls`` chained model calls; calls before ``grad_from`` run without gradient
         (``constant``: the normalised constant inputs, for data with fields that do not change in time)."""
         window, outputs = inputs, []

@@ -216,8 +216,12 @@ class PhysicsTask(Task):
         target = self.reference(u0, self.solver(lengths, factors), steps)
         prediction = surrogate.predict(u0[:, None], steps).cpu()
         curve = relative_l2_per_step(prediction.float(), target[:, 1:].float()).tolist()
-        report = {"relative_l2_rollout": float(sum(curve) / len(curve)), "relative_l2_last": curve[-1],
-                  "curve": curve, "trajectories": len(u0)}  # fmt: skip
+        report = {
+            "relative_l2_rollout": float(sum(curve) / len(curve)),
+            "relative_l2_last": curve[-1],
+            "curve": curve,
+            "trajectories": len(u0),
+        }
         out = Path(run_dir) / "evaluation"
         out.mkdir(parents=True, exist_ok=True)
         (out / "evaluation.json").write_text(json.dumps(report, indent=2))

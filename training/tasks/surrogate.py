@@ -128,9 +128,14 @@ class SurrogateTask(Task):
             "horizon": self.horizon,
             "residual": self.residual,
             "metadata": self.metadata(),
-            "constants": {"names": self.constant_names, "mean": self.constant_mean.detach().cpu(),
-                          "std": self.constant_std.detach().cpu()} if self.constant_names else None,
-        }  # fmt: skip
+            "constants": {
+                "names": self.constant_names,
+                "mean": self.constant_mean.detach().cpu(),
+                "std": self.constant_std.detach().cpu(),
+            }
+            if self.constant_names
+            else None,
+        }
 
     def report_text(self, report: dict) -> str:
         from training.evaluation import summary_table
