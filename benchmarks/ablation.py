@@ -21,8 +21,9 @@ from pathlib import Path
 import _common
 
 import operators
-from training.bench import GENERATOR_MEMBERS, SETUPS, Bench, as_forecaster, scores, training_seconds
-from training.evaluation import evaluate_surrogate
+from operators import Generator, as_forecaster
+from training.bench import Bench, benchable, scores, setup_of, training_seconds
+from training.evaluation.rollouts import evaluate_surrogate
 from training.run import train
 from training.threads import apply_threads
 
@@ -34,7 +35,7 @@ def run_variant(
     name: str,
     overrides: list[str],
     epochs: int | None,
-    members: int = GENERATOR_MEMBERS,
+    members: int = Generator.members,
 ) -> dict:
     """Train and score one variant (or read its finished result); a generator's point forecast is the mean of
     ``members`` samples (scored again, without retraining, for each ``--members``)."""
@@ -50,7 +51,8 @@ def run_variant(
     start = time.perf_counter()
     train(config, run, resume=(run / "checkpoints" / "last.pt").is_file(), progress=False, evaluate=False)
     wall = time.perf_counter() - start
-    predictor = as_forecaster(operators.load(run), members)
+    predictor = as_forecaster(operators.load(run))
+    predictor.members = members  # a generator's; others ignore it
     report = evaluate_surrogate(
         predictor, data, result_file.with_suffix(""), "test", None, None, getattr(predictor, "max_steps", None)
     )
@@ -70,7 +72,7 @@ def run_variant(
 
 
 #: models benched as generators (their point forecast is a mean of samples)
-GENERATORS = {name for name, setup in SETUPS.items() if setup.stage is not None}
+GENERATORS = {name for name in benchable() if setup_of(name).stage is not None}
 
 
 def table(rows: list[dict]) -> str:
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "--members",
         type=int,
         nargs="+",
-        default=[GENERATOR_MEMBERS],
+        default=[Generator.members],
         help="generators: score the mean of this many samples (several: one row each)",
     )
     parser.add_argument("--out", default="/tmp/pdeop-ablation", help="bench folder (its data is shared)")
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     variants = ([] if args.no_base else [("base", [])]) + [(v[0], v[1:]) for v in args.variant]
     rows = []
     for name, overrides in variants:
-        for members in args.members if args.model in GENERATORS else [GENERATOR_MEMBERS]:
+        for members in args.members if args.model in GENERATORS else [Generator.members]:
             rows.append(run_variant(bench, args.model, data, name, overrides, args.epochs, members))
             print(table(rows[-1:]).splitlines()[-1], flush=True)
     print(f"\n{args.suite} {args.tier}, {args.model}, {rows[0]['epochs']} epochs, {args.threads} thread(s)")

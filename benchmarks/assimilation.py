@@ -41,8 +41,8 @@ from pde_data.loading import FileData
 from pde_data.observations import ObservationModel
 from solvers.assimilation import ensemble_kalman_filter, gaspari_cohn, nudging, periodic_distances
 from training.config import load_config
-from training.figures import _figure
-from training.metrics import relative_l2_per_step
+from training.evaluation.figures import _figure
+from training.evaluation.metrics import relative_l2_per_step
 from training.run import train
 
 #: the tiny presets; NS with 11 frames one time unit apart (the tiny preset stores 5)

@@ -23,7 +23,7 @@ import _common
 import torch
 
 import operators
-from training.metrics import relative_l2
+from training.evaluation.metrics import relative_l2
 
 
 def run_folders(roots: list[Path]) -> list[Path]:

@@ -33,7 +33,7 @@ import torch
 from inference import run_folders
 
 import operators
-from training.metrics import relative_l2
+from training.evaluation.metrics import relative_l2
 from training.threads import apply_threads
 
 LEVERS = ("baseline", "no-grad", "grad", "channels-last", "bf16", "compile")

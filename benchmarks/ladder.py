@@ -1,5 +1,5 @@
 """The solver ladder of a bench suite on its own: the suite's solver at coarser grids and larger steps, scored
-against the test data and timed, as ``pdeop bench`` runs it for its speed-up at equal accuracy (``training.ladder``).
+against the test data and timed, as ``pdeop bench`` runs it for its speed-up at equal accuracy (``training.bench.ladder``).
 
     python benchmarks/ladder.py ns-1e-3                     # cpu-small data (generated once into --out)
     python benchmarks/ladder.py ks --tier tiny --repeats 1
@@ -18,8 +18,8 @@ import torch
 
 from pde_data.storage import file_recipe
 from training.bench import INFERENCE_BATCH, Bench
-from training.evaluation import dataset_trajectories
-from training.ladder import run_ladder
+from training.bench.ladder import run_ladder
+from training.evaluation.rollouts import dataset_trajectories
 from training.threads import apply_threads
 
 

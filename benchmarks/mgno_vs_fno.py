@@ -30,7 +30,7 @@ import torch
 import operators
 import pde_data
 from training.config import load_config
-from training.evaluation import evaluate_surrogate
+from training.evaluation.rollouts import evaluate_surrogate
 from training.run import train
 
 SMALL_MGNO = {"channels": 16, "layers": 3, "levels": 4}

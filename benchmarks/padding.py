@@ -1,6 +1,6 @@
 """Circular padding's cost in the convolutional models: training-step seconds with zero padding, with
 torch's circular padding (``F.pad(mode="circular")``, and for SineNet's periodic bicubic upsampling a padded copy interpolated
-and cropped: what the models used before ``operators.periodic``) and with ``operators.periodic``
+and cropped: what the models used before ``operators.layers.periodic``) and with ``operators.layers.periodic``
 (slices and one ``torch.cat`` per axis; the upsampling as two separable 4-tap stencils).
 
     python benchmarks/padding.py                   # CPU, 64^2, batch 16, a minute or two
@@ -24,8 +24,8 @@ import torch
 from torch.nn import functional as F
 
 import operators
-import operators.periodic
-import operators.sinenet
+import operators.layers.periodic
+import operators.models.sinenet
 
 MODELS = {
     "sinenet": {"hidden": 16, "waves": 4},
@@ -51,8 +51,8 @@ def padding_variant(variant: str):
         yield
         return
     with (
-        mock.patch.object(operators.periodic, "periodic_pad", torch_circular),
-        mock.patch.object(operators.sinenet, "periodic_bicubic_upsample", torch_circular_upsample),
+        mock.patch.object(operators.layers.periodic, "periodic_pad", torch_circular),
+        mock.patch.object(operators.models.sinenet, "periodic_bicubic_upsample", torch_circular_upsample),
     ):
         yield
 

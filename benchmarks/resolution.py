@@ -47,7 +47,7 @@ import pde_data
 from solvers.errors import InputError
 from solvers.resample import fourier_resample
 from training.config import load_config
-from training.figures import plot_error_vs_resolution
+from training.evaluation.figures import plot_error_vs_resolution
 from training.run import train
 
 RECIPE = dataclasses.replace(

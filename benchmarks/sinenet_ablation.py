@@ -22,9 +22,9 @@ import _common
 
 import operators
 import pde_data
-from operators.sinenet import param_match, parameter_count
+from operators.models.sinenet import param_match, parameter_count
 from training.config import load_config
-from training.evaluation import evaluate_surrogate
+from training.evaluation.rollouts import evaluate_surrogate
 from training.run import train
 
 

@@ -45,7 +45,7 @@ import operators
 import pde_data
 from pde_data.initial_condition_data import InitialConditionDataset
 from training.config import load_config
-from training.metrics import relative_l2_per_step
+from training.evaluation.metrics import relative_l2_per_step
 from training.run import train
 
 #: frames 0.1 time units apart, solved and stored on the same grid

@@ -18,7 +18,7 @@ forecaster such as the FNO is trained to approach); seconds per trajectory for t
 the FNO and the solver (ETDRK4 on the preset's solver grid, the test batch at once).
 
 Text: for each test caption, ``--seeds`` samples; the viscosity read back from each trajectory by the
-enstrophy budget (``training.physical_consistency``, with the prompted forcing), also from the true
+enstrophy budget (``training.evaluation.physical_consistency``, with the prompted forcing), also from the true
 trajectory (the estimator's own accuracy); Spearman rank correlation of prompted and read-back
 viscosities; the Kolmogorov wavenumber read back from the mean flow; the log-spectrum error against
 the true trajectory; the diversity across seeds. Claim tested: text-conditioned samples recover the
@@ -44,8 +44,8 @@ from pde_data.parameters import forcing_field
 from pde_data.storage import file_recipe
 from training.bench import training_seconds
 from training.config import load_config
-from training.metrics import relative_l2
-from training.physical_consistency import (
+from training.evaluation.metrics import relative_l2
+from training.evaluation.physical_consistency import (
     diversity,
     enstrophy_budget_viscosity,
     mean_flow_wavenumber,
@@ -57,7 +57,7 @@ from training.run import train
 
 def text_encoder() -> str:
     try:
-        from operators.conditioning import minilm_folder
+        from operators.layers.conditioning import minilm_folder
 
         minilm_folder()
         return "minilm"

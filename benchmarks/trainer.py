@@ -27,7 +27,7 @@ from neuralop.training import Trainer as NeuralopTrainer
 import operators
 import pde_data
 from training.config import load_config
-from training.metrics import relative_l2
+from training.evaluation.metrics import relative_l2
 from training.tasks import build_task
 from training.trainer import Trainer
 

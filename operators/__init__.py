@@ -1,4 +1,5 @@
-"""Neural-operator architectures, their registry (``operators.build``) and the ``Surrogate`` prediction API.
+"""Neural-operator architectures (``models/``), their building blocks (``layers/``), the registry
+(``operators.build``) and the prediction API (``predictors/``: ``Surrogate``, ``load``).
 
 May use ``solvers``; never ``pde_data`` or ``training``.
 
@@ -8,22 +9,43 @@ May use ``solvers``; never ``pde_data`` or ``training``.
     >>> future = surrogate.predict(u0, steps=10)                         # doctest: +SKIP
 """
 
-from operators import autoencoder, dit, fno, generator, localno, mgno, observer, sinenet, stagger, unet, vit  # noqa: F401  (each module registers its architecture)
-from operators.autoencoder import Autoencoder
-from operators.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, tensor_state_dict
-from operators.generator import Generator
-from operators.observer import Observer
-from operators.predictors import load, predictor_kinds, register_predictor
-from operators.registry import available, build, hyperparameter_names, parameter_count, register
-from operators.surrogate import Surrogate
+from operators import models  # noqa: F401  (importing the package registers every architecture)
+from operators.predictors import (
+    Autoencoder,
+    CheckpointError,
+    Forecaster,
+    Generator,
+    Observer,
+    Surrogate,
+    as_forecaster,
+    load,
+    load_checkpoint,
+    predictor_kinds,
+    register_predictor,
+    save_checkpoint,
+    tensor_state_dict,
+)
+from operators.registry import (
+    BenchSetup,
+    available,
+    bench_setup,
+    build,
+    hyperparameter_names,
+    parameter_count,
+    register,
+)
 
 __all__ = [
     "Autoencoder",
+    "BenchSetup",
     "CheckpointError",
+    "Forecaster",
     "Generator",
     "Observer",
     "Surrogate",
+    "as_forecaster",
     "available",
+    "bench_setup",
     "build",
     "hyperparameter_names",
     "load",

@@ -1,7 +1,10 @@
 """The architecture registry: ``build(name, **hyperparameters)`` and ``available()``.
 
 An architecture joins by decorating its builder in its own module with
-``@register("name")`` and being imported in ``operators/__init__.py``. Builders
+``@register("name", bench=BenchSetup(...))`` and being imported in ``operators/models/__init__.py``
+(an architecture from outside the package: by being imported before use). ``bench`` is how
+``pdeop bench`` trains it at the small tiers, declared beside the model so that adding one is one
+edit; a model that is a part of another says why it has no row of its own instead. Builders
 take keyword hyperparameters only; ``build`` rejects unknown ones with the list
 of accepted names, so configs fail early and clearly.
 
@@ -9,14 +12,16 @@ An architecture that works on any grid of the same dimension (FNO: its weights
 act on Fourier modes, not grid points) registers with ``resolution_agnostic=True``;
 the built module then carries ``pdeop_resolution_agnostic = True`` and
 ``Surrogate.predict`` accepts other grids for it. So does a module that a builder
-option converted (``resolution_consistent = True``, ``operators.resolution``).
+option converted (``resolution_consistent = True``, ``operators.layers.resolution``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -24,10 +29,34 @@ from solvers.errors import InputError
 
 _BUILDERS: dict[str, Callable[..., torch.nn.Module]] = {}
 _RESOLUTION_AGNOSTIC: set[str] = set()
+_BENCH: dict[str, BenchSetup | str] = {}
 
 
-def register(name: str, resolution_agnostic: bool = False) -> Callable:
-    """Decorator: register ``builder(**hyperparameters) -> nn.Module`` under ``name``."""
+@dataclass(frozen=True)
+class BenchSetup:
+    """How ``pdeop bench`` trains a model at its small tiers (``tiny`` halves the widths of ``cpu-small``).
+
+    Plain data, so that a model declares it without knowing the trainer: the training task's name,
+    the ``cpu-small`` hyperparameters, the hyperparameter that sets its width (what ``--budget
+    parameters`` tunes; ``None``: fixed), the shipped config per suite for the ``paper`` tier
+    (``"*"``: any suite), the task's options, and a first stage trained before the model (its
+    ``model``, ``task``, ``shipped`` config, ``small`` hyperparameters and ``lr``).
+    """
+
+    task: str = "next-step"
+    small: dict = dataclasses.field(default_factory=dict)
+    width_key: str | None = "width"
+    shipped: dict = dataclasses.field(default_factory=dict)
+    task_options: dict = dataclasses.field(default_factory=dict)
+    stage: dict | None = None
+
+
+def register(name: str, resolution_agnostic: bool = False, bench: BenchSetup | str | None = None) -> Callable:
+    """Decorator: register ``builder(**hyperparameters) -> nn.Module`` under ``name``.
+
+    ``bench``: the model's ``BenchSetup``, or a sentence saying why it has no bench row (it is a part
+    of another model); ``None``: not benched.
+    """
 
     def decorate(builder: Callable[..., torch.nn.Module]) -> Callable[..., torch.nn.Module]:
         if name in _BUILDERS:
@@ -35,9 +64,17 @@ def register(name: str, resolution_agnostic: bool = False) -> Callable:
         _BUILDERS[name] = builder
         if resolution_agnostic:
             _RESOLUTION_AGNOSTIC.add(name)
+        if bench is not None:
+            _BENCH[name] = bench
         return builder
 
     return decorate
+
+
+def bench_setup(name: str) -> BenchSetup | str | None:
+    """``name``'s bench setup, the reason it has none (text), or ``None`` when it declared neither."""
+    _builder(name)  # an unknown name is an input error with the list of names
+    return _BENCH.get(name)
 
 
 def extend_builder(
@@ -122,7 +159,7 @@ def build(name: str, **hyperparameters) -> torch.nn.Module:
     except (ValueError, TypeError, RuntimeError) as error:  # the builders' (and torch's) checks of the values
         raise InputError(f"{name}: {error}") from error
     model.pdeop_spec = {"name": name, "hyperparameters": dict(hyperparameters)}
-    # a builder option can make a grid-tied architecture consistent (operators.resolution)
+    # a builder option can make a grid-tied architecture consistent (operators.layers.resolution)
     model.pdeop_resolution_agnostic = name in _RESOLUTION_AGNOSTIC or bool(
         getattr(model, "resolution_consistent", False)
     )

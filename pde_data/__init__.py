@@ -7,14 +7,16 @@
 >>> trajectories = pde_data.FullTrajectoryDataset(path, split="valid")  # the trajectory data mode
 """
 
+from pde_data.equations import Equation, register_equation
 from pde_data.generate import GenerationError, generate, merge_shards, sample_seed, shard_path
 from pde_data.initial_condition_data import InitialConditionDataset
 from pde_data.initial_conditions import GaussianRandomField, RandomSineSeries, TruncatedFourierSeries
 from pde_data.loading import FullTrajectoryDataset, TrajectoryDataset, open, split_samples
-from pde_data.presets import Recipe, preset, presets
+from pde_data.presets import Recipe, preset, presets, register_preset
 from pde_data.well import WellWindows
 
 __all__ = [
+    "Equation",
     "FullTrajectoryDataset",
     "GaussianRandomField",
     "GenerationError",
@@ -29,6 +31,8 @@ __all__ = [
     "open",
     "preset",
     "presets",
+    "register_equation",
+    "register_preset",
     "sample_seed",
     "shard_path",
     "split_samples",

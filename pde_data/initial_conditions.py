@@ -59,6 +59,12 @@ class InitialCondition:
         """A phrase for captions: "a ... field"."""
         raise NotImplementedError
 
+    @classmethod
+    def from_spec(cls, n: int, ndim: int, length: float, **parameters) -> InitialCondition:
+        """The family on ``n`` points per axis of a ``ndim``-dimensional domain of side ``length`` with a
+        recipe's parameters; a family that does not use the length or works in one dimension only says so here."""
+        return cls(n, ndim=ndim, **parameters)
+
 
 class GaussianRandomField(InitialCondition):
     """Zero-mean Gaussian random field with covariance ``sigma^2 (-lap + tau^2 I)^(-alpha)`` (FNO convention).
@@ -77,6 +83,10 @@ class GaussianRandomField(InitialCondition):
         tau: inverse length scale (default 7).
         sigma: amplitude; default ``tau^(alpha - d/2)``, FNO's choice.
     """
+
+    @classmethod
+    def from_spec(cls, n: int, ndim: int, length: float, **parameters) -> GaussianRandomField:
+        return cls(n, ndim=ndim, length=length, **parameters)
 
     def __init__(
         self,
@@ -146,6 +156,12 @@ class RandomSineSeries(InitialCondition):
 
     ndim = 1
 
+    @classmethod
+    def from_spec(cls, n: int, ndim: int, length: float, **parameters) -> RandomSineSeries:
+        if ndim != 1:
+            raise InputError("the sine-series initial condition is 1D only")
+        return cls(n, **parameters)
+
     def __init__(self, n: int, terms: int = 10, amplitude: float = 0.5, wavenumbers: tuple[int, ...] = (1, 2)):
         self.n = _check_size("n", n, 2)
         self.terms = _check_size("terms", terms, 1)
@@ -212,7 +228,8 @@ class TruncatedFourierSeries(InitialCondition):
         return f"a random Fourier series of the modes below {self.cutoff}, scaled to peak {self.max_amplitude:g}"
 
 
-INITIAL_CONDITIONS = {
+#: kind -> family; a new family is a class with ``from_spec`` and one entry here
+INITIAL_CONDITIONS: dict[str, type[InitialCondition]] = {
     "grf": GaussianRandomField,
     "sines": RandomSineSeries,
     "fourier": TruncatedFourierSeries,
@@ -225,10 +242,4 @@ def make_initial_condition(spec: dict, n: int, ndim: int, length: float):
     kind = parameters.pop("kind", None)
     if kind not in INITIAL_CONDITIONS:
         raise InputError(f"unknown initial condition kind {kind!r}; known: {', '.join(INITIAL_CONDITIONS)}")
-    if kind == "grf":
-        return GaussianRandomField(n, ndim=ndim, length=length, **parameters)
-    if kind == "sines":
-        if ndim != 1:
-            raise InputError("the sine-series initial condition is 1D only")
-        return RandomSineSeries(n, **parameters)
-    return TruncatedFourierSeries(n, ndim=ndim, **parameters)
+    return INITIAL_CONDITIONS[kind].from_spec(n, ndim, length, **parameters)

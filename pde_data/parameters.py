@@ -5,7 +5,7 @@ the captions that say them in words (for text-conditioned generation).
 A recipe's ``varying`` maps each varying parameter to its range:
 
 - ``nu``: ``[low, high]``, log-uniform (an equation coefficient the solver takes per sample);
-- ``forcing``: names to choose from, uniformly: ``none``, ``fno``, ``kolmogorov``;
+- ``forcing``: names to choose from, uniformly (``equations.FORCINGS``: ``none``, ``fno``, ``kolmogorov``);
 - ``forcing_wavenumber``: ``[low, high]`` integers, uniform (Kolmogorov's ``n``, ``k = 2 pi n / L``);
 - ``forcing_amplitude``: ``[low, high]``, log-uniform: the amplitude ``A`` of the body force
   (Kolmogorov: ``(A sin(k y), 0)``, vorticity forcing ``-A k cos(k y)``; FNO's: the vorticity
@@ -28,19 +28,16 @@ import math
 import numpy as np
 import torch
 
-from pde_data.equations import FORCINGS
+from pde_data.equations import EQUATIONS, FORCINGS
+from pde_data.equations import equation as equation_description
 from pde_data.initial_conditions import InitialCondition, make_initial_condition
-from solvers.analytic import fno_forcing, kolmogorov_forcing
 from solvers.errors import InputError
 
 #: log-uniform numeric ranges; integer ranges; choices
 LOG_UNIFORM = ("nu", "forcing_amplitude", "initial_scale")
 INTEGER = ("forcing_wavenumber",)
-#: parameters that only a forced 2D equation (Navier-Stokes) takes
+#: parameters that only a forced equation (``Equation.forced``) takes
 FORCING_KEYS = ("forcing", "forcing_wavenumber", "forcing_amplitude")
-FORCING_NAMES = ("none", *FORCINGS)
-#: coefficients whose solvers take per-sample values
-PER_SAMPLE_COEFFICIENTS = {"ns": ("nu",)}
 #: every key, in the order samples draw them (fixed: the stream layout)
 KEYS = ("nu", "forcing", "forcing_wavenumber", "forcing_amplitude", "initial_condition", "initial_scale")
 #: defaults of forcing parameters a recipe does not vary
@@ -52,10 +49,13 @@ def check_varying(varying: dict, equation: str, coefficients: dict, forcing: str
     unknown = sorted(set(varying) - set(KEYS))
     if unknown:
         raise InputError(f"unknown varying parameters {unknown}; known: {', '.join(KEYS)}")
-    if "nu" in varying and "nu" not in PER_SAMPLE_COEFFICIENTS.get(equation, ()):
-        raise InputError(f"the {equation} solver does not take a per-sample nu; only ns does")
-    if any(k in varying for k in FORCING_KEYS) and equation != "ns":
-        raise InputError(f"forcing parameters vary only for ns (Navier-Stokes), not {equation}")
+    description = equation_description(equation)
+    if "nu" in varying and "nu" not in description.per_sample_coefficients:
+        takers = [key for key, e in EQUATIONS.items() if "nu" in e.per_sample_coefficients]
+        raise InputError(f"the {equation} solver does not take a per-sample nu; only {', '.join(takers)} does")
+    if any(k in varying for k in FORCING_KEYS) and not description.forced:
+        forced = [key for key, e in EQUATIONS.items() if e.forced]
+        raise InputError(f"forcing parameters vary only for forced equations ({', '.join(forced)}), not {equation}")
     clash = sorted(set(varying) & set(coefficients))
     if clash:
         raise InputError(f"{clash} are both fixed coefficients and varying; remove them from coefficients")
@@ -70,8 +70,8 @@ def check_varying(varying: dict, equation: str, coefficients: dict, forcing: str
                 raise InputError(f"varying {key} must be [low, high] with 0 < low <= high, got {low_high!r}")
     if "forcing" in varying:
         names = varying["forcing"]
-        if not isinstance(names, (list, tuple)) or not names or any(n not in FORCING_NAMES for n in names):
-            raise InputError(f"varying forcing must be a list of names from {', '.join(FORCING_NAMES)}, got {names!r}")
+        if not isinstance(names, (list, tuple)) or not names or any(n not in FORCINGS for n in names):
+            raise InputError(f"varying forcing must be a list of names from {', '.join(FORCINGS)}, got {names!r}")
     if "initial_condition" in varying:
         families = varying["initial_condition"]
         if not isinstance(families, dict) or not families:
@@ -116,13 +116,16 @@ def initial_conditions(recipe, n: int) -> dict[str, InitialCondition]:
 
 def forcing_field(name: str | None, x: torch.Tensor, y: torch.Tensor, length: float, parameters: dict) -> torch.Tensor:
     """The vorticity forcing ``name`` on the grid ``(x, y)`` with the sample's wavenumber and amplitude."""
-    amplitude = parameters.get("forcing_amplitude", FORCING_DEFAULTS["forcing_amplitude"])
-    if name in (None, "none"):
-        return torch.zeros_like(x)
-    if name == "fno":
-        return amplitude * fno_forcing(x / length, y / length) / 0.1  # fno_forcing has FNO's A = 0.1 built in
-    wavenumber = parameters.get("forcing_wavenumber", FORCING_DEFAULTS["forcing_wavenumber"])
-    return kolmogorov_forcing(y, length, wavenumber, amplitude)
+    amplitude, wavenumber = _forcing_settings(parameters)
+    return FORCINGS[name or "none"].field(x, y, length, amplitude, wavenumber)
+
+
+def _forcing_settings(values: dict) -> tuple[float, int]:
+    """A sample's forcing amplitude and wavenumber, the defaults where they do not vary."""
+    return (
+        values.get("forcing_amplitude", FORCING_DEFAULTS["forcing_amplitude"]),
+        values.get("forcing_wavenumber", FORCING_DEFAULTS["forcing_wavenumber"]),
+    )
 
 
 # --- captions ----------------------------------------------------------------------------------
@@ -131,14 +134,7 @@ def _viscosity_words(nu: float) -> str:
 
 
 def _forcing_phrase(values: dict) -> str:
-    name = values.get("forcing", "none")
-    if name == "none":
-        return "with no forcing, decaying freely"
-    amplitude = values.get("forcing_amplitude", FORCING_DEFAULTS["forcing_amplitude"])
-    if name == "fno":
-        return f"driven by a diagonal sinusoidal forcing of amplitude {amplitude:.3g}"
-    wavenumber = values.get("forcing_wavenumber", FORCING_DEFAULTS["forcing_wavenumber"])
-    return f"driven by Kolmogorov forcing at wavenumber {wavenumber} with amplitude {amplitude:.3g}"
+    return FORCINGS[values.get("forcing", "none")].phrase(*_forcing_settings(values))
 
 
 def _initial_phrase(values: dict) -> str:

@@ -1,6 +1,6 @@
 """The solvers by equation name, and the exact propagator of an equation's linear part.
 
-``pde_data`` describes equations by these names (``burgers``, ``kdv``, ``ks``, ``ns``);
+``pde_data`` describes equations by these names (a new one joins with ``register_solver``) (``burgers``, ``kdv``, ``ks``, ``ns``);
 ``operators`` uses ``linear_propagator`` to advance the linear part exactly (the
 semilinear observer's ``linear="exact"``) without importing ``pde_data``.
 """
@@ -22,6 +22,14 @@ SOLVERS: dict[str, type[SpectralSolver]] = {
     "ks": KuramotoSivashinsky1D,
     "ns": NavierStokes2D,
 }
+
+
+def register_solver(equation: str, solver: type[SpectralSolver]) -> type[SpectralSolver]:
+    """Name a solver class (from outside the package too) so that recipes and ``linear_propagator`` find it."""
+    if equation in SOLVERS:
+        raise ValueError(f"a solver for {equation!r} is registered twice")  # a programming error
+    SOLVERS[equation] = solver
+    return solver
 
 
 def solver_class(equation: str) -> type[SpectralSolver]:

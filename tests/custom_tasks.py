@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from training.metrics import relative_l2
+from training.evaluation.metrics import relative_l2
 from training.tasks import SurrogateTask, Task, register_task
 
 

@@ -10,7 +10,7 @@ import torch
 
 import operators
 import pde_data
-from operators.observer import Observer
+from operators.predictors.observer import Observer
 from pde_data.observations import ObservationModel, read_observations
 from solvers.errors import InputError
 from training.cli import main
@@ -481,3 +481,55 @@ def test_observations_of_another_file_and_data_of_another_problem_are_named(obse
     assert main(["evaluate", str(observer_run), "--data", str(ns), "--split", "test"]) == 2
     error = capsys.readouterr().err
     assert f"run {observer_run} was trained on 1D u" in error and "ns.h5 holds 2D vorticity" in error
+
+
+def test_pdeop_predict_takes_an_observer_as_a_forecaster_from_its_last_state(observer_run, ks_data, tmp_path, capsys):
+    import operators
+
+    out = tmp_path / "forecast.h5"
+    assert (
+        main(
+            [
+                "predict",
+                str(observer_run),
+                "--input",
+                str(ks_data),
+                "--steps",
+                "3",
+                "--out",
+                str(out),
+                "--sample",
+                "0",
+                "--sample",
+                "1",
+                "--no-solver-timing",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert "2 trajectories x 3 states" in capsys.readouterr().out
+    observer = operators.load(observer_run)
+    first = torch.from_numpy(pde_data.open(ks_data)["u"].values[[0, 1], :1]).unsqueeze(2)  # (2, 1, 1, x)
+    expected = observer.predict(first, 3)[:, :, 0]
+    stored = torch.from_numpy(pde_data.open(out)["u"].values)  # the 3 predicted states of each
+    torch.testing.assert_close(stored, expected, rtol=1e-5, atol=1e-5)
+    assert (
+        main(
+            [
+                "predict",
+                str(observer_run),
+                "--input",
+                str(ks_data),
+                "--steps",
+                "1",
+                "--out",
+                str(tmp_path / "o.h5"),
+                "--other-grids",
+                "direct",
+                "--no-solver-timing",
+            ]
+        )
+        == 2
+    )
+    assert "--other-grids is for surrogates" in capsys.readouterr().err

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-import training.bench as bench_module
+import training.bench.runner as bench_module
 from training.bench import Bench, matched_width, score_external
+from training.bench.ladder import Rung, rungs, speedup_at_equal_accuracy
+from training.bench.leaderboard import write
 from training.cli import main
-from training.ladder import Rung, rungs, speedup_at_equal_accuracy
-from training.leaderboard import write
 from training.run import train as real_train
 
 

@@ -12,7 +12,7 @@ import pde_data
 from pde_data.fields import Channel, channels_of, from_channels, to_channels
 from training.cli import main
 from training.config import load_config
-from training.metrics import relative_l2
+from training.evaluation.metrics import relative_l2
 from training.run import train
 
 

@@ -21,7 +21,7 @@ import torch
 import operators
 import pde_data
 from operators import Surrogate
-from operators.checkpoint import save_checkpoint
+from operators.predictors.checkpoint import save_checkpoint
 from training.config import load_config
 from training.run import train
 
@@ -578,7 +578,7 @@ def test_gitignore_covers_the_quickstart_folder():
 
 # --- 8. figures people can read ---------------------------------------------------------------------------
 def test_prediction_figures_have_colour_bars_and_an_error_scale_of_their_own():
-    from training.figures import _plot_1d, _plot_2d
+    from training.evaluation.figures import _plot_1d, _plot_2d
 
     truth = np.sin(np.linspace(0, 6, 5 * 32)).reshape(5, 32)
     prediction = truth + 1e-3
@@ -594,7 +594,7 @@ def test_prediction_figures_have_colour_bars_and_an_error_scale_of_their_own():
 
 
 def test_the_error_curve_shows_a_single_step_with_markers_inside_the_axes(tmp_path):
-    from training.figures import plot_error_curves
+    from training.evaluation.figures import plot_error_curves
 
     report = {"model": {"curves": {"relative_l2": [0.02]}}, "persistence": {"curves": {"relative_l2": [0.9]}}}
     ax = plot_error_curves(report, tmp_path / "e.png", "one step").axes[0]

@@ -1,4 +1,4 @@
-"""Metrics against hand-computed cases (definitions and conventions in training/metrics.py)."""
+"""Metrics against hand-computed cases (definitions and conventions in training/evaluation/metrics.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from training.metrics import (
+from training.evaluation.metrics import (
     correlation_per_step,
     high_correlation_time,
     nrmse,
@@ -116,7 +116,7 @@ def pdebench_metrics(pred: torch.Tensor, target: torch.Tensor, length: float = 1
 
 @pytest.mark.parametrize("grid", [(40,), (32, 28)])
 def test_crmse_max_error_and_frmse_agree_with_pdebenchs_formulas(grid):
-    from training.metrics import conserved_rmse, fourier_rmse, max_error
+    from training.evaluation.metrics import conserved_rmse, fourier_rmse, max_error
 
     generator = torch.Generator().manual_seed(1)
     target = torch.randn(3, 5, 2, *grid, generator=generator, dtype=torch.float64)  # ours: (b, t, c, *grid)
@@ -129,7 +129,7 @@ def test_crmse_max_error_and_frmse_agree_with_pdebenchs_formulas(grid):
 
 
 def test_crmse_max_error_and_frmse_on_hand_computed_cases():
-    from training.metrics import conserved_rmse, fourier_rmse, max_error
+    from training.evaluation.metrics import conserved_rmse, fourier_rmse, max_error
 
     x = torch.arange(64, dtype=torch.float64) / 64
     target = torch.zeros(2, 1, 1, 64, dtype=torch.float64)
@@ -147,8 +147,8 @@ def test_crmse_max_error_and_frmse_on_hand_computed_cases():
 
 def test_one_step_scores_cover_every_window():
     import operators
-    from training.evaluation import one_step_scores
-    from training.metrics import relative_l2_per_step
+    from training.evaluation.metrics import relative_l2_per_step
+    from training.evaluation.rollouts import one_step_scores
 
     model = operators.build("fno", in_channels=1, out_channels=1, ndim=1, modes=4, width=4, layers=1)
     for parameter in model.parameters():
@@ -162,7 +162,7 @@ def test_one_step_scores_cover_every_window():
 
 
 def test_hs_loss_is_the_papers_hsloss():
-    from training.metrics import hs_loss
+    from training.evaluation.metrics import hs_loss
 
     generator = torch.Generator().manual_seed(3)
     target = torch.randn(4, 32, 32, 1, generator=generator)  # the public layout: (batch, x, y, channels)

@@ -10,9 +10,9 @@ import torch
 
 import operators
 import pde_data
-from operators.mgno import MultigridConv
+from operators.models.mgno import MultigridConv
 from training.config import load_config
-from training.metrics import relative_h1
+from training.evaluation.metrics import relative_h1
 
 
 @pytest.mark.parametrize("padding", ["circular", "zeros", "reflect"])
@@ -165,7 +165,7 @@ def test_published_configs_load():
 
 
 def test_periodic_coordinate_channels():
-    from operators.embedding import PeriodicCoordinates
+    from operators.layers.embedding import PeriodicCoordinates
 
     x = torch.zeros(2, 3, 8, 4)
     out = PeriodicCoordinates(2)(x)
@@ -206,7 +206,7 @@ def test_the_published_ns_model_has_the_public_architecture():
 
 
 def test_the_published_prolongation_does_not_wrap_round():
-    from operators.mgno import Prolongation
+    from operators.models.mgno import Prolongation
 
     coarse = torch.zeros(1, 1, 8)
     coarse[0, 0, -1] = 1.0  # an impulse at the last coarse point spreads to fine points 13..15 (and 16)

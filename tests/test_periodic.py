@@ -1,4 +1,4 @@
-"""Periodic padding by slices (``operators.periodic``) equals torch's circular padding, values and
+"""Periodic padding by slices (``operators.layers.periodic``) equals torch's circular padding, values and
 gradients, so that the convolutions built on it are the same functions with the same parameters."""
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from operators.periodic import PeriodicConv1d, PeriodicConv2d, periodic_pad
+from operators.layers.periodic import PeriodicConv1d, PeriodicConv2d, periodic_pad
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_periodic_convolutions_are_circular_convolutions(ours, theirs, shape, st
 def test_periodic_bicubic_upsampling_is_bicubic_interpolation_of_the_periodic_extension():
     """The separable stencils give what SineNet computed before: pad 2 cells circularly, interpolate
     (torch's bicubic, x2), crop 4, in values and gradients, on odd and even grids."""
-    from operators.periodic import periodic_bicubic_upsample
+    from operators.layers.periodic import periodic_bicubic_upsample
 
     x = torch.randn(2, 3, 5, 8, dtype=torch.float64, requires_grad=True)
     padded = F.pad(x, (2, 2, 2, 2), mode="circular")

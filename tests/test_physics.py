@@ -11,7 +11,7 @@ import torch
 
 import operators
 import solvers
-from operators.stagger import shuffle, unshuffle
+from operators.models.stagger import shuffle, unshuffle
 from solvers.errors import InputError
 from training.cli import main
 

@@ -14,7 +14,12 @@ from torch import nn
 
 import operators
 import pde_data
-from operators.resolution import interpolated_kernel_size, make_resolution_consistent, resample_grid, resize_kernel
+from operators.layers.resolution import (
+    interpolated_kernel_size,
+    make_resolution_consistent,
+    resample_grid,
+    resize_kernel,
+)
 from solvers.errors import InputError
 from training.cli import main
 from training.data import GroupedBatchSampler
@@ -276,7 +281,7 @@ def test_multi_resolution_training_and_the_error_against_resolution(two_resoluti
 def test_the_resolution_study_refuses_other_trajectories(two_resolutions, tmp_path, capsys):
     other = pde_data.generate("ns-fno-1e-3-tiny", tmp_path / "other.h5", 12, seed=5, progress=False)
     surrogate = surrogate_of("unet-no")
-    from training.evaluation import evaluate_resolutions
+    from training.evaluation.rollouts import evaluate_resolutions
 
     with pytest.raises(InputError, match="other trajectories"):
         evaluate_resolutions(surrogate, [two_resolutions[0], other], tmp_path / "out")
@@ -322,7 +327,7 @@ def test_every_grid_tied_convolution_is_converted(name, hyperparameters):
     outputs on 128^2 and 256^2 differed by 24-41 %."""
     from torch import nn
 
-    from operators.periodic import PeriodicConv1d, PeriodicConv2d
+    from operators.layers.periodic import PeriodicConv1d, PeriodicConv2d
 
     model = operators.build(name, in_channels=1, out_channels=1, ndim=2, grid_size=16, **hyperparameters)
     tied = {nn.Conv1d, nn.Conv2d, PeriodicConv1d, PeriodicConv2d, nn.ConvTranspose1d, nn.ConvTranspose2d}
@@ -346,7 +351,7 @@ def test_every_grid_tied_convolution_is_converted(name, hyperparameters):
 def test_a_convolution_the_conversion_does_not_know_is_refused():
     from torch import nn
 
-    from operators.resolution import make_resolution_consistent
+    from operators.layers.resolution import make_resolution_consistent
 
     class OwnConv(nn.Conv2d):
         pass

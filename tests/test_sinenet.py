@@ -9,7 +9,7 @@ import torch
 
 import operators
 import pde_data
-from operators.sinenet import SineNet, Wave, param_match, parameter_count
+from operators.models.sinenet import SineNet, Wave, param_match, parameter_count
 
 PUBLISHED = {8: 1.425, 6: 1.5, 4: 1.611, 2: 1.8075}  # hidden 64, INS: 4 frames x 3 fields in, 3 out
 

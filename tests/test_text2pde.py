@@ -9,14 +9,14 @@ import torch
 
 import operators
 import pde_data
-from operators import conditioning
-from operators.autoencoder import gaussian_kl
-from operators.diffusion import NoiseSchedule, guided
-from operators.dit import DiT
-from operators.embedding import sincos_table
+from operators.layers import conditioning
+from operators.layers.diffusion import NoiseSchedule, guided
+from operators.layers.embedding import sincos_table
+from operators.models.autoencoder import gaussian_kl
+from operators.models.dit import DiT
 from solvers.errors import InputError
 from training.cli import main
-from training.physical_consistency import (
+from training.evaluation.physical_consistency import (
     diversity,
     energy_spectrum,
     enstrophy_budget_viscosity,
@@ -264,7 +264,7 @@ def _first_frame_dit(**options):
 def test_the_frame_map_lays_the_first_frames_tokens_out_where_they_came_from():
     """Tokens come row-major from the encoder's map; the frame map puts each back at its place (area-
     resampled to the latent grid, the same at every latent time)."""
-    from operators.dit import FrameMap
+    from operators.models.dit import FrameMap
 
     layout = FrameMap(width=3, channels=3, token_grid=(8, 8), latent_size=(2, 4, 4))
     with torch.no_grad():
@@ -318,7 +318,7 @@ def test_a_dropped_first_frame_and_the_null_condition_give_the_same_estimate():
 
 
 def test_the_minilm_encoder_loads_from_its_package_or_says_what_to_install(monkeypatch):
-    from operators import conditioning
+    from operators.layers import conditioning
 
     try:
         folder = conditioning.minilm_folder()
@@ -402,7 +402,7 @@ def test_generators_round_trip_and_sample_reproducibly(trained, tmp_path):
     frames = operators.load(runs["first-frame"])
     assert frames.sample(first_frame=fields[:, 0], steps=2).shape == fields.shape
     # the held frame's latent (training's and sampling's) is persistence through the autoencoder, scaled
-    from operators.generator import held_frame_latent
+    from operators.predictors.generator import held_frame_latent
 
     assert frames.denoiser.latent_condition
     held = held_frame_latent(frames.autoencoder, fields[:, 0], fields.shape[1], frames.scale_factor)
@@ -416,23 +416,32 @@ def test_generators_round_trip_and_sample_reproducibly(trained, tmp_path):
         frames.sample(first_frame=broken, steps=2)
     with pytest.raises(InputError, match="first_frame must be a tensor of real numbers, got str"):
         frames.sample(first_frame="frame.h5")
-    # the bench scores a first-frame generator as a forecaster over the frames it makes, and no other
-    from training.bench import GeneratorForecast
+    # a first-frame generator is a forecaster over the frames it makes (the bench scores it so), and no other
+    import copy
 
-    forecast = GeneratorForecast(frames, members=3)
-    assert forecast.max_steps == fields.shape[1] - 1
+    from operators import Forecaster, as_forecaster
+
+    forecast = copy.copy(frames)
+    forecast.members = 3
+    assert as_forecaster(forecast) is forecast and isinstance(forecast, Forecaster)
+    assert forecast.max_steps == fields.shape[1] - 1 and forecast.history == 1
     two = torch.cat([fields[:, :1], fields[:, :1] * 0.5])
     predicted = forecast.predict(two, 2)
     assert predicted.shape == (2, 2, *fields.shape[2:])
     # the point forecast is the mean of the members' samples of each trajectory (the same seed)
     samples = frames.sample(first_frame=two[:, -1], samples=3, steps=50, seed=0)
     torch.testing.assert_close(predicted, samples.reshape(2, 3, *samples.shape[1:]).mean(1)[:, 1:3])
+    forecast.members = 0
     with pytest.raises(InputError, match="members must be a positive integer"):
-        GeneratorForecast(frames, members=0)
+        forecast.predict(two, 2)
     with pytest.raises(InputError, match="forecasts 7 steps at most, not 8"):
-        forecast.predict(fields[:, :1], 8)
+        frames.predict(fields[:, :1], 8)
+    with pytest.raises(InputError, match="a generator forecasts in fp32 without constant inputs"):
+        frames.predict(fields[:, :1], 1, precision="bf16")
     with pytest.raises(InputError, match="text-conditioned generator does not forecast"):
-        GeneratorForecast(generator)
+        generator.predict(fields[:, :1], 1)
+    with pytest.raises(InputError, match="Autoencoder does not forecast \\(it has no history, predict\\)"):
+        as_forecaster(frames.autoencoder)
 
 
 def test_pdeop_sample_writes_a_dataset_file(trained, tmp_path, capsys):
@@ -494,8 +503,7 @@ def test_pdeop_sample_writes_a_dataset_file(trained, tmp_path, capsys):
     assert not (tmp_path / "s.h5").exists()
     predict = ["predict", str(runs["text"]), "--input", str(data), "--steps", "1", "--out", str(tmp_path / "p.h5")]
     assert main(predict) == 2
-    assert "holds a 'generator' predictor, not a surrogate" in (error := capsys.readouterr().err)
-    assert "pdeop sample draws from it" in error
+    assert "a text-conditioned generator does not forecast from a state" in capsys.readouterr().err
     assert main(["sample", str(folder / "ae"), "--prompt", "x", "--out", str(tmp_path / "x.h5")]) == 2
 
 
@@ -544,7 +552,7 @@ def test_a_fine_tuned_text_encoder_trains_and_is_saved_a_frozen_pretrained_one_i
     frozen = operators.build("latent-dit", latent_channels=4, latent_size=[2, 4, 4], **TINY_DIT)
     assert not any(p.requires_grad for p in frozen.encoder.bert.parameters())
     try:
-        from operators.conditioning import minilm_folder
+        from operators.layers.conditioning import minilm_folder
 
         minilm_folder()
     except InputError:

@@ -18,7 +18,7 @@ import pde_data
 from operators import CheckpointError, Surrogate
 from training.config import load_config
 from training.distributed import LaunchError, context_from_environment
-from training.metrics import relative_l2
+from training.evaluation.metrics import relative_l2
 from training.run import resume_config, train
 
 SETTINGS = [

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from operators.surrogate import Surrogate
+import operators
+from operators.predictors.forecaster import as_forecaster
 from pde_data.loading import FileData
 from pde_data.presets import Recipe
 from pde_data.storage import exclusive_output, read_parameters
@@ -25,7 +26,7 @@ from pde_data.well import is_well_source
 from solvers import fourier_resample
 from solvers.device import resolve_device
 from solvers.errors import InputError
-from training.evaluation import write_predictions
+from training.evaluation.rollouts import write_predictions
 
 #: bytes of predicted states held in memory at once
 PIECE_BYTES = 64 * 2**20
@@ -115,7 +116,8 @@ def predict_to_file(
     """Predict ``steps`` states for ``samples`` of ``data``, stream them to ``out``, return a timing summary.
 
     ``solver_frames``: time the solver over at most this many stored-frame intervals
-    (``None``: skip the solver comparison). ``other_grids``: ``Surrogate.on_other_grids``.
+    (``None``: skip the solver comparison). ``other_grids``: ``Surrogate.on_other_grids``. ``run`` holds any
+    forecaster (``operators.Forecaster``): a surrogate, an observer (from its last state), a first-frame generator.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise InputError(f"--steps must be a positive integer, got {steps!r}")
@@ -134,7 +136,11 @@ def _predict_to_locked_file(
     run, data, out, steps, samples, device, precision, overwrite, progress, solver_frames, other_grids
 ) -> str:
     device = resolve_device(device)
-    surrogate = Surrogate.load(run, device).on_other_grids(other_grids)
+    surrogate = as_forecaster(operators.load(run, device))
+    if other_grids is not None:
+        if not hasattr(surrogate, "on_other_grids"):
+            raise InputError(f"--other-grids is for surrogates; {run} holds a {type(surrogate).__name__}")
+        surrogate = surrogate.on_other_grids(other_grids)
     stride = int(surrogate.metadata.get("stride", 1))
     first = int(surrogate.metadata.get("first_frame", 0))
     source = FileData(data)
@@ -155,7 +161,12 @@ def _predict_to_locked_file(
     state_bytes = 4 * len(chosen) * int(np.prod(given.shape[2:]))
     piece_steps = max(1, PIECE_BYTES // state_bytes)
     clock = [0.0]
-    pieces = _timed(surrogate.predict_chunks(given, steps, piece_steps, precision), device, clock)
+    # a surrogate streams long rollouts in pieces; another forecaster predicts them at once
+    chunks = getattr(surrogate, "predict_chunks", None)
+    stream = (
+        chunks(given, steps, piece_steps, precision) if chunks else iter([surrogate.predict(given, steps, precision)])
+    )
+    pieces = _timed(stream, device, clock)
     with tqdm(total=steps, unit="state", desc=f"predict -> {out.name}", disable=not progress) as bar:
 
         def counted(stream):

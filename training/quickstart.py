@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pde_data
 from training.config import load_config
-from training.evaluation import evaluate_surrogate, summary_table
+from training.evaluation.rollouts import evaluate_surrogate, summary_table
 from training.prediction import predict_to_file
 from training.run import train
 

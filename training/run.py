@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 import operators
-from operators.checkpoint import load_checkpoint
+from operators.predictors.checkpoint import load_checkpoint
 from pde_data.locks import RunLock
 from solvers.errors import InputError, MissingFileError
 from training.config import RunConfig, load_config, save_config

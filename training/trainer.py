@@ -33,8 +33,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
-from operators.checkpoint import load_checkpoint, save_checkpoint, tensor_state_dict
-from operators.predictors import from_payload
+from operators.predictors.checkpoint import load_checkpoint, save_checkpoint, tensor_state_dict
+from operators.predictors.registry import from_payload
 from solvers.device import resolve_device as solvers_resolve_device
 from solvers.errors import InputError, MissingFileError
 from training.config import RunConfig

@@ -26,6 +26,7 @@ PAIRS = (("a", "u"), ("coeff", "sol"))
 
 
 def read_fno_mat(path: Path, periodic: bool | None = None) -> ConvertedSource:
+    """FNO paper .mat files (MATLAB v7.3 or v5)."""
     if h5py.is_hdf5(path):
         with h5py.File(path, "r") as f:
             keys = [k for k in f.keys() if not k.startswith("#")]

@@ -20,6 +20,7 @@ from solvers.errors import InputError
 
 
 def read_neuraloperator_pt(path: Path, periodic: bool | None = None) -> ConvertedSource:
+    """Tensor dicts of x and y as neuraloperator saves them (.pt)."""
     try:
         contents = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for a file that is not a safe tensor dict

@@ -19,6 +19,7 @@ SPLITS = ("train", "valid", "test")
 
 
 def read_pdearena(path: Path, periodic: bool | None = None) -> ConvertedSource:
+    """PDEArena's Navier-Stokes HDF5 files."""
     with h5py.File(path, "r") as f:
         groups = [k for k in SPLITS if k in f]
         require(

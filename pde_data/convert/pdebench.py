@@ -32,6 +32,7 @@ CHANNEL_NAMES = {"diff-react": ("u", "v"), "rdb": ("h",), "shallow": ("h",)}
 
 
 def read_pdebench(path: Path, periodic: bool | None = None) -> ConvertedSource:
+    """PDEBench's flat and seed-group HDF5 files."""
     with h5py.File(path, "r") as f:
         keys = set(f.keys())
         if "tensor" in keys:

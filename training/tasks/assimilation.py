@@ -28,11 +28,11 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from operators.observer import SemilinearObserver
+from operators.models.observer import SemilinearObserver
 from pde_data.observations import LAYOUTS, ObservationModel
 from solvers.errors import InputError
 from training.data import TrajectoryWindows
-from training.metrics import relative_l2, relative_l2_per_step
+from training.evaluation.metrics import relative_l2, relative_l2_per_step
 from training.tasks.base import Task, register_task, unwrap
 
 INITIAL = ("mean", "truth")
@@ -187,15 +187,15 @@ class AssimilationTask(Task):
         return super().checkpoint(model) | {"metadata": self.metadata()}
 
     def report_text(self, report: dict) -> str:
-        from training.assimilation import assimilation_table
+        from training.evaluation.assimilation import assimilation_table
 
         return f"validation trajectories ({len(report['samples'])}), relative L2:\n" + assimilation_table(report)
 
     def evaluate(self, run_dir: Path, progress: bool = True) -> dict:
         """Assimilation against forecast-only on the validation trajectories (``evaluate_observer``)."""
         import operators
-        from training.assimilation import evaluate_observer
         from training.data import validation_file
+        from training.evaluation.assimilation import evaluate_observer
 
         observer = operators.load(run_dir)
         data = self.config.data

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from operators.autoencoder import gaussian_kl
+from operators.models.autoencoder import gaussian_kl
 from solvers.errors import InputError
-from training.metrics import relative_l2
+from training.evaluation.metrics import relative_l2
 from training.tasks.base import Task, register_task, unwrap
 
 RECONSTRUCTIONS = ("relative-l1", "l1")

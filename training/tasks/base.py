@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, ClassVar
 import torch
 from torch.utils.data import Dataset
 
-from operators.checkpoint import tensor_state_dict
+from operators.predictors.checkpoint import tensor_state_dict
 from solvers.errors import InputError
 from training.data import DATA_MODES, datasets_for_mode
 

@@ -25,11 +25,11 @@ from pathlib import Path
 import torch
 
 import operators
-from operators.diffusion import NoiseSchedule
-from operators.dit import CONDITIONS
-from operators.generator import held_frame_latent
+from operators.layers.diffusion import NoiseSchedule
+from operators.models.dit import CONDITIONS
+from operators.predictors.generator import held_frame_latent
 from solvers.errors import InputError
-from training.metrics import relative_l2
+from training.evaluation.metrics import relative_l2
 from training.tasks.base import Task, register_task, unwrap
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from operators.surrogate import model_step
+from operators.predictors.surrogate import model_step
 from solvers.errors import InputError
 from training.data import datasets_for_mode
 from training.tasks.base import register_task

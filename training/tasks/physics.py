@@ -28,9 +28,9 @@ from typing import ClassVar
 
 import torch
 
-from operators.surrogate import model_step
+from operators.predictors.surrogate import model_step
 from solvers.errors import InputError
-from training.metrics import relative_l2, relative_l2_per_step
+from training.evaluation.metrics import relative_l2, relative_l2_per_step
 from training.tasks.base import Task, register_task
 
 LOSSES = ("residual", "data", "mixed")

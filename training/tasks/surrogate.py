@@ -14,7 +14,7 @@ from typing import ClassVar
 import torch
 
 from solvers.errors import InputError
-from training.metrics import hs_loss, relative_h1, relative_l2
+from training.evaluation.metrics import hs_loss, relative_h1, relative_l2
 from training.tasks.base import Task
 
 LOSSES = ("relative-l2", "relative-h1", "hs", "mse")
@@ -37,7 +37,7 @@ class SurrogateTask(Task):
     class Options(Task.Options):
         """``loss``: ``relative-l2`` (physical units, per sample and channel, averaged), ``relative-h1``
         (ours: adds the gradient with physical wavenumbers), ``hs`` (the FNO/MgNO papers' HsLoss with
-        weight ``hs_a``; ``training.metrics.hs_loss``) or ``mse`` (normalised units)."""
+        weight ``hs_a``; ``training.evaluation.metrics.hs_loss``) or ``mse`` (normalised units)."""
 
         loss: str = "relative-l2"
         hs_a: float = 1.0
@@ -138,7 +138,7 @@ class SurrogateTask(Task):
         }
 
     def report_text(self, report: dict) -> str:
-        from training.evaluation import summary_table
+        from training.evaluation.rollouts import summary_table
 
         return f"validation rollouts ({len(report['samples'])} trajectories):\n" + summary_table(report)
 
@@ -146,7 +146,7 @@ class SurrogateTask(Task):
         """Rollouts of the best checkpoint over the validation data, scored against persistence."""
         import operators
         from training.data import validation_file
-        from training.evaluation import evaluate_surrogate
+        from training.evaluation.rollouts import evaluate_surrogate
 
         data = self.config.data
         surrogate = operators.load(run_dir)

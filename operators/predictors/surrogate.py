@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from operators.checkpoint import (
+from operators.predictors.checkpoint import (
     CheckpointError,
     load_checkpoint,
     payload_errors,
@@ -35,7 +35,7 @@ from operators.checkpoint import (
     save_checkpoint,
     tensor_state_dict,
 )
-from operators.predictors import checkpoint_file, checkpoint_kind, refuse_non_finite, register_predictor
+from operators.predictors.registry import checkpoint_file, checkpoint_kind, refuse_non_finite, register_predictor
 from solvers.device import resolve_device
 from solvers.errors import InputError
 from solvers.resample import fourier_resample
@@ -308,10 +308,7 @@ class Surrogate:
         payload = load_checkpoint(path, map_location="cpu")
         kind = checkpoint_kind(payload, path)
         if kind != "surrogate":
-            command = {"generator": "; pdeop sample draws from it", "observer": "; pdeop assimilate runs it"}
-            raise CheckpointError(
-                f"{path} holds a {kind!r} predictor, not a surrogate: load it with operators.load{command.get(kind, '')}"
-            )
+            raise CheckpointError(f"{path} holds a {kind!r} predictor, not a surrogate: load it with operators.load")
         return cls.from_state(payload, resolve_device(device))
 
     def __repr__(self) -> str:

@@ -17,11 +17,12 @@ import operator
 
 import torch
 
-from operators.autoencoder import Autoencoder
-from operators.checkpoint import payload_errors, rebuilt_model, save_checkpoint, tensor_state_dict
-from operators.diffusion import NoiseSchedule, guided
-from operators.dit import LatentDenoiser
-from operators.predictors import refuse_non_finite, register_predictor
+from operators.layers.diffusion import NoiseSchedule, guided
+from operators.models.dit import LatentDenoiser
+from operators.predictors.autoencoder import Autoencoder
+from operators.predictors.checkpoint import payload_errors, rebuilt_model, save_checkpoint, tensor_state_dict
+from operators.predictors.forecaster import refuse_surrogate_options
+from operators.predictors.registry import refuse_non_finite, register_predictor
 from solvers.errors import InputError
 
 
@@ -61,9 +62,51 @@ class Generator:
         self.schedule, self.scale_factor = schedule, float(scale_factor)
         self.metadata = dict(metadata or {})
 
+    #: as a forecaster (``operators.predictors.forecaster``): it reads the last state, forecasts the mean of
+    #: ``members`` trajectories generated with ``forecast_steps`` DDIM steps (seed 0)
+    history = 1
+    members = 4
+    forecast_steps = 50
+
     @property
     def condition(self) -> str:
         return self.denoiser.condition
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The denoiser and the autoencoder together (what the parameter count counts)."""
+        networks = torch.nn.ModuleList([self.denoiser, self.autoencoder.model])
+        networks.pdeop_spec = self.denoiser.pdeop_spec  # named after the denoiser (latent-dit)
+        return networks
+
+    @property
+    def max_steps(self) -> int:
+        """The most steps it forecasts: its trajectories' frames after the first."""
+        return int(self.metadata["frames"]) - 1
+
+    def predict(
+        self, u0: torch.Tensor, steps: int, precision: str | None = None, constant: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The mean of ``members`` trajectories generated from ``u0``'s last frame: their first ``steps`` frames
+        after it, ``(batch, steps, C, *grid)``.
+
+        Why a mean: one sample of an uncertain future is a draw, whose squared error is about twice that of
+        the conditional mean (a sample and the truth both scatter around it), so a single sample forecasts
+        worse than persistence where the mean does not (``benchmarks/ablation.py``).
+        """
+        if self.condition != "first-frame":
+            raise InputError("a text-conditioned generator does not forecast from a state; use a first-frame one")
+        refuse_surrogate_options("a generator", precision, constant)
+        if isinstance(self.members, bool) or not isinstance(self.members, int) or self.members < 1:
+            raise InputError(f"members must be a positive integer, got {self.members!r}")
+        if steps > self.max_steps:
+            raise InputError(
+                f"this generator makes {self.max_steps + 1} frames: it forecasts {self.max_steps} "
+                f"steps at most, not {steps}"
+            )
+        samples = self.sample(first_frame=u0[:, -1], samples=self.members, steps=self.forecast_steps, seed=0)
+        mean = samples.reshape(len(u0), self.members, *samples.shape[1:]).mean(dim=1)
+        return mean[:, 1 : 1 + steps]
 
     @property
     def device(self) -> torch.device:

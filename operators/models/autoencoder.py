@@ -23,78 +23,20 @@ divisible by ``2 ** (len(multipliers) - 1)``.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from operators.checkpoint import payload_errors, rebuilt_model, save_checkpoint, tensor_state_dict
-from operators.predictors import register_predictor
+from operators.layers.convolution_blocks import (
+    CONVOLUTIONS,
+    Downsample,
+    ResidualBlock,
+    SelfAttention,
+    Upsample,
+    group_norm,
+)
 from operators.registry import register
 from solvers.errors import InputError
-
-CONVOLUTIONS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-
-
-def group_norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(math.gcd(16, channels), channels, eps=1e-6)
-
-
-class ResidualBlock(nn.Module):
-    """``x + conv(SiLU(norm(conv(SiLU(norm(x))))))``, a 1-wide convolution on ``x`` when the width changes."""
-
-    def __init__(self, dim: int, c_in: int, c_out: int, dropout: float):
-        super().__init__()
-        conv = CONVOLUTIONS[dim]
-        self.norm1, self.conv1 = group_norm(c_in), conv(c_in, c_out, 3, padding=1)
-        self.norm2, self.conv2 = group_norm(c_out), conv(c_out, c_out, 3, padding=1)
-        self.dropout = nn.Dropout(dropout)
-        self.shortcut = conv(c_in, c_out, 1) if c_in != c_out else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
-        return self.shortcut(x) + h
-
-
-class SelfAttention(nn.Module):
-    """One-head self-attention over every (time, grid) point, with 1-wide q, k, v and output projections."""
-
-    def __init__(self, dim: int, channels: int):
-        super().__init__()
-        conv = CONVOLUTIONS[dim]
-        self.norm = group_norm(channels)
-        self.q, self.k, self.v, self.out = (conv(channels, channels, 1) for _ in range(4))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.norm(x)
-        q, k, v = (layer(h).flatten(2).transpose(1, 2) for layer in (self.q, self.k, self.v))  # (B, points, C)
-        attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(x.shape)
-        return x + self.out(attended)
-
-
-class Downsample(nn.Module):
-    """Halve every axis: zero-pad one point at the end of each, then a 3-wide convolution of stride 2."""
-
-    def __init__(self, dim: int, channels: int):
-        super().__init__()
-        self.conv = CONVOLUTIONS[dim](channels, channels, 3, stride=2)
-        self.pad = (0, 1) * dim
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.pad(x, self.pad))
-
-
-class Upsample(nn.Module):
-    """Double every axis: nearest-neighbour copies, then a 3-wide convolution."""
-
-    def __init__(self, dim: int, channels: int):
-        super().__init__()
-        self.conv = CONVOLUTIONS[dim](channels, channels, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
 def _level(dim: int, c_in: int, c_out: int, blocks: int, attention: bool, dropout: float) -> nn.Sequential:
@@ -233,7 +175,7 @@ def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mean.square() + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)
 
 
-@register("trajectory-autoencoder")
+@register("trajectory-autoencoder", bench="the autoencoder stage of latent-dit (benched inside its row)")
 def build_trajectory_autoencoder(
     in_channels: int,
     ndim: int = 2,
@@ -262,83 +204,3 @@ def build_trajectory_autoencoder(
     if any(not isinstance(level, int) or not 0 <= level < len(multipliers) for level in levels):
         raise InputError(f"attention_levels must be level indices in [0, {len(multipliers)}), got {levels!r}")
     return TrajectoryAutoencoder(in_channels, ndim, hidden, multipliers, blocks, levels, latent_channels, dropout)
-
-
-@register_predictor("autoencoder")
-class Autoencoder:
-    """A trained trajectory autoencoder, in physical units: ``encode``, ``decode``, ``reconstruct``.
-
-    Trajectories are ``(batch, time, channels, *grid)`` as everywhere in pdeop; latents are the
-    posterior means ``(batch, latent_channels, time', *grid')``. ``mean`` and ``std`` ``(channels,)``
-    normalise the fields as in training; ``metadata`` holds the training data's description
-    (``frames``, ``grid``, ``field_names``, ``dt`` ...).
-    """
-
-    def __init__(
-        self, model: TrajectoryAutoencoder, mean: torch.Tensor, std: torch.Tensor, metadata: dict | None = None
-    ):
-        if not hasattr(model, "pdeop_spec"):
-            raise InputError("model must be built with operators.build so that it can be saved and rebuilt")
-        self.model = model.eval()
-        self.mean, self.std = mean.detach().float().cpu(), std.detach().float().cpu()
-        self.metadata = dict(metadata or {})
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    def to(self, device) -> Autoencoder:
-        self.model.to(device)
-        return self
-
-    def _scale(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        shape = (1, 1, -1, *(1,) * self.model.ndim)
-        return self.mean.to(like.device).reshape(shape), self.std.to(like.device).reshape(shape)
-
-    def normalize(self, fields: torch.Tensor) -> torch.Tensor:
-        """Physical ``(batch, time, C, *grid)`` -> the model's layout ``(batch, C, time, *grid)``, normalised."""
-        if not isinstance(fields, torch.Tensor) or fields.dim() != 3 + self.model.ndim:
-            raise InputError(f"fields must be a tensor (batch, time, channels, *grid) with {3 + self.model.ndim} axes")
-        if fields.shape[2] != self.model.channels:
-            raise InputError(f"expected {self.model.channels} channel(s) on axis 2, got {fields.shape[2]}")
-        mean, std = self._scale(fields)
-        return ((fields.float() - mean) / std).transpose(1, 2)
-
-    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
-        """The model's layout ``(batch, C, time, *grid)`` -> physical ``(batch, time, C, *grid)``."""
-        fields = x.transpose(1, 2)
-        mean, std = self._scale(fields)
-        return fields * std + mean
-
-    def encode(self, fields: torch.Tensor) -> torch.Tensor:
-        """Latent means ``(batch, latent_channels, time', *grid')`` of physical trajectories."""
-        with torch.inference_mode():
-            return self.model.encode(self.normalize(fields).to(self.device))[0]
-
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Physical trajectories ``(batch, time, channels, *grid)`` of latents."""
-        with torch.inference_mode():
-            return self.denormalize(self.model.decode(latents.to(self.device, torch.float32)))
-
-    def reconstruct(self, fields: torch.Tensor) -> torch.Tensor:
-        """``decode(encode(fields))``."""
-        return self.decode(self.encode(fields))
-
-    # --- files ---------------------------------------------------------------------------
-    def state(self) -> dict:
-        return {
-            "kind": "autoencoder",
-            "model": self.model.pdeop_spec,
-            "state_dict": tensor_state_dict(self.model),
-            "normalization": {"mean": self.mean, "std": self.std},
-            "metadata": self.metadata,
-        }
-
-    def save(self, path) -> object:
-        return save_checkpoint(self.state(), path)
-
-    @classmethod
-    def from_state(cls, payload: dict, device="cpu") -> Autoencoder:
-        with payload_errors("an autoencoder"):
-            norm = payload["normalization"]
-            return cls(rebuilt_model(payload), norm["mean"], norm["std"], payload.get("metadata")).to(device)

@@ -5,7 +5,7 @@ rollout's steps (a generator of fixed-length trajectories may cover fewer than t
 high-correlation time (first time the correlation with the truth drops below 0.8), training seconds,
 inference seconds per trajectory (batch ``training.bench.INFERENCE_BATCH``), the speed-up over the
 spectral solver on the same grid, horizon, batch and device, the speed-up at equal accuracy (against the
-cheapest rung of the solver ladder, ``training.ladder``, that is as accurate), and peak memory during
+cheapest rung of the solver ladder, ``training.bench.ladder``, that is as accurate), and peak memory during
 inference; below the table the ladder itself. Plots: relative L2 against rollout step for every model
 (persistence dashed), and error against inference time (the Pareto front of the models marked, the
 reference solve as a vertical line, the ladder's error-cost front as the solver's own curve). External rollouts (``pdeop bench --predictions``) appear in the same table, with the
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.figures import _figure
+from training.evaluation.figures import _figure
 
 COLUMNS = (
     ("model", "model", "{}"),

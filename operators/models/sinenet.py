@@ -31,10 +31,10 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from operators.embedding import PeriodicCoordinates
-from operators.periodic import PeriodicConv2d, periodic_bicubic_upsample
-from operators.registry import register
-from operators.resolution import consistent_if_asked
+from operators.layers.embedding import PeriodicCoordinates
+from operators.layers.periodic import PeriodicConv2d, periodic_bicubic_upsample
+from operators.layers.resolution import consistent_if_asked
+from operators.registry import BenchSetup, register
 from solvers.errors import InputError
 
 LEVELS = 4
@@ -183,7 +183,8 @@ def param_match(
     return round(best * step, 6)
 
 
-@register("sinenet")
+# translation equivariant as MgNO: periodic coordinates place the fixed forcing (benchmarks/ablation.py)
+@register("sinenet", bench=BenchSetup(small={"hidden": 16, "waves": 4, "coordinates": True}, width_key="hidden"))
 def build_sinenet(
     in_channels: int,
     out_channels: int,
@@ -205,7 +206,7 @@ def build_sinenet(
         coordinates: append periodic coordinate channels (position-dependent forcing;
             not in the paper, off by default).
         resolution_consistent: convert the convolutions by kernel interpolation so that
-            the model runs on other grids (``operators.resolution``; ours, not the paper's).
+            the model runs on other grids (``operators.layers.resolution``; ours, not the paper's).
             Pooling and bicubic upsampling by 2 already act on any grid.
         grid_size: training points per axis (needed by ``resolution_consistent``).
         interpolation: ``bilinear`` or ``fourier`` kernel resizing.

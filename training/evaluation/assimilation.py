@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from operators.observer import Observer
+from operators.predictors.observer import Observer
 from pde_data.loading import FileData
 from pde_data.observations import ObservationModel, check_observations_of, read_observations
 from pde_data.storage import exclusive_output
 from solvers.errors import InputError
-from training.evaluation import write_predictions
-from training.figures import _figure
-from training.metrics import relative_l2_per_step
+from training.evaluation.figures import _figure
+from training.evaluation.metrics import relative_l2_per_step
+from training.evaluation.rollouts import write_predictions
 
 
 def observations_for(

@@ -38,7 +38,7 @@ from pde_data.loading import FileData
 from pde_data.presets import Recipe
 from solvers.errors import SolverDivergedError
 from solvers.resample import fourier_resample
-from training.metrics import relative_l2_per_step
+from training.evaluation.metrics import relative_l2_per_step
 from training.prediction import sample_parameters
 
 #: the coarsest grid a rung may use (points per axis)

@@ -18,7 +18,7 @@ token, 0 for padding), which the denoiser attends to and pools.
   tokens carry no position, so cross-attention (which is blind to the order of its context) can
   only tell where a feature of the frame lies from the zero padding at the domain's edges; on a
   periodic field there is no edge, and a first-frame generator without positions did not follow its
-  frame (relative L2 1.1 on its own training trajectories, ``operators.dit``'s docstring).
+  frame (relative L2 1.1 on its own training trajectories, ``operators.models.dit``'s docstring).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from operators.autoencoder import CONVOLUTIONS, Downsample, ResidualBlock, group_norm
-from operators.embedding import sincos_table
+from operators.layers.convolution_blocks import CONVOLUTIONS, Downsample, ResidualBlock, group_norm
+from operators.layers.embedding import sincos_table
 from solvers.errors import InputError
 
 TEXT_ENCODERS = ("minilm", "tiny-random")

@@ -46,10 +46,10 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from operators.embedding import PeriodicCoordinates
-from operators.periodic import periodic_conv
-from operators.registry import register
-from operators.resolution import consistent_if_asked
+from operators.layers.embedding import PeriodicCoordinates
+from operators.layers.periodic import periodic_conv
+from operators.layers.resolution import consistent_if_asked
+from operators.registry import BenchSetup, register
 from solvers.errors import InputError
 
 PADDINGS = ("circular", "zeros", "reflect")
@@ -281,7 +281,17 @@ class MgNO(nn.Module):
         return out + x[:, -self.out_channels :] if self.residual else out
 
 
-@register("mgno")
+# MgNO is translation equivariant: without positions it cannot place the FNO data's fixed forcing (1-step
+# error 9 %, rollouts diverging); periodic coordinates (our extension; the published per-point LayerNorm
+# does it too, at 3.6x the parameters and a little worse) fix it: benchmarks/ablation.py
+@register(
+    "mgno",
+    bench=BenchSetup(
+        small={"channels": 32, "layers": 3, "levels": 3, "coordinates": True},
+        width_key="channels",
+        shipped={"ns-1e-3": "mgno-ns", "ns-1e-5": "mgno-ns"},
+    ),
+)
 def build_mgno(
     in_channels: int,
     out_channels: int,
@@ -318,7 +328,7 @@ def build_mgno(
         head_bias: bias in the 1x1 head (the published head has none).
         wrap_prolongation: periodic transposed convolutions (ours).
         resolution_consistent: convert by kernel interpolation so that the model runs on
-            other grids (``operators.resolution``; ours): stencils keep their physical
+            other grids (``operators.layers.resolution``; ours): stencils keep their physical
             size, prolongations run on their training grids, the per-point LayerNorm
             fields are resampled. Needs ``grid_size``. interpolation: ``bilinear`` or ``fourier``.
     """

@@ -56,7 +56,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from operators.periodic import PeriodicConv1d, PeriodicConv2d
+from operators.layers.periodic import PeriodicConv1d, PeriodicConv2d
 from solvers.errors import InputError
 from solvers.resample import fourier_resample
 

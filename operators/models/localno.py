@@ -33,8 +33,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from operators.fno import run_spectral_layers_in_float32
-from operators.registry import register
+from operators.models.fno import run_spectral_layers_in_float32
+from operators.registry import BenchSetup, register
 from solvers.errors import InputError
 
 INSTALL_HINT = (
@@ -120,7 +120,7 @@ def rediscretise_disco(model: nn.Module, disco_class: type, in_shape: tuple[int,
             module.pdeop_stencils = {}
 
 
-@register("localno", resolution_agnostic=True)
+@register("localno", resolution_agnostic=True, bench=BenchSetup(small={"modes": 12, "width": 32}))
 def build_localno(
     in_channels: int,
     out_channels: int,

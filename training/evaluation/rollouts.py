@@ -1,9 +1,9 @@
 """Rollout evaluation: a surrogate (or stored predictions) against dataset trajectories.
 
 Given the first ``history`` states of each trajectory, the model predicts the
-rest; only predicted states are scored (``training.metrics``), next to the
+rest; only predicted states are scored (``training.evaluation.metrics``), next to the
 persistence baseline (the last given state repeated). Results go to a JSON
-report and two figures (``training.figures``): error against rollout step, and
+report and two figures (``training.evaluation.figures``): error against rollout step, and
 prediction against truth.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 import pde_data
-from operators.surrogate import Surrogate
+from operators.predictors.surrogate import Surrogate
 from pde_data.fields import file_channels, from_channels, read_channels
 from pde_data.loading import FileData
 from pde_data.parameters import parameter_names
@@ -27,8 +27,8 @@ from pde_data.presets import Recipe
 from pde_data.storage import file_recipe, open_hdf5, stream_well_file
 from pde_data.well import WellWindows, is_well_source
 from solvers.errors import InputError
-from training.figures import plot_error_curves, plot_error_vs_resolution, plot_prediction
-from training.metrics import relative_l2_per_step, rollout_metrics, vrmse_per_step
+from training.evaluation.figures import plot_error_curves, plot_error_vs_resolution, plot_prediction
+from training.evaluation.metrics import relative_l2_per_step, rollout_metrics, vrmse_per_step
 
 
 def dataset_trajectories(path: str | Path, split: str | None, limit: int | None) -> tuple[list[int], torch.Tensor]:

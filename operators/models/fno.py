@@ -26,7 +26,7 @@ import torch
 from neuralop.layers.spectral_convolution import SpectralConv
 from neuralop.models import FNO
 
-from operators.registry import register
+from operators.registry import BenchSetup, register
 from solvers.errors import InputError
 
 
@@ -47,7 +47,15 @@ def run_spectral_layers_in_float32(model: torch.nn.Module) -> torch.nn.Module:
 DEFAULT_MODES = 16
 
 
-@register("fno", resolution_agnostic=True)
+#: the bench's cpu-small FNO, also the inner model of the stagger and the observer there
+SMALL_FNO = {"modes": 12, "width": 32}
+
+
+@register(
+    "fno",
+    resolution_agnostic=True,
+    bench=BenchSetup(small=SMALL_FNO, shipped={"ns-1e-3": "fno-ns", "ns-1e-5": "fno-ns"}),
+)
 def build_fno(
     in_channels: int,
     out_channels: int,

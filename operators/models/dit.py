@@ -42,10 +42,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from operators.autoencoder import CONVOLUTIONS
-from operators.conditioning import FirstFrameEncoder, TextEncoder
-from operators.embedding import sincos_table
-from operators.registry import register
+from operators.layers.conditioning import FirstFrameEncoder, TextEncoder
+from operators.layers.convolution_blocks import CONVOLUTIONS
+from operators.layers.embedding import sincos_table
+from operators.registry import BenchSetup, register
 from solvers.errors import InputError
 
 CONDITIONS = ("text", "first-frame")
@@ -312,7 +312,7 @@ class LatentDenoiser(nn.Module):
         that a trainable encoder trains through this call) or its ``tokens`` and ``mask``; ``drop``
         ``(B,)`` replaces the condition of some samples by the null token (condition dropout). A
         denoiser with ``latent_condition`` also takes ``latent``, the first frame held still through the
-        frozen autoencoder (``operators.generator.held_frame_latent``), zero where the condition is
+        frozen autoencoder (``operators.predictors.generator.held_frame_latent``), zero where the condition is
         dropped or for the unconditional estimate (``latent=None``)."""
         if tokens is None:
             tokens, mask = self.encode_condition(condition)
@@ -333,7 +333,25 @@ class LatentDenoiser(nn.Module):
         return self.dit(x, t, tokens, mask, torch.cat(spatial, dim=1) if spatial else None)
 
 
-@register("latent-dit")
+# the first frame's whole trajectory at once, in the latent space of an autoencoder trained first on the
+# most frames that its time axis takes (a multiple of 4: 8 of cpu-small NS's 11, so 7 steps ahead)
+@register(
+    "latent-dit",
+    bench=BenchSetup(
+        task="latent-diffusion",
+        small={"width": 128, "depth": 4, "heads": 4},
+        width_key=None,
+        task_options={"condition": "first-frame"},
+        shipped={"*": "text2pde-first-frame"},
+        stage={
+            "model": "trajectory-autoencoder",
+            "task": "autoencoder",
+            "shipped": "text2pde-autoencoder",
+            "small": {"hidden": 16, "multipliers": [1, 2, 2], "latent_channels": 4},
+            "lr": 2.0e-3,
+        },
+    ),
+)
 def build_latent_dit(
     latent_channels: int,
     latent_size: list[int],

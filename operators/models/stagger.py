@@ -49,7 +49,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from operators.registry import build_nested, register
+from operators.models.fno import SMALL_FNO
+from operators.registry import BenchSetup, build_nested, register
 from solvers.errors import InputError
 
 WEIGHTS = ("shared", "separate")
@@ -217,7 +218,20 @@ class Stagger(nn.Module):
         return self.inner(torch.cat([u, code[None].expand(u.shape[0], *code.shape)], dim=1))
 
 
-@register("stagger")
+# each sub-task in its own sub-grid's frame, told where its points are (centred, positions): the ablation
+# in benchmarks/stagger.py
+@register(
+    "stagger",
+    bench=BenchSetup(
+        small={
+            "inner": {"name": "fno", "hyperparameters": SMALL_FNO},
+            "space": 2,
+            "centred": True,
+            "positions": "coordinates",
+        },
+        width_key=None,
+    ),
+)
 def build_stagger(
     in_channels: int,
     out_channels: int,

@@ -1,17 +1,17 @@
-"""``pdeop bench``: every chosen model on one suite's data and budget, scored into one leaderboard.
+"""The bench itself (``Bench``): every chosen model on one suite's data and budget, scored into one leaderboard.
 
 A suite is a problem (``SUITES``: our presets, or a Well dataset directory); a tier fixes its size
 (``tiny``: seconds, for tests and a first look; ``cpu-small``: minutes per model on a laptop CPU;
 ``paper``: the papers' sizes and the shipped configs, GPU hours). For each model the bench generates
 (or reuses) the suite's data, trains with the model's settings at the tier's size through the shared
-trainer, evaluates the best checkpoint on the test split (``training.evaluation``), times inference
+trainer, evaluates the best checkpoint on the test split (``training.evaluation.rollouts``), times inference
 per trajectory at batch ``INFERENCE_BATCH`` and the spectral solver over the same horizon on the same
 grid and device, and writes ``OUT/models/<model>/result.json``. Finished models are never redone: an
 interrupted bench continues where it stopped (a half-trained model resumes from its last checkpoint).
-``training.leaderboard`` renders the results.
+``training.bench.leaderboard`` renders the results.
 
 Every registered model is benchable: an observer forecasts from its last state; ``latent-dit`` trains its
-autoencoder first (``ModelSetup.stage``, kept and resumed like the model) and forecasts as many steps as
+autoencoder first (``BenchSetup.stage``, kept and resumed like the model) and forecasts as many steps as
 its generated trajectories hold (the ``steps`` column), scored over those steps; the trajectory
 autoencoder has no row of its own.
 
@@ -20,13 +20,14 @@ probe epoch measures each model's speed, then it trains for the epochs that fit)
 (each model's width chosen by bisection so that its parameter count is closest to a target).
 
 Besides the speed-up over the data's own solver configuration, every row gets its speed-up at equal
-accuracy against the solver ladder of its horizon (``training.ladder``: the suite's solver at coarser
+accuracy against the solver ladder of its horizon (``training.bench.ladder``: the suite's solver at coarser
 grids and larger steps, run once per horizon and kept in ``OUT/ladder.json``).
 
-The setups (``SETUPS``) are the tier-sized models with what the ablations (``benchmarks/ablation.py``)
-showed each needs on these suites: positions for the translation-equivariant MgNO and SineNet, centred
-sub-tasks with their points' coordinates for NeuralStagger; the observer task passes over every window
-each epoch and a first-frame generator forecasts with the mean of ``GENERATOR_MEMBERS`` samples.
+Each model declares its setup where it registers (``operators.BenchSetup`` in ``operators/models/``):
+the tier-sized model with what the ablations (``benchmarks/ablation.py``) showed it needs on these
+suites: positions for the translation-equivariant MgNO and SineNet, centred sub-tasks with their
+points' coordinates for NeuralStagger; the observer task passes over every window each epoch and a
+first-frame generator forecasts with the mean of its ``members`` samples (``Generator.predict``).
 """
 
 from __future__ import annotations
@@ -45,137 +46,23 @@ import torch
 
 import operators
 import pde_data
+from operators.predictors.forecaster import as_forecaster
 from pde_data.locks import RunLock
-from pde_data.presets import Recipe
 from pde_data.storage import atomic_output, file_recipe
 from pde_data.well import is_well_source
 from solvers.device import resolve_device
 from solvers.errors import InputError
+from training.bench.ladder import run_ladder, speedup_at_equal_accuracy
+from training.bench.suites import BUDGETS, TIER_EPOCHS, TIERS, setup_of, suite_recipe, tier_hyperparameters
 from training.config import RunConfig, load_config
-from training.evaluation import dataset_constants, dataset_trajectories, evaluate_surrogate, model_frames
-from training.ladder import run_ladder, speedup_at_equal_accuracy
+from training.evaluation.rollouts import dataset_constants, dataset_trajectories, evaluate_surrogate, model_frames
 from training.prediction import solver_seconds
 from training.run import build_model, train
 from training.tasks import build_task
 
-#: suite name -> the preset it is built from
-SUITES = {
-    "burgers": "burgers-fno",
-    "ns-1e-3": "ns-fno-1e-3",
-    "ns-1e-5": "ns-fno-1e-5",
-    "ks": "ks-lpsda",
-    "kdv": "kdv-lpsda",
-}
-TIERS = ("tiny", "cpu-small", "paper")
-BUDGETS = ("epochs", "seconds", "parameters")
 #: trajectories per timed inference call (the performance goal's batch), and timing repeats
 INFERENCE_BATCH = 64
 REPEATS = 3
-#: models that are parts of others, not forecasters of their own
-NOT_FORECASTERS = {"trajectory-autoencoder": "the autoencoder stage of latent-dit (benched inside its row)"}
-#: DDIM steps when a first-frame generator is benched, and the samples whose mean is its point forecast
-GENERATOR_STEPS = 50
-GENERATOR_MEMBERS = 4
-
-#: tier -> (trajectories per file, epochs); the data of cpu-small: 64^2 over 10 time units for NS
-TIER_EPOCHS = {"tiny": 1, "cpu-small": 20, "paper": None}  # paper: the config's own
-
-
-def suite_recipe(suite: str, tier: str) -> Recipe:
-    """The recipe of ``suite`` at ``tier`` (see the module docstring)."""
-    if suite not in SUITES:
-        raise InputError(f"unknown suite {suite!r}; known: {', '.join(SUITES)} or a Well dataset directory")
-    if tier not in TIERS:
-        raise InputError(f"unknown tier {tier!r}; known: {', '.join(TIERS)}")
-    name = SUITES[suite]
-    if tier == "paper":
-        return pde_data.preset(name)
-    if tier == "tiny":
-        return dataclasses.replace(pde_data.preset(f"{name}-tiny"), samples={"train": 10, "valid": 2, "test": 2})
-    base = pde_data.preset(name)
-    changes = {"samples": {"train": 80, "valid": 10, "test": 10}}
-    if base.equation == "ns":  # the performance goal's problem: 64^2 over 10 time units, solved on 64^2
-        # dt 1e-2 (the preset's 1e-3 is for 256^2): two trajectories solved with both differ by 2.7e-10
-        # relative L2 after 10 time units, below float32 storage, and the solver is timed at its fastest
-        changes.update(resolution=64, solver_resolution=64, t_end=10.0, total_frames=11, kept_frames=None, max_dt=1e-2)
-    elif base.equation == "burgers":
-        changes.update(resolution=256, solver_resolution=1024)
-    else:  # KS and KdV: the tiny presets' grids and horizons, with more trajectories
-        tiny = pde_data.preset(f"{name}-tiny")
-        changes.update(
-            resolution=tiny.resolution,
-            solver_resolution=tiny.solver_resolution,
-            t_end=tiny.t_end,
-            total_frames=tiny.total_frames,
-            kept_frames=tiny.kept_frames,
-        )
-    return dataclasses.replace(base, name=f"{name}-cpu-small", **changes)
-
-
-@dataclass(frozen=True)
-class ModelSetup:
-    """How the bench trains one model: its task, hyperparameters per tier, the key that sets its width."""
-
-    task: str = "next-step"
-    small: dict = dataclasses.field(default_factory=dict)  # tiny and cpu-small
-    width_key: str | None = "width"
-    shipped: dict = dataclasses.field(default_factory=dict)  # paper tier: suite -> config name
-    task_options: dict = dataclasses.field(default_factory=dict)  # tiny and cpu-small
-    #: a first stage trained before the model (latent-dit's autoencoder): its model, task, settings
-    stage: dict | None = None
-
-    def hyperparameters(self, tier: str) -> dict:
-        if tier == "paper":
-            return {}
-        if tier == "tiny":
-            return {k: _shrunk(v) for k, v in self.small.items()}
-        return dict(self.small)
-
-
-def _shrunk(value):
-    """Tiny tier: widths halved (at least 4); nested specs shrunk too."""
-    if isinstance(value, dict):
-        return {k: _shrunk(v) for k, v in value.items()}
-    return max(4, value // 2) if isinstance(value, int) and not isinstance(value, bool) and value >= 8 else value
-
-
-FNO_SMALL = {"modes": 12, "width": 32}
-# one model a row: the table reads as the list of setups it is
-# fmt: off
-SETUPS = {
-    "fno": ModelSetup(small=FNO_SMALL, shipped={"ns-1e-3": "fno-ns", "ns-1e-5": "fno-ns"}),
-    "localno": ModelSetup(small={"modes": 12, "width": 32}),
-    # MgNO and SineNet are translation equivariant: without positions they cannot place the FNO data's fixed
-    # forcing (1-step error 9 %, rollouts diverging); periodic coordinates (our extension; MgNO's published
-    # per-point LayerNorm does it too, at 3.6x the parameters and a little worse) fix it: benchmarks/ablation.py
-    "mgno": ModelSetup(small={"channels": 32, "layers": 3, "levels": 3, "coordinates": True}, width_key="channels",
-                       shipped={"ns-1e-3": "mgno-ns", "ns-1e-5": "mgno-ns"}),
-    "sinenet": ModelSetup(small={"hidden": 16, "waves": 4, "coordinates": True}, width_key="hidden"),
-    "unet": ModelSetup(small={"hidden": 8, "kernel_size": 3}, width_key="hidden"),
-    "unet-no": ModelSetup(small={"hidden": 8, "kernel_size": 3}, width_key="hidden"),
-    "vit": ModelSetup(small={"patch_size": 8, "width": 64, "layers": 4, "heads": 4, "mlp": 128}),
-    "vit-no": ModelSetup(small={"patch_size": 8, "width": 64, "layers": 4, "heads": 4, "mlp": 128}),
-    # each sub-task in its own sub-grid's frame, told where its points are (operators.stagger: centred, positions)
-    "stagger": ModelSetup(small={"inner": {"name": "fno", "hyperparameters": FNO_SMALL}, "space": 2, "centred": True,
-                                 "positions": "coordinates"}, width_key=None),
-    # benched as a forecaster from its last (true) state, so trained from the true first state: from the
-    # climatological guess its forecasts learn to start from poor analyses (rollout 0.668 against 0.234)
-    "semilinear-observer": ModelSetup(task="observer", small={"inner": {"name": "fno", "hyperparameters": FNO_SMALL}},
-                                      width_key=None, task_options={"warmup": 2, "horizon": 2, "initial": "truth"}),
-    # the first frame's whole trajectory at once, in the latent space of an autoencoder trained first on
-    # the most frames that its time axis takes (a multiple of 4: 8 of cpu-small NS's 11, so 7 steps ahead)
-    "latent-dit": ModelSetup(task="latent-diffusion", small={"width": 128, "depth": 4, "heads": 4}, width_key=None,
-                             task_options={"condition": "first-frame"}, shipped={"*": "text2pde-first-frame"},
-                             stage={"model": "trajectory-autoencoder", "task": "autoencoder", "shipped": "text2pde-autoencoder",
-                                    "small": {"hidden": 16, "multipliers": [1, 2, 2], "latent_channels": 4},
-                                    "lr": 2.0e-3}),
-}
-# fmt: on
-
-
-def benchable() -> list[str]:
-    """The registered models the bench trains (the others are listed with the reason in ``NOT_FORECASTERS``)."""
-    return [name for name in operators.available() if name not in NOT_FORECASTERS]
 
 
 @dataclass
@@ -224,12 +111,7 @@ class Bench:
 
     # --- one model -------------------------------------------------------------------------
     def config(self, model: str, data: Path, extra: list[str] | None = None) -> RunConfig:
-        if model not in SETUPS:
-            raise InputError(
-                f"pdeop bench has no setup for {model!r}; benchable: {', '.join(SETUPS)}"
-                + "".join(f"; {k}: {v}" for k, v in NOT_FORECASTERS.items() if k == model)
-            )
-        setup = SETUPS[model]
+        setup = setup_of(model)
         shipped = setup.shipped.get(self.suite, setup.shipped.get("*")) if self.tier == "paper" else None
         base = Path(__file__).parent / "configs" / f"{shipped}.yaml" if shipped else None
         epochs = TIER_EPOCHS[self.tier]
@@ -242,7 +124,7 @@ class Bench:
         ]
         if setup.stage is not None:
             overrides.append(f"task.autoencoder={self.stage_run(model)}")
-        hyper = setup.hyperparameters(self.tier)
+        hyper = tier_hyperparameters(setup.small, self.tier)
         if hyper:
             overrides.append(f"model.hyperparameters={json.dumps(hyper)}")
         if self.tier != "paper":
@@ -258,7 +140,7 @@ class Bench:
 
     def train_stage(self, model: str, data: Path) -> float:
         """Train (or resume, or reuse) ``model``'s first stage at the tier's size; its training seconds."""
-        stage, run = SETUPS[model].stage, self.stage_run(model)
+        stage, run = setup_of(model).stage, self.stage_run(model)
         if self.well:
             raise InputError(f"{model} trains on whole trajectories of pdeop files, not on Well data")
         base = Path(__file__).parent / "configs" / f"{stage['shipped']}.yaml" if self.tier == "paper" else None
@@ -269,7 +151,7 @@ class Bench:
             f"train.device={self.device}",
         ]
         if self.tier != "paper":
-            hyper = stage["small"] if self.tier == "cpu-small" else _shrunk(stage["small"])
+            hyper = tier_hyperparameters(stage["small"], self.tier)
             factor = 2 ** (len(hyper["multipliers"]) - 1)
             frames = len(file_recipe(data).frame_indices()) // factor * factor
             overrides += [
@@ -291,9 +173,10 @@ class Bench:
                 config = self.config(model, data, [f"train.epochs={int(self.budget_value)}"])
             return config, {"epochs": config.train.epochs}
         if self.budget == "parameters":
-            width = matched_width(config, SETUPS[model].width_key, target) if target else None
+            width_key = setup_of(model).width_key
+            width = matched_width(config, width_key, target) if target else None
             if width is not None:
-                hyper = {**config.model.hyperparameters, SETUPS[model].width_key: width}
+                hyper = {**config.model.hyperparameters, width_key: width}
                 config = self.config(model, data, [f"model.hyperparameters={json.dumps(hyper)}"])
             return config, {"epochs": config.train.epochs, "width": width, "target_parameters": target}
         seconds = float(self.budget_value or 60.0)
@@ -316,7 +199,7 @@ class Bench:
         result_file = folder / "result.json"
         if result_file.is_file():
             return json.loads(result_file.read_text())
-        stage_seconds = self.train_stage(model, data) if SETUPS[model].stage is not None else 0.0
+        stage_seconds = self.train_stage(model, data) if setup_of(model).stage is not None else 0.0
         config, decided = self.budgeted(model, data, target)
         run = folder / "run"
         resume = (run / "checkpoints" / "last.pt").is_file()  # interrupted while training: continue it
@@ -407,10 +290,8 @@ class Bench:
 
     # --- the whole bench -------------------------------------------------------------------
     def run(self, models: list[str]) -> list[dict]:
-        unknown = [m for m in models if m not in SETUPS]
-        if unknown:
-            reasons = [f"{m} ({NOT_FORECASTERS[m]})" if m in NOT_FORECASTERS else m for m in unknown]
-            raise InputError(f"cannot bench {', '.join(reasons)}; benchable: {', '.join(SETUPS)}")
+        for model in models:
+            setup_of(model)  # every name checked before anything is trained
         self.out.mkdir(parents=True, exist_ok=True)
         # a second bench into the same folder would time its models beside this one's (and redo its work)
         with RunLock(self.out / "bench.lock", f"benching into {self.out}"):
@@ -464,7 +345,7 @@ class Bench:
             return results
 
     def ladder(self, data: Path, start: int, steps: int, stride: int, batch: int) -> list[dict]:
-        """The solver ladder (``training.ladder``) from stored frame ``start`` over ``steps`` states ``stride``
+        """The solver ladder (``training.bench.ladder``) from stored frame ``start`` over ``steps`` states ``stride``
         frames apart, on the test trajectories: measured once per horizon and kept in ``OUT/ladder.json``."""
         path = self.out / "ladder.json"
         measured = json.loads(path.read_text()) if path.is_file() else {}
@@ -489,7 +370,7 @@ class Bench:
     def with_reference(self, result: dict, data: Path) -> dict:
         """``result`` with the bench's solver reference for its horizon (one measurement shared by every row;
         results written before the reference existed are updated in place) and its speed-up at equal accuracy
-        against the solver ladder of its horizon (``training.ladder``)."""
+        against the solver ladder of its horizon (``training.bench.ladder``)."""
         if self.well or result.get("solver") is None:
             return result
         frames = result.get("solver_frames") or result["rollout_steps"]  # rows before solver_frames: stride 1
@@ -516,7 +397,7 @@ class Bench:
 def score_external(bench: Bench, predictions: Path) -> dict:
     """Score a predictions file (rollouts of a model outside pdeop, ``training.evaluation.write_predictions``
     layout) against the suite's data, as a leaderboard row under ``OUT/external/<file stem>/``."""
-    from training.evaluation import check_predictions, score_predictions
+    from training.evaluation.rollouts import check_predictions, score_predictions
 
     predictions = Path(predictions)
     name = check_predictions(predictions)
@@ -539,61 +420,6 @@ def scores(report: dict) -> dict:
         "relative_l2_per_step": report["model"]["curves"]["relative_l2"],
         "dt": report["dt"],
     }
-
-
-def as_forecaster(predictor, members: int = GENERATOR_MEMBERS):
-    """A loaded predictor as ``training.evaluation`` rolls it out: a surrogate as it is, an observer as
-    an ``ObserverForecast``, a first-frame generator as a ``GeneratorForecast`` (the mean of ``members``
-    samples)."""
-    if isinstance(predictor, operators.Surrogate):
-        return predictor
-    if isinstance(predictor, operators.Generator):
-        return GeneratorForecast(predictor, members)
-    return ObserverForecast(predictor)
-
-
-class GeneratorForecast:
-    """A first-frame generator as a forecaster: the mean of ``members`` trajectories it generates from the
-    given frame (DDIM, ``GENERATOR_STEPS`` steps, seed 0), their first ``steps`` frames after the given one; it
-    forecasts ``max_steps`` (its trajectory's frames less one) at most. ``model``: denoiser and autoencoder
-    together.
-
-    Why a mean: one sample of an uncertain future is a draw, whose squared error is about twice that of the
-    conditional mean (a sample and the truth both scatter around it), so a single sample forecasts worse
-    than persistence where the mean does not (``benchmarks/ablation.py``; the issue note's table)."""
-
-    def __init__(self, generator, members: int = GENERATOR_MEMBERS):
-        if generator.condition != "first-frame":
-            raise InputError("a text-conditioned generator does not forecast from a state; bench a first-frame one")
-        if isinstance(members, bool) or not isinstance(members, int) or members < 1:
-            raise InputError(f"members must be a positive integer, got {members!r}")
-        self.inner, self.metadata, self.history, self.members = generator, generator.metadata, 1, members
-        self.model = torch.nn.ModuleList([generator.denoiser, generator.autoencoder.model])
-        self.max_steps = int(generator.metadata["frames"]) - 1
-
-    def predict(self, u0, steps, precision=None, constant=None):
-        if precision not in (None, "fp32") or constant is not None:
-            raise InputError("a generator forecasts in fp32 without constant inputs")
-        if steps > self.max_steps:
-            raise InputError(
-                f"this generator makes {self.max_steps + 1} frames: it forecasts {self.max_steps} "
-                f"steps at most, not {steps}"
-            )
-        samples = self.inner.sample(first_frame=u0[:, -1], samples=self.members, steps=GENERATOR_STEPS, seed=0)
-        mean = samples.reshape(len(u0), self.members, *samples.shape[1:]).mean(dim=1)
-        return mean[:, 1 : 1 + steps]
-
-
-class ObserverForecast:
-    """An observer forecasting from its last state (no observations), with the surrogate's ``predict``."""
-
-    def __init__(self, predictor):
-        self.inner, self.model, self.metadata, self.history = predictor, predictor.model, predictor.metadata, 1
-
-    def predict(self, u0, steps, precision=None, constant=None):
-        if precision not in (None, "fp32") or constant is not None:
-            raise InputError("an observer forecasts in fp32 without constant inputs")
-        return self.inner.predict(u0[:, -1:], steps)
 
 
 def count_parameters(config: RunConfig) -> int:

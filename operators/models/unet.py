@@ -20,7 +20,7 @@ configuration turns them all off). 1D as well as 2D. ``padding`` may be
 ``circular`` for periodic data (the public code pads with zeros).
 
 ``unet-no`` is the same network converted by kernel interpolation
-(``operators.resolution``): it equals ``unet`` at the training grid and keeps
+(``operators.layers.resolution``): it equals ``unet`` at the training grid and keeps
 the physical size of every kernel on other grids.
 """
 
@@ -32,10 +32,10 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from operators.embedding import coordinate_embedding
-from operators.periodic import periodic_conv
-from operators.registry import extend_builder, register
-from operators.resolution import make_resolution_consistent
+from operators.layers.embedding import coordinate_embedding
+from operators.layers.periodic import periodic_conv
+from operators.layers.resolution import make_resolution_consistent
+from operators.registry import BenchSetup, extend_builder, register
 from solvers.errors import InputError
 
 
@@ -149,7 +149,11 @@ def _build(in_channels, out_channels, ndim, hidden, multipliers, kernel_size, bl
     return UNet(in_channels, out_channels, ndim, hidden, multipliers, kernel_size, blocks, groups, coordinates, padding)
 
 
-@register("unet")
+#: the bench's cpu-small U-Net, converted or not
+SMALL_UNET = BenchSetup(small={"hidden": 8, "kernel_size": 3}, width_key="hidden")
+
+
+@register("unet", bench=SMALL_UNET)
 def build_unet(
     in_channels: int,
     out_channels: int,
@@ -182,12 +186,12 @@ def _convert(options: dict, extra: dict) -> nn.Module:
     return make_resolution_consistent(model, example, extra["interpolation"])
 
 
-build_unet_no = register("unet-no", resolution_agnostic=True)(
+build_unet_no = register("unet-no", resolution_agnostic=True, bench=SMALL_UNET)(
     extend_builder(
         build_unet,
         {"grid_size": ("int", inspect.Parameter.empty), "interpolation": ("str", "bilinear")},
         _convert,
-        """``unet`` converted by kernel interpolation: runs at any resolution (``operators.resolution``).
+        """``unet`` converted by kernel interpolation: runs at any resolution (``operators.layers.resolution``).
 
     Args:
         grid_size: points per axis of the training grid (the scale is measured from it).

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from operators.checkpoint import CheckpointError, load_checkpoint
+from operators.predictors.checkpoint import CheckpointError, load_checkpoint
 from solvers.device import resolve_device
 from solvers.errors import InputError, MissingFileError
 

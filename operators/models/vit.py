@@ -20,7 +20,7 @@ surrogates run it on other grids only when asked (``other_grids="direct"``).
 - **patches of fixed physical size**: at scale ``s = N / N_train`` a patch is
   ``p' = s p`` points (an integer: ``N p`` must be divisible by ``N_train``);
   the embedding kernel is resized to ``p' x p'`` and divided by ``(p'/p)^2``,
-  so it integrates the field over the same square (``operators.resolution``);
+  so it integrates the field over the same square (``operators.layers.resolution``);
 - **positions**: ``coordinates`` (a linear map of the patch centres' periodic
   Fourier features, the paper's replacement of the position table) or
   ``table`` (the learned table, interpolated bicubically if the token grid
@@ -42,8 +42,8 @@ from einops import rearrange
 from torch import nn
 from torch.nn import functional
 
-from operators.registry import extend_builder, register
-from operators.resolution import INTERPOLATIONS, resample_grid, resize_kernel
+from operators.layers.resolution import INTERPOLATIONS, resample_grid, resize_kernel
+from operators.registry import BenchSetup, extend_builder, register
 from solvers.errors import InputError
 
 POSITIONS = ("table", "coordinates")
@@ -166,7 +166,11 @@ def _build(
     )
 
 
-@register("vit")
+#: the bench's cpu-small ViT, converted or not
+SMALL_VIT = BenchSetup(small={"patch_size": 8, "width": 64, "layers": 4, "heads": 4, "mlp": 128})
+
+
+@register("vit", bench=SMALL_VIT)
 def build_vit(
     in_channels: int,
     out_channels: int,
@@ -208,7 +212,7 @@ def _physical(options: dict, extra: dict) -> nn.Module:
     )
 
 
-build_vit_no = register("vit-no", resolution_agnostic=True)(
+build_vit_no = register("vit-no", resolution_agnostic=True, bench=SMALL_VIT)(
     extend_builder(
         build_vit,
         {"position": ("str", "coordinates"), "interpolation": ("str", "bilinear")},
