@@ -246,6 +246,39 @@ class FileData(torch.utils.data.Dataset):
         """What identifies the file's content (``pde_data.storage.file_identity``)."""
         return file_identity(self.path)
 
+    # --- the trajectory-source interface (pde_data.sources) ------------------------------------
+    #: pdeop generated it: its recipe, solver and per-trajectory parameters are known
+    generated = True
+
+    @property
+    def constant_names(self) -> list[str]:
+        """pdeop files hold no fields constant in time."""
+        return []
+
+    @property
+    def trajectory_indices(self) -> list[int]:
+        """The split's trajectories, by their index in the file."""
+        return list(self.samples)
+
+    def trajectory(self, index: int) -> torch.Tensor:
+        """Trajectory ``index`` (of the file), every stored frame: ``(time, channels, *grid)``, checked finite."""
+        return self.read(index)
+
+    def constants(self, index: int) -> None:
+        return None
+
+    def coordinates(self, index: int) -> np.ndarray:
+        """The first axis' coordinates of trajectory ``index`` (per-sample when the lengths differ)."""
+        with h5py.File(self.path, "r") as f:
+            values = f["dimensions/x"][()]
+        return values[index] if values.ndim == 2 else values
+
+    def summary(self, captions: int = 2) -> str:
+        """What ``pdeop info`` prints."""
+        from pde_data.summary import dataset_summary
+
+        return dataset_summary(self.path, captions)
+
     @property
     def channels(self) -> int:
         return len(self.channel_list)

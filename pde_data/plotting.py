@@ -13,8 +13,9 @@ from matplotlib.figure import Figure
 
 from pde_data.loading import open as open_dataset
 from pde_data.loading import unusable
+from pde_data.sources import open_source
 from pde_data.storage import file_recipe
-from pde_data.well import WellWindows, is_well_source
+from pde_data.well import WellWindows
 from solvers.errors import InputError
 
 
@@ -33,8 +34,9 @@ def _color_limit(values: np.ndarray) -> float:
 
 def _sample_arrays(path: str | Path, sample: int, channel: str | None = None):
     """``(dataset name, channel name, values (time, *grid), times, x)`` of one trajectory."""
-    if is_well_source(path):
-        return _well_sample(path, sample, channel)
+    source = open_source(path)  # a Well directory: its train split
+    if not source.generated:
+        return _well_sample(source, sample, channel)
     ds = open_dataset(path)
     n = ds.sizes["sample"]
     if not -n <= sample < n:
@@ -50,9 +52,9 @@ def _sample_arrays(path: str | Path, sample: int, channel: str | None = None):
     return ds.attrs["dataset_name"], field_name, values, time, x
 
 
-def _well_sample(path: str | Path, sample: int, channel: str | None):
+def _well_sample(data: WellWindows, sample: int, channel: str | None):
     """One channel of one trajectory of The Well's data (a directory: its train split, every trajectory of a file)."""
-    data = WellWindows(path, "train" if Path(path).is_dir() else None)
+    path = data.path
     n = len(data.samples)
     if not -n <= sample < n:
         raise InputError(f"sample {sample} is out of range: {path} has {n} trajectories (0 to {n - 1})")

@@ -302,3 +302,29 @@ def test_constant_fields_reach_the_model(tmp_path):
     # persistence is far off (u(t+1) - u(t) = mask - 2 u(t)); the mask makes the next state computable
     assert persistence["relative_l2_one_step"] > 1.0
     assert model["relative_l2_one_step"] < 0.1
+
+
+def test_one_source_interface_for_pdeop_files_and_the_wells_data(tmp_path):
+    import pde_data
+    from pde_data.sources import open_source, window_data
+
+    folder = tmp_path / "mixed" / "data" / "train"
+    folder.mkdir(parents=True)
+    write_mixed_file(folder / "m.hdf5")
+    ours = pde_data.generate("burgers-fno-tiny", tmp_path / "b.h5", 6, progress=False)
+    well, generated = open_source(tmp_path / "mixed", "train"), open_source(ours, "test")
+    assert (well.generated, generated.generated) == (False, True)
+    for source in (well, generated):
+        first = source.trajectory_indices[0]
+        fields = source.trajectory(first)
+        assert fields.dtype == torch.float32 and fields.shape[1] == len(source.channel_names)
+        assert source.coordinates(first).shape == (fields.shape[2],) and source.description["name"]
+        constants = source.constants(first)
+        assert (constants is None) == (not source.constant_names)
+        assert source.summary().startswith(str(source.path))
+        windows = window_data(source.path, 1, 1, 1, "train")
+        assert windows[0]["input"].shape[-len(fields.shape[2:]) :] == fields.shape[2:]
+    assert generated.trajectory_indices == [5]  # the test split of a 6-trajectory train file: its last 10 %
+    assert well.trajectory_indices == [0, 1, 2] and well.constant_names == ["mask"]
+    with pytest.raises(MissingFileError, match="a folder, but not a Well dataset"):
+        open_source(tmp_path)

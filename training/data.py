@@ -26,7 +26,7 @@ from torch.utils.data import Dataset, Sampler
 
 import pde_data
 from pde_data.loading import EmptySplitError
-from pde_data.well import is_well_source
+from pde_data.sources import is_source, open_source, source_path, window_data
 from solvers.errors import InputError, MissingFileError
 
 if TYPE_CHECKING:
@@ -39,36 +39,18 @@ INITIAL_STATES_PER_EPOCH = 128
 
 
 def data_file(data: DataConfig) -> Path:
-    """``data.path``: a dataset file, or a Well dataset directory."""
+    """``data.path``: a dataset file, or a Well dataset directory (``pde_data.sources``)."""
     if not data.path:
         raise InputError("no training data: pass --data FILE (or set data.path)")
-    path = Path(data.path)
-    if path.is_dir() and is_well_source(path):
-        return path
-    if not path.is_file():
-        raise MissingFileError(
-            f"no dataset file at {path}" + (" (a folder, but not a Well dataset)" if path.is_dir() else "")
-        )
-    return path
-
-
-def window_dataset(path: Path, history: int, horizon: int, stride: int, split: str | None, **options) -> Dataset:
-    """Windows of a pdeop file (``pde_data.TrajectoryDataset``) or of The Well's data (``pde_data.WellWindows``)."""
-    if is_well_source(path):
-        unknown = set(options) - {"first_frame"}
-        if unknown:
-            raise InputError(f"{path} is read as The Well's data, which does not take {', '.join(sorted(unknown))}")
-        return pde_data.WellWindows(path, split, history, horizon, stride, **options)
-    return pde_data.TrajectoryDataset(path, history, horizon, stride, split, **options)
+    return source_path(data.path)
 
 
 def validation_file(data: DataConfig) -> Path:
     if not data.val_path:
         return data_file(data)
-    path = Path(data.val_path)
-    if not (path.is_file() or (path.is_dir() and is_well_source(path))):
-        raise MissingFileError(f"no validation dataset at {path} (data.val_path)")
-    return path
+    if not is_source(data.val_path):
+        raise MissingFileError(f"no validation dataset at {data.val_path} (data.val_path)")
+    return Path(data.val_path)
 
 
 def datasets_for_mode(mode: str, data: DataConfig, **options) -> tuple[Dataset, Dataset | None]:
@@ -79,22 +61,22 @@ def datasets_for_mode(mode: str, data: DataConfig, **options) -> tuple[Dataset, 
         train_frames_out = options.pop("train_horizon", horizon)
         stride = options.pop("stride", data.stride)
         options.setdefault("first_frame", data.first_frame)
-        train = window_dataset(data_file(data), history, train_frames_out, stride, data.train_split, **options)
+        train = window_data(data_file(data), history, train_frames_out, stride, data.train_split, **options)
         val = without_validation_if_empty(
-            data, lambda: window_dataset(validation_file(data), history, horizon, stride, data.val_split, **options)
+            data, lambda: window_data(validation_file(data), history, horizon, stride, data.val_split, **options)
         )
         if val is not None:
             check_same_fields(train, val, "data.val_path")
         if data.extra_train_paths:
             extra = [
-                window_dataset(_existing(path), history, train_frames_out, stride, data.train_split, **options)
+                window_data(_existing(path), history, train_frames_out, stride, data.train_split, **options)
                 for path in data.extra_train_paths
             ]
             train = MultiResolutionDataset([train, *extra])
         return train, val
     if data.extra_train_paths:
         raise InputError(f"data.extra_train_paths (multi-resolution training) needs the window data mode, not {mode}")
-    if mode != "initial-condition" and is_well_source(data_file(data)):
+    if mode != "initial-condition" and not open_source(data_file(data), None).generated:
         raise InputError(
             f"{data.path} is read as The Well's data, which trains the window data mode (task.kind=next-step); "
             f"this task needs the {mode} mode of files that pdeop generated"

@@ -21,8 +21,8 @@ import operators
 from operators.predictors.forecaster import as_forecaster
 from pde_data.loading import FileData
 from pde_data.presets import Recipe
+from pde_data.sources import open_source
 from pde_data.storage import exclusive_output, read_parameters
-from pde_data.well import is_well_source
 from solvers import fourier_resample
 from solvers.device import resolve_device
 from solvers.errors import InputError
@@ -121,7 +121,7 @@ def predict_to_file(
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise InputError(f"--steps must be a positive integer, got {steps!r}")
-    if is_well_source(data):
+    if not open_source(data).generated:
         raise InputError(
             f"{data} is The Well's data: pdeop predict writes files beside pdeop's own datasets and "
             f"times their solver; roll out and score this data with pdeop evaluate RUN --data {data}"

@@ -48,8 +48,8 @@ import operators
 import pde_data
 from operators.predictors.forecaster import as_forecaster
 from pde_data.locks import RunLock
+from pde_data.sources import open_source
 from pde_data.storage import atomic_output, file_recipe
-from pde_data.well import is_well_source
 from solvers.device import resolve_device
 from solvers.errors import InputError
 from training.bench.ladder import run_ladder, speedup_at_equal_accuracy
@@ -89,7 +89,9 @@ class Bench:
             raise InputError(f"unknown tier {self.tier!r}; known: {', '.join(TIERS)}")
         if self.budget_value is not None and not self.budget_value > 0:
             raise InputError(f"the budget's value must be positive, got {self.budget_value!r}")
-        self.well = is_well_source(self.suite)
+        self.well = Path(self.suite).exists()  # a data directory, not a suite or preset name
+        if self.well and open_source(self.suite, "train").generated:
+            raise InputError(f"{self.suite} is a pdeop file: bench the preset it was generated from (its name)")
         if not self.well:
             suite_recipe(self.suite, self.tier)  # checks the name before anything is written
         self.device = str(resolve_device(self.device))

@@ -129,10 +129,9 @@ def _add_plot(commands) -> None:
 
 
 def _run_info(args) -> None:
-    from pde_data.summary import dataset_summary, well_summary
-    from pde_data.well import is_well_source
+    from pde_data.sources import open_source
 
-    print(well_summary(args.path) if is_well_source(args.path) else dataset_summary(args.path, args.captions))
+    print(open_source(args.path).summary(args.captions))
 
 
 def _run_plot(args) -> None:

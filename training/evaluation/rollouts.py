@@ -24,32 +24,25 @@ from pde_data.fields import file_channels, from_channels, read_channels
 from pde_data.loading import FileData
 from pde_data.parameters import parameter_names
 from pde_data.presets import Recipe
+from pde_data.sources import open_source
 from pde_data.storage import file_recipe, open_hdf5, stream_well_file
-from pde_data.well import WellWindows, is_well_source
 from solvers.errors import InputError
 from training.evaluation.figures import plot_error_curves, plot_error_vs_resolution, plot_prediction
 from training.evaluation.metrics import relative_l2_per_step, rollout_metrics, vrmse_per_step
 
 
 def dataset_trajectories(path: str | Path, split: str | None, limit: int | None) -> tuple[list[int], torch.Tensor]:
-    """Sample indices and fields ``(samples, time, channels, *grid)`` of a split (first ``limit``).
-
-    For The Well's data the indices count the split's trajectories (file after file)."""
-    if is_well_source(path):
-        data = WellWindows(path, split)
-        samples = list(range(len(data.samples)))[:limit] if limit else list(range(len(data.samples)))
-        return samples, torch.stack([data.trajectory(i) for i in samples])
-    data = FileData(path, split=split)
-    samples = data.samples[:limit] if limit else data.samples
-    return samples, torch.stack([data.read(i) for i in samples])
+    """Trajectory indices and fields ``(samples, time, channels, *grid)`` of a split (first ``limit``), of a
+    pdeop file or of The Well's data (``pde_data.sources``: its indices count the split's trajectories)."""
+    source = open_source(path, split)
+    samples = source.trajectory_indices[:limit] if limit else source.trajectory_indices
+    return samples, torch.stack([source.trajectory(i) for i in samples])
 
 
 def dataset_constants(path: str | Path, split: str | None, samples: list[int]) -> torch.Tensor | None:
-    """The constant fields ``(samples, C_const, *grid)`` of The Well's data (None for pdeop files or without any)."""
-    if not is_well_source(path):
-        return None
-    data = WellWindows(path, split)
-    return torch.stack([data.constants(i) for i in samples]) if data.constant_names else None
+    """The constant fields ``(samples, C_const, *grid)`` of the data (None for data without any)."""
+    source = open_source(path, split)
+    return torch.stack([source.constants(i) for i in samples]) if source.constant_names else None
 
 
 def model_frames(surrogate: Surrogate, trajectories: torch.Tensor) -> torch.Tensor:
@@ -172,13 +165,8 @@ def write_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "evaluation.json").write_text(json.dumps(report, indent=1))
-    if is_well_source(data):
-        source = WellWindows(data, report.get("split"))
-        x = source.coordinates(sample)
-    else:
-        source = FileData(data)
-        x = pde_data.open(data)["x"].values
-        x = x[sample] if x.ndim == 2 else x
+    source = open_source(data, report.get("split"))
+    x = source.coordinates(sample)
     name = source.description["name"]
     plot_error_curves(report, out_dir / "error_vs_step.png", f"{name}: {len(report['samples'])} trajectories")
     title = f"{name}, sample {sample}, {source.channel_names[0]}"
