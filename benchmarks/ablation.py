@@ -52,7 +52,8 @@ def run_variant(
     train(config, run, resume=(run / "checkpoints" / "last.pt").is_file(), progress=False, evaluate=False)
     wall = time.perf_counter() - start
     predictor = as_forecaster(operators.load(run))
-    predictor.members = members  # a generator's; others ignore it
+    if isinstance(predictor, Generator):
+        predictor.members = members
     report = evaluate_surrogate(
         predictor, data, result_file.with_suffix(""), "test", None, None, getattr(predictor, "max_steps", None)
     )

@@ -102,6 +102,7 @@ class Equation:
 
 def _fno_forcing(x: torch.Tensor, y: torch.Tensor, length: float, amplitude: float) -> torch.Tensor:
     field = fno_forcing(x / length, y / length)  # FNO's amplitude 0.1 built in
+    # at FNO's own amplitude the field is returned as computed, so fixed-forcing data stay bit for bit as before
     return field if amplitude == 0.1 else amplitude * field / 0.1
 
 

@@ -1,7 +1,7 @@
 """Lazy package exports: a package's public names, imported from their modules on first use.
 
-So that importing one light module (``solvers.errors``, ``pde_data.storage``) or a package for one name
-does not load torch and every module beside it: ``pdeop --help`` and light commands start fast.
+So that importing one light module (``solvers.errors``) or a package for one name does not load torch
+and every module beside it: ``pdeop --help`` and light commands start fast.
 """
 
 from __future__ import annotations

@@ -145,3 +145,15 @@ def test_help_and_light_commands_start_without_torch():
     assert out.returncode == 0, out.stderr[-2000:]
     assert "LOADED []" in out.stdout
     assert "merge     join shard files" in out.stdout  # the top-level help lists every command
+
+
+def test_a_forcing_on_an_unforced_equation_and_a_pdeop_file_as_a_suite_are_refused(tmp_path):
+    import dataclasses
+
+    from training.bench import Bench
+
+    with pytest.raises(InputError, match="the burgers solver takes no forcing field"):
+        dataclasses.replace(pde_data.preset("burgers-fno-tiny"), forcing="fno").check()
+    data = pde_data.generate("burgers-fno-tiny", tmp_path / "b.h5", 4, progress=False)
+    with pytest.raises(InputError, match="is a pdeop file: bench the preset it was generated from"):
+        Bench(str(data), tmp_path / "bench")
