@@ -4,8 +4,9 @@
     python benchmarks/resolution.py --models fno unet unet-no --epochs 5   # a subset
     python benchmarks/resolution.py --data-dir benchmarks/results/resolution-data   # keep the data for reruns
     python benchmarks/resolution.py --plot-only                                     # redraw from the JSON
+    python benchmarks/resolution.py --nu 1e-5 --models fno unet unet-no vit-no mgno-no   # finer scales at 256^2
 
-Data: FNO's forced Navier-Stokes (nu = 1e-3) shortened to CPU size: T = 10 (11
+Data: FNO's forced Navier-Stokes (nu = 1e-3, or ``--nu 1e-5``) shortened to CPU size: T = 10 (11
 frames), solved on 128^2 (dt 5e-3; resolved at this viscosity) and stored at
 64^2 for training and at 128^2 for testing, the same trajectories (same seeds).
 Two test sets at every resolution, from the same initial states (the 128^2 test
@@ -50,9 +51,18 @@ from training.config import load_config
 from training.evaluation.figures import plot_error_vs_resolution
 from training.run import train
 
-RECIPE = dataclasses.replace(
-    pde_data.preset("ns-fno-1e-3"), solver_resolution=128, max_dt=5e-3, t_end=10.0, total_frames=11
-)
+#: the study's viscosities: FNO's presets, shortened to CPU size
+PRESETS = {"1e-3": "ns-fno-1e-3", "1e-5": "ns-fno-1e-5"}
+
+
+def study_recipe(nu: str) -> pde_data.Recipe:
+    """FNO's forced Navier-Stokes at viscosity ``nu`` (a ``PRESETS`` key), T = 10 (11 frames), solved on 128^2."""
+    return dataclasses.replace(
+        pde_data.preset(PRESETS[nu]), solver_resolution=128, max_dt=5e-3, t_end=10.0, total_frames=11
+    )
+
+
+RECIPE = study_recipe("1e-3")
 RESOLUTIONS = (32, 48, 64, 128, 256)
 TRAIN_GRID = 64
 #: (registry name, label, hyperparameters); plain and converted variants share their sizes
@@ -81,10 +91,10 @@ def flow_hyperparameters(hyper: dict) -> str:
     return "{" + ", ".join(f"{k}: {value(v)}" for k, v in hyper.items()) + "}"
 
 
-def solved_at(frames: torch.Tensor, grid: int, device: str) -> torch.Tensor:
+def solved_at(frames: torch.Tensor, grid: int, device: str, recipe: pde_data.Recipe = RECIPE) -> torch.Tensor:
     """The recipe's solver run on ``grid`` from the first frames of ``frames`` ``(samples, time, 1, n, n)``
     (Fourier-resampled to ``grid``), stored at every frame time: ``(samples, time, 1, grid, grid)`` float32."""
-    recipe = dataclasses.replace(RECIPE, resolution=grid, solver_resolution=grid)
+    recipe = dataclasses.replace(recipe, resolution=grid, solver_resolution=grid)
     ones = torch.ones(frames.shape[0], dtype=torch.float64)
     solver = recipe.build_solver(recipe.length * ones, ones, None, device, None)
     u = fourier_resample(frames[:, 0, 0].double(), grid, 2).to(device=solver.device, dtype=solver.dtype)
@@ -115,13 +125,15 @@ def _difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a.double() - b).norm() / b.norm()
 
 
-def stored_or_generated(path: Path, trajectories: int, grid: int, device: str) -> Path:
+def stored_or_generated(
+    path: Path, trajectories: int, grid: int, device: str, recipe: pde_data.Recipe = RECIPE
+) -> Path:
     """The recipe's ``trajectories`` at ``grid`` in ``path``: reused when there (generation writes a
     file only once it is complete), otherwise generated, resuming an interrupted generation."""
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    return pde_data.generate(RECIPE, path, trajectories, resolution=grid, progress=False, device=device, resume=True)
+    return pde_data.generate(recipe, path, trajectories, resolution=grid, progress=False, device=device, resume=True)
 
 
 def plot(curves: dict, path: Path) -> None:
@@ -141,7 +153,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--lr", default="1.0e-3")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--json", default="benchmarks/results/resolution.json")
+    parser.add_argument(
+        "--nu", choices=list(PRESETS), default="1e-3", help="viscosity (1e-5: 256^2 solves hold finer scales)"
+    )
+    parser.add_argument("--json", default=None, help="default benchmarks/results/resolution[-nu1e-5].json")
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -157,6 +172,8 @@ def main(argv: list[str] | None = None) -> dict:
         help="test sets: the 128^2 solve resampled, and/or solved at each resolution",
     )
     args = parser.parse_args(argv)
+    recipe = study_recipe(args.nu)
+    args.json = args.json or "benchmarks/results/resolution" + ("" if args.nu == "1e-3" else f"-nu{args.nu}") + ".json"
     if args.plot_only:
         rows = json.loads(Path(args.json).read_text())["rows"]
         plot(
@@ -169,7 +186,9 @@ def main(argv: list[str] | None = None) -> dict:
         data_dir = args.data_dir or folder
         start = time.perf_counter()
         coarse, fine = (
-            stored_or_generated(data_dir / f"ns-{grid}-{args.trajectories}.h5", args.trajectories, grid, args.device)
+            stored_or_generated(
+                data_dir / f"ns-nu{args.nu}-{grid}-{args.trajectories}.h5", args.trajectories, grid, args.device, recipe
+            )
             for grid in (TRAIN_GRID, 128)
         )
         print(
@@ -179,7 +198,7 @@ def main(argv: list[str] | None = None) -> dict:
         frames = torch.stack([test.read(sample) for sample in test.samples])  # (samples, time, C, 128, 128)
         truths = {"resampled": {n: frames for n in RESOLUTIONS}}
         if "solved" in args.truth:
-            truths["solved"] = {n: solved_at(frames, n, args.device) for n in RESOLUTIONS}
+            truths["solved"] = {n: solved_at(frames, n, args.device, recipe) for n in RESOLUTIONS}
             print(
                 "solved at each resolution: relative L2 of the last frame against the 128^2 solve resampled:",
                 {n: round(float(_difference(truths["solved"][n][:, -1], frames[:, -1])), 4) for n in RESOLUTIONS},
@@ -233,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
         ratio_cell = f"{ratio:>7.2f}" if ratio is not None else f"{'-':>7}"
         print(f"{row['model']:<24} {row['parameters']:>9,} {cells} {ratio_cell}")
     result = {
-        "recipe": RECIPE.to_dict(),
+        "recipe": recipe.to_dict(),
         "train_grid": TRAIN_GRID,
         "epochs": args.epochs,
         "trajectories": args.trajectories,

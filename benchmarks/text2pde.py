@@ -39,7 +39,7 @@ import torch
 
 import operators
 import pde_data
-from pde_data.generate import sample_seed, solve_chunk
+from pde_data.generation import sample_seed, solve_chunk
 from pde_data.parameters import forcing_field
 from pde_data.storage import file_recipe
 from training.bench import training_seconds

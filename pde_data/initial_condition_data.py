@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import torch
 
-from pde_data.generate import SPLITS, draw_sample, resolve_recipe, sample_seed
+from pde_data.generation import SPLITS, draw_sample, resolve_recipe, sample_seed
 from pde_data.parameters import initial_conditions
-from pde_data.presets import Recipe
+from pde_data.recipes import Recipe
 from solvers.errors import InputError
 
 #: initial conditions drawn to estimate normalisation statistics
@@ -62,7 +62,7 @@ class InitialConditionDataset(torch.utils.data.Dataset):
 
     @property
     def description(self) -> dict:
-        """What the data is (``pde_data.presets.Recipe.summary``)."""
+        """What the data is (``pde_data.recipes.Recipe.summary``)."""
         return self.recipe.summary
 
     @property

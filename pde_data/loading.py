@@ -29,7 +29,7 @@ import xarray as xr
 from xarray.core import indexing
 
 from pde_data.fields import Channel, file_channels, read_channels
-from pde_data.generate import SPLITS
+from pde_data.generation import SPLITS
 from pde_data.storage import SPATIAL_DIMS, file_identity, file_recipe, read_parameters
 from solvers.errors import InputError
 

@@ -33,7 +33,7 @@ import numpy as np
 from pde_data.fields import Channel, to_channels
 from pde_data.locks import RunLock, alive
 from pde_data.parameters import INTEGER, is_text_parameter, parameter_names
-from pde_data.presets import Recipe
+from pde_data.recipes import Recipe
 from solvers.errors import InputError, MissingFileError
 
 SPATIAL_DIMS = ("x", "y", "z")

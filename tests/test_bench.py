@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+import operators
 import training.bench.runner as bench_module
+from solvers.errors import InputError
 from training.bench import Bench, matched_width, score_external
 from training.bench.ladder import Rung, rungs, speedup_at_equal_accuracy
 from training.bench.leaderboard import write
@@ -273,3 +275,33 @@ def test_the_first_frame_generator_is_benched_as_a_forecaster_over_its_trajector
     assert row["solver_frames"] == 3
     write(tmp_path)
     assert "| latent-dit | " in (tmp_path / "leaderboard.md").read_text()
+
+
+def test_temporal_bundling_predicts_several_states_per_call_and_a_changed_bench_is_refused(tmp_path):
+    out = tmp_path / "bundled"
+    argv = ["bench", "burgers", "--tier", "tiny", "--models", "fno,semilinear-observer", "--bundle", "2"]
+    assert main([*argv, "--out", str(out), "--quiet"]) == 0
+    (row,) = json.loads((out / "leaderboard.json").read_text())["rows"]
+    surrogate = operators.load(out / "models" / "fno" / "run")
+    assert row["model"] == "fno" and surrogate.horizon == 2 and 0 < row["relative_l2_rollout"] < 10
+    assert len(row["relative_l2_per_step"]) == row["rollout_steps"]  # every state scored, two per call
+    reason = json.loads((out / "models" / "semilinear-observer" / "failed.json").read_text())["reason"]
+    assert "only next-step models bundle states per call" in reason
+    assert "2 states per call" in (out / "leaderboard.md").read_text()
+    with pytest.raises(InputError, match=r"other settings \(bundle 2 -> 1\)"):
+        Bench("burgers", out, "tiny", progress=False).run(["fno"])
+
+
+def test_a_direct_operator_bench_makes_one_call_and_meets_the_ladder_at_the_final_time(tmp_path, capsys):
+    out = tmp_path / "direct"
+    assert (
+        main(["bench", "burgers", "--tier", "tiny", "--models", "fno", "--direct", "--out", str(out), "--quiet"]) == 0
+    )
+    (row,) = json.loads((out / "leaderboard.json").read_text())["rows"]
+    surrogate = operators.load(out / "models" / "fno" / "run")
+    frames = row["solver_frames"]
+    assert row["rollout_steps"] == 1 and surrogate.metadata["stride"] == frames > 1
+    assert list(json.loads((out / "ladder.json").read_text())) == [f"from frame 0, 1 x {frames} frames, batch 64, cpu"]
+    assert "direct operators u(0) -> u(T)" in (out / "leaderboard.md").read_text()
+    argv = ["bench", "burgers", "--tier", "tiny", "--direct", "--bundle", "2", "--out", str(tmp_path / "x")]
+    assert main(argv) == 2 and "takes no bundle" in capsys.readouterr().err

@@ -3,7 +3,6 @@ a PDE (its solver, its description and a preset), are each generated, trained an
 from this file alone; every built-in model declares its bench setup (or why it has none); and the
 command line's help starts without loading torch or the models. (Tasks from outside: custom_tasks.py.)"""
 
-import importlib
 import json
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from torch import nn
 
 import operators
 import pde_data
+import pde_data.recipes as presets_module
 from operators import registry
 from operators.registry import BenchSetup
 from pde_data.equations import EQUATIONS, Equation
@@ -22,9 +22,6 @@ from solvers.convection import Convection1D
 from solvers.errors import InputError
 from training.bench import benchable, setup_of
 from training.cli import main
-
-#: the module, not the function pde_data.presets of the same name
-presets_module = importlib.import_module("pde_data.presets")
 
 
 class PointwiseResidual(nn.Module):
@@ -133,18 +130,45 @@ def test_a_pde_added_outside_the_package_is_generated_trained_and_benched(scratc
     assert row["model"] == "fno" and 0 < row["relative_l2_rollout"] < 10 and row["solver_seconds_per_trajectory"] > 0
 
 
-def test_help_and_light_commands_start_without_torch():
-    probe = (
-        "import sys\nfrom training.cli import main\n"
-        "for argv in (['--help'], ['merge', '--help'], ['info', '--help']):\n"
-        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
-        "heavy = [m for m in ('torch', 'neuralop', 'operators', 'pde_data') if m in sys.modules]\n"
-        "print('LOADED', heavy)\n"
-    )
+def run_fresh(code: str, heavy: str) -> str:
+    """The output of ``code`` run in a fresh interpreter, which then prints the loaded modules that ``heavy``
+    (a Python expression over a module name ``m``) selects after ``LOADED``."""
+    probe = f"{code}\nimport sys\nprint('LOADED', [m for m in sys.modules if {heavy}])\n"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "LOADED []" in out.stdout
-    assert "merge     join shard files" in out.stdout  # the top-level help lists every command
+    return out.stdout
+
+
+def test_help_and_light_commands_start_without_torch():
+    code = (
+        "from training.cli import main\n"
+        "for argv in (['--help'], ['merge', '--help'], ['info', '--help']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass"
+    )
+    out = run_fresh(code, "m in ('torch', 'neuralop', 'operators', 'pde_data')")
+    assert "LOADED []" in out
+    assert "merge     join shard files" in out  # the top-level help lists every command
+
+
+def test_a_run_config_is_read_and_checked_without_torch_or_the_tasks(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("model: {name: mgno}\ntask: {kind: next-step, loss: hs, rollout_steps: 2}\noptim: {lr: 3e-4}\n")
+    code = (
+        "from training.config import load_config\nfrom solvers.errors import InputError\n"
+        f"config = load_config({str(config)!r})\n"
+        "assert config.task.loss == 'hs' and config.task.rollout_steps == 2 and config.optim.lr == 3e-4\n"
+        "for sets in (['task.kind=operator'], ['task.kind=physics', 'data.recipe=burgers-fno-tiny'],\n"
+        "             ['task.kind=autoencoder', 'model.name=trajectory-autoencoder']):\n"
+        "    load_config(None, sets)\n"
+        "for sets in (['task.rollout_steps=0'], ['model.name=latent-dit'], ['task.kind=nope']):\n"
+        "    try:\n        load_config(None, sets)\n    except InputError as error:\n        print('REFUSED', error)\n"
+        "import pde_data"
+    )
+    out = run_fresh(code, "m == 'torch' or m.startswith(('training.tasks.base', 'operators'))")
+    assert "LOADED []" in out
+    assert "task.rollout_steps must be a positive integer, got 0" in out
+    assert "model.name = latent-dit trains with task.kind = latent-diffusion" in out
+    assert "task.kind = 'nope' is not a registered task; known: autoencoder, latent-diffusion" in out
 
 
 def test_a_forcing_on_an_unforced_equation_and_a_pdeop_file_as_a_suite_are_refused(tmp_path):

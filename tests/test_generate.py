@@ -16,7 +16,7 @@ import torch
 
 import pde_data
 import solvers
-from pde_data.generate import GenerationError, chunk_ranges, sample_seed, shard_path
+from pde_data.generation import GenerationError, chunk_ranges, sample_seed, shard_path
 from solvers.analytic import fno_forcing
 
 

@@ -251,7 +251,7 @@ def test_a_recipe_file_stands_for_a_preset(tmp_path):
     import dataclasses
 
     import pde_data
-    from pde_data.generate import resolve_recipe
+    from pde_data.generation import resolve_recipe
 
     recipe = dataclasses.replace(pde_data.preset("burgers-fno-tiny"), total_frames=21)
     path = tmp_path / "recipe.json"

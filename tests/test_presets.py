@@ -7,7 +7,7 @@ import json
 import pytest
 
 import pde_data
-from pde_data.presets import Recipe
+from pde_data.recipes import Recipe
 
 REQUIRED = ["burgers-fno", "burgers-shock", "ns-fno-1e-3", "ns-fno-1e-4", "ns-fno-1e-5", "ks-lpsda", "kdv-lpsda"]
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import pde_data
-from pde_data.generate import draw_sample, sample_seed
+from pde_data.generation import draw_sample, sample_seed
 from pde_data.parameters import TEMPLATES, draw_parameters, forcing_field, initial_conditions
 from solvers import solver_class
 from solvers.analytic import fno_forcing, kolmogorov_forcing

@@ -15,11 +15,7 @@ from typing import Any
 import yaml
 
 from solvers.errors import InputError, MissingFileError
-from training.tasks import task_class
-from training.tasks.base import check_model_and_task
-
-#: the task a config without ``task.kind`` trains
-DEFAULT_TASK = "next-step"
+from training.tasks.options import DEFAULT_TASK, check_model_and_task, options_class
 
 
 @dataclass
@@ -93,8 +89,8 @@ class TrainConfig:
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    #: the selected task's own ``Options`` dataclass (``training.tasks``); ``task.kind`` picks it
-    task: Any = field(default_factory=lambda: task_class(DEFAULT_TASK).Options())
+    #: the selected task's options (``training.tasks.options``); ``task.kind`` picks it
+    task: Any = field(default_factory=lambda: options_class(DEFAULT_TASK)())
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -204,7 +200,7 @@ def _build(cls, data: dict, prefix: str):
         kind = fields[name].default_factory if fields[name].default_factory is not dataclasses.MISSING else None
         if cls is RunConfig and name == "task":
             task_kind = value.get("kind", DEFAULT_TASK) if isinstance(value, dict) else DEFAULT_TASK
-            values[name] = _build(task_class(task_kind).Options, value, "task.")
+            values[name] = _build(options_class(task_kind), value, "task.")
         elif dataclasses.is_dataclass(kind):
             values[name] = _build(kind, value, f"{prefix}{name}.")
         else:

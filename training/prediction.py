@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 import operators
 from operators.predictors.forecaster import as_forecaster
 from pde_data.loading import FileData
-from pde_data.presets import Recipe
+from pde_data.recipes import Recipe
 from pde_data.sources import open_source
 from pde_data.storage import exclusive_output, read_parameters
 from solvers import fourier_resample

@@ -18,7 +18,7 @@ import torch
 import operators
 import pde_data
 from pde_data.fields import from_channels
-from pde_data.presets import Recipe
+from pde_data.recipes import Recipe
 from pde_data.storage import exclusive_output, write_well_file
 from solvers.device import resolve_device
 from solvers.errors import InputError

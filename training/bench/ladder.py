@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from pde_data.loading import FileData
-from pde_data.presets import Recipe
+from pde_data.recipes import Recipe
 from solvers.errors import SolverDivergedError
 from solvers.resample import fourier_resample
 from training.evaluation.metrics import relative_l2_per_step

@@ -64,6 +64,8 @@ def markdown(rows: list[dict], bench: dict) -> str:
     lines = [
         f"# Leaderboard: {bench.get('suite')} ({bench.get('tier')} tier, budget {bench.get('budget')}"
         + (f" = {bench['budget_value']:g}" if bench.get("budget_value") else "")
+        + (f", {bench['bundle']} states per call" if bench.get("bundle", 1) > 1 else "")
+        + (", direct operators u(0) -> u(T)" if bench.get("direct") else "")
         + f", {bench.get('device')})",
         "",
         header,

@@ -70,7 +70,12 @@ class Bench:
     """One bench: ``suite`` (a ``SUITES`` name or a Well dataset directory), ``tier``, ``budget`` and where it writes.
 
     ``budget_value``: seconds per model (``seconds``), the target parameter count (``parameters``; default the
-    first model's count at the tier's size) or the epochs (``epochs``; default the tier's).
+    first model's count at the tier's size) or the epochs (``epochs``; default the tier's). ``bundle``: states
+    each next-step model predicts per call (temporal bundling, ``data.horizon``; Brandstetter et al. 2022), so
+    that a rollout takes ``1 / bundle`` as many calls; ``direct``: each next-step model is trained instead as
+    the solution operator ``u(0) -> u(T)`` (the ``operator`` task: the whole horizon in one call, scored and
+    compared with the solver ladder at ``T`` alone). Models trained by other tasks can do neither and are
+    listed with that reason.
     """
 
     suite: str
@@ -80,6 +85,8 @@ class Bench:
     budget_value: float | None = None
     device: str = "cpu"
     progress: bool = True
+    bundle: int = 1
+    direct: bool = False
 
     def __post_init__(self):
         self.out = Path(self.out)
@@ -89,6 +96,10 @@ class Bench:
             raise InputError(f"unknown tier {self.tier!r}; known: {', '.join(TIERS)}")
         if self.budget_value is not None and not self.budget_value > 0:
             raise InputError(f"the budget's value must be positive, got {self.budget_value!r}")
+        if isinstance(self.bundle, bool) or not isinstance(self.bundle, int) or self.bundle < 1:
+            raise InputError(f"the bundle (states per model call) must be a positive integer, got {self.bundle!r}")
+        if self.direct and self.bundle > 1:
+            raise InputError("a direct operator makes one call for the whole horizon: it takes no bundle")
         self.well = Path(self.suite).exists()  # a data directory, not a suite or preset name
         if self.well and open_source(self.suite, "train").generated:
             raise InputError(f"{self.suite} is a pdeop file: bench the preset it was generated from (its name)")
@@ -121,11 +132,16 @@ class Bench:
             f"data.path={data}",
             f"model.name={model}",
             f"train.device={self.device}",
-            f"task.kind={setup.task}",
+            f"task.kind={'operator' if self.direct else setup.task}",
             "train.eval_trajectories=4",
         ]
         if setup.stage is not None:
             overrides.append(f"task.autoencoder={self.stage_run(model)}")
+        if (self.bundle > 1 or self.direct) and setup.task != "next-step":
+            way = "are trained as direct operators" if self.direct else "bundle states per call"
+            raise InputError(f"{model} trains with task {setup.task}: only next-step models {way}")
+        if self.bundle > 1:
+            overrides.append(f"data.horizon={self.bundle}")
         hyper = tier_hyperparameters(setup.small, self.tier)
         if hyper:
             overrides.append(f"model.hyperparameters={json.dumps(hyper)}")
@@ -300,16 +316,26 @@ class Bench:
             return self._run(models)
 
     def _run(self, models: list[str]) -> list[dict]:
-        _write_json(
-            self.out / "bench.json",
-            {
-                "suite": str(self.suite),
-                "tier": self.tier,
-                "budget": self.budget,
-                "budget_value": self.budget_value,
-                "device": self.device,
-            },
-        )
+        settings = {
+            "suite": str(self.suite),
+            "tier": self.tier,
+            "budget": self.budget,
+            "budget_value": self.budget_value,
+            "bundle": self.bundle,
+            "direct": self.direct,
+            "device": self.device,
+        }
+        existing = self.out / "bench.json"
+        if existing.is_file():  # finished models would be mixed with others trained differently
+            before = {"bundle": 1, "direct": False, **json.loads(existing.read_text())}
+            changed = [
+                f"{key} {before.get(key)!r} -> {value!r}" for key, value in settings.items() if before.get(key) != value
+            ]
+            if changed:
+                raise InputError(
+                    f"{self.out} holds a bench with other settings ({'; '.join(changed)}): use another --out"
+                )
+        _write_json(existing, settings)
         data = self.data()
         target = None
         if self.budget == "parameters":

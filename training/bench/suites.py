@@ -8,7 +8,7 @@ import dataclasses
 import operators
 import pde_data
 from operators.registry import BenchSetup, bench_setup
-from pde_data.presets import Recipe
+from pde_data.recipes import Recipe
 from solvers.errors import InputError
 
 #: suite name -> the preset it is built from

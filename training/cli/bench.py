@@ -45,6 +45,18 @@ def _add_bench(commands) -> None:
         metavar="FILE",
         help="also score rollouts made outside pdeop (pdeop predict's file layout) in the table",
     )
+    bench.add_argument(
+        "--bundle",
+        type=int,
+        default=1,
+        metavar="K",
+        help="temporal bundling: next-step models predict K states per call (data.horizon; default 1)",
+    )
+    bench.add_argument(
+        "--direct",
+        action="store_true",
+        help="train next-step models as direct operators u(0) -> u(T) instead (one call for the whole horizon)",
+    )
     bench.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N (default cpu)")
     bench.add_argument("--out", type=Path, required=True, help="bench directory (rerun with it to resume)")
     bench.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -68,7 +80,17 @@ def _run_bench(args) -> None:
         raise CommandError(f"--budget {args.budget}: the value after = must be a number") from None
     for path in args.predictions:  # before training, which may take hours
         check_predictions(path)
-    bench = Bench(args.suite, args.out, args.tier, kind, amount, args.device, progress=not args.quiet)
+    bench = Bench(
+        args.suite,
+        args.out,
+        args.tier,
+        kind,
+        amount,
+        args.device,
+        progress=not args.quiet,
+        bundle=args.bundle,
+        direct=args.direct,
+    )
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else benchable()
     if args.retime:
         bench.retime(models)

@@ -17,7 +17,7 @@ HELP = {
 
 
 def _add_generate(commands) -> None:
-    from pde_data.presets import presets
+    from pde_data.recipes import presets
 
     parser = add_command(
         commands,

@@ -23,7 +23,7 @@ from operators.predictors.surrogate import Surrogate
 from pde_data.fields import file_channels, from_channels, read_channels
 from pde_data.loading import FileData
 from pde_data.parameters import parameter_names
-from pde_data.presets import Recipe
+from pde_data.recipes import Recipe
 from pde_data.sources import open_source
 from pde_data.storage import file_recipe, open_hdf5, stream_well_file
 from solvers.errors import InputError

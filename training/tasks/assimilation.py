@@ -21,7 +21,6 @@ relative noise, observations every frame, weight 0.1. All are ``task.*`` options
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -29,14 +28,11 @@ import numpy as np
 import torch
 
 from operators.models.observer import SemilinearObserver
-from pde_data.observations import LAYOUTS, ObservationModel
 from solvers.errors import InputError
 from training.data import TrajectoryWindows
 from training.evaluation.metrics import relative_l2, relative_l2_per_step
 from training.tasks.base import Task, register_task, unwrap
-
-INITIAL = ("mean", "truth")
-WINDOWS = ("all", "random")
+from training.tasks.options import ObserverOptions
 
 
 @register_task
@@ -46,7 +42,6 @@ class AssimilationTask(Task):
     kind = "observer"
     data_mode = "trajectory"
     predictor_kind: ClassVar[str] = "observer"
-    models: ClassVar[tuple[str, ...]] = ("semilinear-observer",)
     metric_names: ClassVar[tuple[str, ...]] = (
         "loss",
         "relative_l2",
@@ -54,39 +49,7 @@ class AssimilationTask(Task):
         "relative_l2_forecast",
     )
 
-    @dataclass
-    class Options(Task.Options):
-        """See the module docstring; the observation options are ``pde_data.ObservationModel``'s."""
-
-        kind: str = "observer"
-        warmup: int = 8
-        horizon: int = 8
-        sensors: float = 0.1
-        layout: str = "random-per-trajectory"
-        noise: float = 0.05
-        noise_kind: str = "relative"
-        every: int = 1
-        measurement_weight: float = 0.1
-        initial: str = "mean"
-        windows: str = "all"
-
-        def check(self, config) -> None:
-            if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 1:
-                raise InputError(f"task.warmup must be a positive number of frames, got {self.warmup!r}")
-            if isinstance(self.horizon, bool) or not isinstance(self.horizon, int) or self.horizon < 0:
-                raise InputError(f"task.horizon must be an integer >= 0, got {self.horizon!r}")
-            if self.layout == "random":
-                raise InputError(f"task.layout: training draws sensors per trajectory; use one of {LAYOUTS[1:]}")
-            self.observation_model()
-            if not self.measurement_weight >= 0:
-                raise InputError(f"task.measurement_weight must be >= 0, got {self.measurement_weight!r}")
-            if self.initial not in INITIAL:
-                raise InputError(f"task.initial must be one of {', '.join(INITIAL)}, got {self.initial!r}")
-            if self.windows not in WINDOWS:
-                raise InputError(f"task.windows must be one of {', '.join(WINDOWS)}, got {self.windows!r}")
-
-        def observation_model(self, seed: int = 0) -> ObservationModel:
-            return ObservationModel(self.sensors, self.layout, self.noise, self.noise_kind, self.every, None, seed)
+    Options = ObserverOptions
 
     def __init__(self, config):
         self.window = config.task.warmup + config.task.horizon

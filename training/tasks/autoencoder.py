@@ -15,7 +15,6 @@ gives ``encode``, ``decode`` and ``reconstruct`` in physical units.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -24,8 +23,7 @@ from operators.models.autoencoder import gaussian_kl
 from solvers.errors import InputError
 from training.evaluation.metrics import relative_l2
 from training.tasks.base import Task, register_task, unwrap
-
-RECONSTRUCTIONS = ("relative-l1", "l1")
+from training.tasks.options import AutoencoderOptions
 
 
 def reconstruction_error(prediction: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
@@ -42,24 +40,8 @@ class AutoencoderTask(Task):
     data_mode = "trajectory"
     metric_names = ("loss", "relative_l2", "relative_l1", "kl")
     predictor_kind = "autoencoder"
-    models = ("trajectory-autoencoder",)
 
-    @dataclass
-    class Options(Task.Options):
-        kind: str = "autoencoder"
-        kl_weight: float = 1e-7
-        reconstruction: str = "relative-l1"
-        frames: int | None = None  # the first ``frames`` stored frames (default all)
-
-        def check(self, config) -> None:
-            if self.reconstruction not in RECONSTRUCTIONS:
-                raise InputError(
-                    f"task.reconstruction must be one of {', '.join(RECONSTRUCTIONS)}, got {self.reconstruction!r}"
-                )
-            if not (0 <= self.kl_weight < float("inf")):
-                raise InputError(f"task.kl_weight must be a finite number >= 0, got {self.kl_weight!r}")
-            if self.frames is not None and (isinstance(self.frames, bool) or self.frames < 1):
-                raise InputError(f"task.frames must be a positive integer or null, got {self.frames!r}")
+    Options = AutoencoderOptions
 
     def __init__(self, config):
         super().__init__(config)

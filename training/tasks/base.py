@@ -14,13 +14,14 @@ specific to an objective, so that a new objective never edits the trainer:
 - what a checkpoint holds: a predictor ``kind`` plus its payload (``checkpoint``);
 - how a finished run is evaluated (``evaluate``).
 
-Register a task with ``@register_task``; ``task_class(kind)`` finds it.
+Register a task with ``@register_task``; ``task_class(kind)`` finds it. Its options (``training.tasks.options``)
+are registered with it, so that a run config is read and checked without importing the task.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -30,6 +31,7 @@ from torch.utils.data import Dataset
 from operators.predictors.checkpoint import tensor_state_dict
 from solvers.errors import InputError
 from training.data import DATA_MODES, datasets_for_mode
+from training.tasks.options import TaskOptions, options_class, register_options, task_kinds
 
 if TYPE_CHECKING:
     from training.config import RunConfig
@@ -38,37 +40,26 @@ _TASKS: dict[str, type[Task]] = {}
 
 
 def register_task(cls: type[Task]) -> type[Task]:
-    """Class decorator: make ``cls`` selectable as ``task.kind = cls.kind``."""
+    """Class decorator: make ``cls`` selectable as ``task.kind = cls.kind`` (its ``Options`` too)."""
     if not dataclasses.is_dataclass(cls.Options) or "kind" not in {f.name for f in dataclasses.fields(cls.Options)}:
         raise TypeError(f"{cls.__name__}.Options must be a dataclass with a 'kind' field")
+    if cls.Options.kind != cls.kind:
+        raise TypeError(f"{cls.__name__}.Options.kind defaults to {cls.Options.kind!r}, not the task's {cls.kind!r}")
     if cls.data_mode not in DATA_MODES:
         raise TypeError(f"{cls.__name__}.data_mode must be one of {', '.join(DATA_MODES)}, got {cls.data_mode!r}")
     if cls.kind in _TASKS and _TASKS[cls.kind] is not cls:
         raise ValueError(f"task kind {cls.kind!r} is registered twice")
+    register_options(cls.Options)
     _TASKS[cls.kind] = cls
     return cls
 
 
-def task_kinds() -> list[str]:
-    """The registered task kinds."""
-    return sorted(_TASKS)
-
-
-def check_model_and_task(model: str, kind: str) -> None:
-    """InputError unless architecture ``model`` trains under ``task.kind = kind``: a task with its own
-    ``models`` trains only those, and each of them only under it (an observer or a generator is not a
-    next-step surrogate, whose default task would otherwise fail deep inside with a confusing message)."""
-    task = task_class(kind)
-    if task.models and model not in task.models:
-        raise InputError(f"task.kind = {kind} trains model.name = {' or '.join(task.models)}, not {model}")
-    for other in _TASKS.values():
-        if model in other.models and other is not task:
-            raise InputError(
-                f"model.name = {model} trains with task.kind = {other.kind} (--set task.kind={other.kind}), not {kind}"
-            )
-
-
 def task_class(kind: str) -> type[Task]:
+    """The task of ``task.kind = kind`` (a built-in one is imported on first use)."""
+    if kind not in _TASKS:
+        module = options_class(kind).task_module  # InputError for an unknown kind
+        if module:
+            importlib.import_module(module)
     if kind not in _TASKS:
         raise InputError(f"task.kind = {kind!r} is not a registered task; known: {', '.join(task_kinds())}")
     return _TASKS[kind]
@@ -104,15 +95,10 @@ class Task:
     metric_names: ClassVar[tuple[str, ...]] = ("loss",)
     #: the kind of predictor its checkpoints hold (``operators.load`` knows ``surrogate``)
     predictor_kind: ClassVar[str] = "model"
-    #: the architectures this task alone trains (empty: any that the task's data fits)
-    models: ClassVar[tuple[str, ...]] = ()
 
-    @dataclass
-    class Options:
-        kind: str = ""
-
-        def check(self, config: RunConfig) -> None:
-            """Raise InputError for option values (or combinations with other sections) the task refuses."""
+    #: the configuration fields (``training.tasks.options``: a dataclass with ``kind`` first, and
+    #: ``models``, the architectures this task alone trains)
+    Options: ClassVar[type[TaskOptions]] = TaskOptions
 
     def __init__(self, config: RunConfig):
         self.config, self.options = config, config.task

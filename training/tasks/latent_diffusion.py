@@ -19,18 +19,17 @@ conditions and scores them against the truth (relative L2 of the whole trajector
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 import operators
 from operators.layers.diffusion import NoiseSchedule
-from operators.models.dit import CONDITIONS
 from operators.predictors.generator import held_frame_latent
 from solvers.errors import InputError
 from training.evaluation.metrics import relative_l2
 from training.tasks.base import Task, register_task, unwrap
+from training.tasks.options import LatentDiffusionOptions
 
 
 @register_task
@@ -39,35 +38,8 @@ class LatentDiffusionTask(Task):
     data_mode = "trajectory"
     metric_names = ("loss",)
     predictor_kind = "generator"
-    models = ("latent-dit",)
 
-    @dataclass
-    class Options(Task.Options):
-        kind: str = "latent-diffusion"
-        autoencoder: str = ""  # a run directory or checkpoint of the autoencoder task (required)
-        condition: str = "text"  # text | first-frame
-        condition_dropout: float = 0.1
-        timesteps: int = 1000
-        beta_start: float = 0.00085
-        beta_end: float = 0.012
-        scale_factor: float | None = None  # default: 1 / std of the training latents
-        eval_samples: int = 4
-        eval_steps: int = 50
-        guidance: float = 1.0
-
-        def check(self, config) -> None:
-            if not self.autoencoder:
-                raise InputError(
-                    "task.autoencoder must name a trained autoencoder run (pdeop train --config "
-                    "text2pde-autoencoder, or --model trajectory-autoencoder --set task.kind=autoencoder)"
-                )
-            if self.condition not in CONDITIONS:
-                raise InputError(f"task.condition must be one of {', '.join(CONDITIONS)}, got {self.condition!r}")
-            if not 0.0 <= self.condition_dropout < 1.0:
-                raise InputError(f"task.condition_dropout must lie in [0, 1), got {self.condition_dropout!r}")
-            if self.scale_factor is not None and not self.scale_factor > 0:
-                raise InputError(f"task.scale_factor must be > 0 or null, got {self.scale_factor!r}")
-            NoiseSchedule(self.timesteps, self.beta_start, self.beta_end)  # checks its own values
+    Options = LatentDiffusionOptions
 
     def __init__(self, config):
         super().__init__(config)

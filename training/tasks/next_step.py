@@ -7,14 +7,12 @@ One-step training with a history window, multi-step rollout training
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from operators.predictors.surrogate import model_step
-from solvers.errors import InputError
 from training.data import datasets_for_mode
 from training.tasks.base import register_task
+from training.tasks.options import NextStepOptions
 from training.tasks.surrogate import SurrogateTask
 
 
@@ -26,28 +24,7 @@ class NextStepTask(SurrogateTask):
     kind = "next-step"
     data_mode = "window"
 
-    @dataclass
-    class Options(SurrogateTask.Options):
-        """``residual``: the model predicts the change from the last input state (an untrained
-        model starts as the persistence baseline). ``rollout_steps`` > 1 trains on multi-step
-        rollouts (backpropagating through all steps, or only the last with ``pushforward``).
-        ``loss``: ``relative-l2`` (physical units, per sample and channel, averaged),
-        ``relative-h1`` (adds the gradient, spectrally), ``hs`` (the FNO/MgNO papers' HsLoss, weight
-        ``hs_a``) or ``mse`` (normalised units)."""
-
-        kind: str = "next-step"
-        residual: bool = True
-        rollout_steps: int = 1
-        pushforward: bool = False
-
-        def check(self, config) -> None:
-            super().check(config)
-            if (
-                isinstance(self.rollout_steps, bool)
-                or not isinstance(self.rollout_steps, int)
-                or self.rollout_steps < 1
-            ):
-                raise InputError(f"task.rollout_steps must be a positive integer, got {self.rollout_steps!r}")
+    Options = NextStepOptions
 
     def __init__(self, config):
         data = config.data

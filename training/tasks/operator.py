@@ -7,14 +7,13 @@ history 1 whose time step is the whole span, so ``predict(u0, 1)`` returns ``u(T
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from solvers.errors import InputError
 from training.data import datasets_for_mode
 from training.tasks.base import register_task
+from training.tasks.options import OperatorOptions
 from training.tasks.surrogate import SurrogateTask
 
 
@@ -25,24 +24,7 @@ class OperatorTask(SurrogateTask):
     kind = "operator"
     data_mode = "trajectory"
 
-    @dataclass
-    class Options(SurrogateTask.Options):
-        """``target_frame``: the stored frame the operator maps to (default -1, the last).
-        ``residual``: predict ``u(T) - u(0)`` (off by default, as in FNO)."""
-
-        kind: str = "operator"
-        target_frame: int = -1
-        residual: bool = False
-
-        def check(self, config) -> None:
-            super().check(config)
-            if isinstance(self.target_frame, bool) or not isinstance(self.target_frame, int):
-                raise InputError(f"task.target_frame must be an integer frame index, got {self.target_frame!r}")
-            if (config.data.history, config.data.horizon) != (1, 1):
-                raise InputError(
-                    "task.kind = operator maps the first frame to the last (or task.target_frame): "
-                    "use data.history 1 and data.horizon 1"
-                )
+    Options = OperatorOptions
 
     def __init__(self, config):
         self.residual = config.task.residual

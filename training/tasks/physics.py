@@ -22,7 +22,6 @@ over ``task.unroll`` steps. Checkpoints hold a ``Surrogate`` (``operators.load``
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -32,8 +31,7 @@ from operators.predictors.surrogate import model_step
 from solvers.errors import InputError
 from training.evaluation.metrics import relative_l2, relative_l2_per_step
 from training.tasks.base import Task, register_task
-
-LOSSES = ("residual", "data", "mixed")
+from training.tasks.options import PhysicsOptions
 
 
 @register_task
@@ -45,32 +43,7 @@ class PhysicsTask(Task):
     predictor_kind: ClassVar[str] = "surrogate"
     metric_names: ClassVar[tuple[str, ...]] = ("loss", "residual", "relative_l2")
 
-    @dataclass
-    class Options(Task.Options):
-        """See the module docstring. ``horizon``: states per model call (a stagger's ``time``)."""
-
-        kind: str = "physics"
-        unroll: int = 4
-        curriculum_epochs: int = 5
-        loss: str = "residual"
-        data_weight: float = 1.0
-        replay: int = 0
-        horizon: int = 1
-        scheme: str = "exponential"
-
-        def check(self, config) -> None:
-            for name in ("unroll", "curriculum_epochs", "horizon"):
-                value = getattr(self, name)
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise InputError(f"task.{name} must be a positive integer, got {value!r}")
-            if isinstance(self.replay, bool) or not isinstance(self.replay, int) or self.replay < 0:
-                raise InputError(f"task.replay must be an integer >= 0 (states kept), got {self.replay!r}")
-            if self.scheme not in ("exponential", "crank-nicolson"):
-                raise InputError(f"task.scheme must be exponential or crank-nicolson, got {self.scheme!r}")
-            if self.loss not in LOSSES:
-                raise InputError(f"task.loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-            if not self.data_weight >= 0:
-                raise InputError(f"task.data_weight must be >= 0, got {self.data_weight!r}")
+    Options = PhysicsOptions
 
     def __init__(self, config):
         super().__init__(config)

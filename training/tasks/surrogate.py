@@ -7,17 +7,14 @@ and metrics are computed in physical units, per channel and then averaged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import torch
 
-from solvers.errors import InputError
 from training.evaluation.metrics import hs_loss, relative_h1, relative_l2
 from training.tasks.base import Task
-
-LOSSES = ("relative-l2", "relative-h1", "hs", "mse")
+from training.tasks.options import SurrogateOptions
 
 
 class SurrogateTask(Task):
@@ -33,20 +30,7 @@ class SurrogateTask(Task):
     horizon: int = 1
     residual: bool = False
 
-    @dataclass
-    class Options(Task.Options):
-        """``loss``: ``relative-l2`` (physical units, per sample and channel, averaged), ``relative-h1``
-        (ours: adds the gradient with physical wavenumbers), ``hs`` (the FNO/MgNO papers' HsLoss with
-        weight ``hs_a``; ``training.evaluation.metrics.hs_loss``) or ``mse`` (normalised units)."""
-
-        loss: str = "relative-l2"
-        hs_a: float = 1.0
-
-        def check(self, config) -> None:
-            if self.loss not in LOSSES:
-                raise InputError(f"task.loss = {self.loss!r} is not one of {', '.join(LOSSES)}")
-            if not (self.hs_a >= 0 and self.hs_a < float("inf")):
-                raise InputError(f"task.hs_a must be a finite number >= 0, got {self.hs_a!r}")
+    Options = SurrogateOptions
 
     def __init__(self, config):
         super().__init__(config)

@@ -34,7 +34,7 @@ from pde_data.equations import FORCINGS
 from pde_data.initial_conditions import InitialCondition
 from pde_data.locks import RunLock
 from pde_data.parameters import draw_parameters, initial_conditions, parameter_columns, text_caption
-from pde_data.presets import Recipe, preset
+from pde_data.recipes import Recipe, preset
 from pde_data.storage import (
     atomic_output,
     check_output_file,
