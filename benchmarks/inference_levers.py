@@ -7,11 +7,13 @@ Each run folder (``checkpoints/best.pt``, or a bench's ``models/<name>/run``) ho
 out ``--steps`` steps at batch ``--batch`` from its test-like random states, once per lever and round, the
 levers taking turns within each round (``_common.take_turns``) so that a drift of the machine's speed falls
 on all of them; median seconds per trajectory. Levers, each changed alone against ``baseline``
-(``Surrogate.predict``: fp32 under ``torch.inference_mode``, the threads the script runs with):
+(``Surrogate.predict`` with ``fast_inference(False)``: fp32 under ``torch.inference_mode``, weights in the plain
+memory layout, the threads the script runs with):
 
 - ``no-grad``: the same rollout under ``torch.no_grad`` instead of inference mode;
 - ``grad``: autograd recording, what calling the model by hand without either costs;
-- ``channels-last``: the network's weights in channels-last memory format (2D models);
+- ``channels-last``: the network's weights in channels-last memory format (2D models): what
+  ``Surrogate.fast_inference`` (the default) does for models with spatial 2D convolutions;
 - ``bf16``: bf16 autocast (the accuracy it costs is the ``rel. L2 vs baseline`` column);
 - ``compile``: ``torch.compile`` of the network (inductor; the compile time is reported apart);
 - ``threads-N``: ``torch.set_num_threads(N)`` for that lever's calls.
@@ -76,6 +78,7 @@ def lever_call(name: str, surrogate: operators.Surrogate, u0: torch.Tensor, step
         if u0.dim() != 5:
             return None
         variant.model = copy.deepcopy(surrogate.model).to(memory_format=torch.channels_last)
+        # the copy believes its weights plain (fast_inference is off), so predict leaves them channels-last
         return (lambda: variant.predict(u0, steps)), 0.0
     if name == "compile":
         variant.model = torch.compile(surrogate.model)
@@ -89,6 +92,7 @@ def measure(run: Path, args) -> list[dict]:
     surrogate = operators.load(run)
     if not isinstance(surrogate, operators.Surrogate):
         return []  # observers and generators have their own loops
+    surrogate.fast_inference(False)
     grid = tuple(surrogate.metadata["grid"])
     shape = (args.batch, surrogate.history, len(surrogate.mean), *grid)
     noise = torch.randn(shape, generator=torch.Generator().manual_seed(0))

@@ -319,6 +319,25 @@ def test_surrogate_predict_shapes_and_errors():
     assert surrogate.predict(torch.randn(1, 2, 1, 32), 2, precision="bf16").dtype == torch.float32
 
 
+def test_fast_inference_keeps_convolution_weights_channels_last_and_changes_results_only_by_rounding(tmp_path):
+    torch.manual_seed(0)
+    unet = operators.build("unet", in_channels=1, out_channels=1, ndim=2, hidden=4, multipliers=[1, 2])
+    surrogate = Surrogate(unet, [0.5], [2.0], history=1, residual=True, metadata={"grid": [16, 16]})
+    u0 = torch.randn(3, 1, 1, 16, 16)
+    fast = surrogate.predict(u0, 3)  # the default
+    kernels = [m.weight for m in unet.modules() if isinstance(m, torch.nn.Conv2d) and max(m.kernel_size) > 1]
+    assert kernels and all(w.is_contiguous(memory_format=torch.channels_last) for w in kernels)
+    plain = surrogate.fast_inference(False).predict(u0, 3)
+    assert all(w.is_contiguous() for w in kernels)
+    assert float((fast - plain).norm() / plain.norm()) < 1e-5  # float32 rounding in another summation order
+    surrogate.fast_inference(True).save(tmp_path / "s.pt")  # a channels-last model saves and reloads
+    assert float((Surrogate.load(tmp_path / "s.pt").predict(u0, 3) - fast).norm() / fast.norm()) < 1e-5
+    # FNO (pointwise convolutions only, spectral weights) keeps its layout
+    fno = operators.build("fno", in_channels=1, out_channels=1, ndim=2, modes=4, width=8, layers=1)
+    Surrogate(fno, [0.0], [1.0], history=1, metadata={"grid": [16, 16]}).predict(u0, 1)
+    assert all(p.is_contiguous() for p in fno.parameters())
+
+
 def test_registry_lists_and_checks_hyperparameters():
     assert "fno" in operators.available()
     with pytest.raises(ValueError, match="unknown architecture 'resnet'; available: fno"):

@@ -112,11 +112,13 @@ def predict_to_file(
     progress: bool = True,
     solver_frames: int | None = SOLVER_FRAMES,
     other_grids: str | None = None,
+    fast_inference: bool = True,
 ) -> str:
     """Predict ``steps`` states for ``samples`` of ``data``, stream them to ``out``, return a timing summary.
 
     ``solver_frames``: time the solver over at most this many stored-frame intervals
-    (``None``: skip the solver comparison). ``other_grids``: ``Surrogate.on_other_grids``. ``run`` holds any
+    (``None``: skip the solver comparison). ``other_grids``: ``Surrogate.on_other_grids``; ``fast_inference``:
+    ``Surrogate.fast_inference`` (other forecasters have no such setting). ``run`` holds any
     forecaster (``operators.Forecaster``): a surrogate, an observer (from its last state), a first-frame generator.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
@@ -128,12 +130,23 @@ def predict_to_file(
         )
     with exclusive_output(out, overwrite, "predicting to") as out:
         return _predict_to_locked_file(
-            run, data, out, steps, samples, device, precision, overwrite, progress, solver_frames, other_grids
+            run,
+            data,
+            out,
+            steps,
+            samples,
+            device,
+            precision,
+            overwrite,
+            progress,
+            solver_frames,
+            other_grids,
+            fast_inference,
         )
 
 
 def _predict_to_locked_file(
-    run, data, out, steps, samples, device, precision, overwrite, progress, solver_frames, other_grids
+    run, data, out, steps, samples, device, precision, overwrite, progress, solver_frames, other_grids, fast_inference
 ) -> str:
     device = resolve_device(device)
     surrogate = as_forecaster(operators.load(run, device))
@@ -141,6 +154,8 @@ def _predict_to_locked_file(
         if not hasattr(surrogate, "on_other_grids"):
             raise InputError(f"--other-grids is for surrogates; {run} holds a {type(surrogate).__name__}")
         surrogate = surrogate.on_other_grids(other_grids)
+    if hasattr(surrogate, "fast_inference"):
+        surrogate.fast_inference(fast_inference)
     stride = int(surrogate.metadata.get("stride", 1))
     first = int(surrogate.metadata.get("first_frame", 0))
     source = FileData(data)

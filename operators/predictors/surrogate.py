@@ -84,6 +84,7 @@ class Surrogate:
         self.metadata = dict(metadata or {})
         self.residual = bool(residual)
         self.other_grids: str | None = None
+        self.fast = True
         self.constants = None
         if constants and list(constants.get("names", [])):
             self.constants = {
@@ -99,6 +100,22 @@ class Surrogate:
             raise InputError(f"other_grids must be one of direct, interpolate or None, got {mode!r}")
         self.other_grids = mode
         return self
+
+    def fast_inference(self, enabled: bool = True) -> Surrogate:
+        """Use (default) or not the fastest settings that leave the results unchanged up to float rounding:
+        2D models with spatial convolutions keep their weights in channels-last memory format, which
+        ``benchmarks/inference_levers.py`` measured faster on the CPU for the convolutional models and no
+        slower for the others (see ``docs/models.md``); ``predict`` always runs under ``torch.inference_mode``.
+        ``False`` restores the plain layout (for comparisons, or a backend where it is slower); returns ``self``."""
+        self.fast = bool(enabled)
+        self._set_memory_format()
+        return self
+
+    def _set_memory_format(self) -> None:
+        wanted = torch.channels_last if self.fast and _spatial_convolutions_2d(self.model) else torch.contiguous_format
+        if getattr(self, "_memory_format", torch.contiguous_format) != wanted:
+            self.model.to(memory_format=wanted)
+            self._memory_format = wanted
 
     @property
     def channels(self) -> int:
@@ -228,6 +245,7 @@ class Surrogate:
         if precision not in AUTOCAST:
             raise InputError(f"precision must be one of fp32, bf16, fp16, got {precision!r}")
         device = self.device
+        self._set_memory_format()
         constant = self._normalized_constant(constant, u0)
         mean = self.mean.to(device).reshape(1, 1, -1, *(1,) * (u0.dim() - 3))
         std = self.std.to(device).reshape(mean.shape)
@@ -349,3 +367,10 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype == torch.float16 and device.type != "cuda":
         raise InputError("fp16 autocast needs a CUDA device; use bf16 on the CPU")
     return torch.autocast(device.type, dtype=dtype)
+
+
+def _spatial_convolutions_2d(model: torch.nn.Module) -> bool:
+    """Whether ``model`` holds a 2D convolution wider than one point (what channels-last speeds up)."""
+    return any(
+        isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and max(m.kernel_size) > 1 for m in model.modules()
+    )

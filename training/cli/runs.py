@@ -118,6 +118,12 @@ def _add_predict(commands) -> None:
     predict.add_argument("--no-solver-timing", action="store_true", help="skip the solver comparison")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
     predict.add_argument("--other-grids", choices=["direct", "interpolate"], help=OTHER_GRIDS_HELP)
+    predict.add_argument(
+        "--plain-inference",
+        action="store_true",
+        help="turn off the fast inference settings (channels-last weights of 2D convolutional models; results "
+        "equal up to float rounding): for comparisons",
+    )
     predict.set_defaults(handler=_run_predict)
 
 
@@ -259,6 +265,7 @@ def _run_predict(args) -> None:
         progress=not args.quiet,
         solver_frames=solver_frames,
         other_grids=args.other_grids,
+        fast_inference=not args.plain_inference,
     )
     print(summary)
 
