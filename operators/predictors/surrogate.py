@@ -41,6 +41,10 @@ from solvers.errors import InputError
 from solvers.resample import fourier_resample
 
 AUTOCAST = {None: None, "fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: architectures whose weights fast inference keeps channels-last: measured faster so on the CPU at batch 64,
+#: one thread (``benchmarks/inference_levers.py``: U-Net 1.23x, MgNO 1.07x); not SineNet (its bench row took
+#: 0.36 s per trajectory channels-last against 0.31 s plain) nor FNO (0.99x, pointwise convolutions only)
+CHANNELS_LAST = ("unet", "unet-no", "mgno")
 #: how a surrogate handles grids other than its training grid (None: only if the model is agnostic)
 OTHER_GRIDS = (None, "direct", "interpolate")
 
@@ -103,16 +107,17 @@ class Surrogate:
 
     def fast_inference(self, enabled: bool = True) -> Surrogate:
         """Use (default) or not the fastest settings that leave the results unchanged up to float rounding:
-        2D models with spatial convolutions keep their weights in channels-last memory format, which
-        ``benchmarks/inference_levers.py`` measured faster on the CPU for the convolutional models and no
-        slower for the others (see ``docs/models.md``); ``predict`` always runs under ``torch.inference_mode``.
+        the architectures in ``CHANNELS_LAST`` keep their weights in channels-last memory format, measured
+        faster on the CPU for them (see ``docs/models.md``); ``predict`` always runs under
+        ``torch.inference_mode``.
         ``False`` restores the plain layout (for comparisons, or a backend where it is slower); returns ``self``."""
         self.fast = bool(enabled)
         self._set_memory_format()
         return self
 
     def _set_memory_format(self) -> None:
-        wanted = torch.channels_last if self.fast and _spatial_convolutions_2d(self.model) else torch.contiguous_format
+        name = getattr(self.model, "pdeop_spec", {}).get("name")
+        wanted = torch.channels_last if self.fast and name in CHANNELS_LAST else torch.contiguous_format
         if getattr(self, "_memory_format", torch.contiguous_format) != wanted:
             self.model.to(memory_format=wanted)
             self._memory_format = wanted
@@ -367,10 +372,3 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype == torch.float16 and device.type != "cuda":
         raise InputError("fp16 autocast needs a CUDA device; use bf16 on the CPU")
     return torch.autocast(device.type, dtype=dtype)
-
-
-def _spatial_convolutions_2d(model: torch.nn.Module) -> bool:
-    """Whether ``model`` holds a 2D convolution wider than one point (what channels-last speeds up)."""
-    return any(
-        isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and max(m.kernel_size) > 1 for m in model.modules()
-    )
