@@ -119,7 +119,7 @@ def measure(batch: int, steps: int, unroll: int, repeats: int, with_exponax: boo
 
     with torch.inference_mode():
         differences = {
-            "compiled": (relative(eager_block(v0), reference) if blocks == 1 else relative(run_compiled(), reference)),
+            "compiled": relative(run_compiled(), reference),
             "compiled real": relative(run_real(), reference),
         }
     runs = {

@@ -78,7 +78,7 @@ def lever_call(name: str, surrogate: operators.Surrogate, u0: torch.Tensor, step
         if u0.dim() != 5:
             return None
         variant.model = copy.deepcopy(surrogate.model).to(memory_format=torch.channels_last)
-        # the copy believes its weights plain (fast_inference is off), so predict leaves them channels-last
+        # the copy still records the plain layout (fast_inference is off), so predict leaves these weights alone
         return (lambda: variant.predict(u0, steps)), 0.0
     if name == "compile":
         variant.model = torch.compile(surrogate.model)

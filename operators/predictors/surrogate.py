@@ -89,6 +89,7 @@ class Surrogate:
         self.residual = bool(residual)
         self.other_grids: str | None = None
         self.fast = True
+        self._memory_format = torch.contiguous_format  # the layout the weights are in (fast_inference sets it)
         self.constants = None
         if constants and list(constants.get("names", [])):
             self.constants = {
@@ -118,7 +119,7 @@ class Surrogate:
     def _set_memory_format(self) -> None:
         name = getattr(self.model, "pdeop_spec", {}).get("name")
         wanted = torch.channels_last if self.fast and name in CHANNELS_LAST else torch.contiguous_format
-        if getattr(self, "_memory_format", torch.contiguous_format) != wanted:
+        if self._memory_format != wanted:
             self.model.to(memory_format=wanted)
             self._memory_format = wanted
 
