@@ -45,6 +45,7 @@ import torch
 
 import operators
 import pde_data
+from operators.layers.resolution import DEFAULT_KERNEL_RESIZE, KERNEL_RESIZES, set_kernel_resize
 from solvers.errors import InputError
 from solvers.resample import fourier_resample
 from training.config import load_config
@@ -103,6 +104,23 @@ def solved_at(frames: torch.Tensor, grid: int, device: str, recipe: pde_data.Rec
         u = solver.step(u, recipe.substeps())
         states.append(u)
     return torch.stack(states, dim=1)[:, :, None].float().cpu()
+
+
+def variants(surrogate: operators.Surrogate):
+    """Set ``surrogate`` up in turn for each way it runs off its grid, yielding the row label's suffix:
+    a grid-tied model directly and by input-output interpolation; a converted one with each
+    kernel rule (same weights: ``set_kernel_resize``); a native operator as it is."""
+    if not surrogate.resolution_agnostic:
+        for mode in ("direct", "interpolate"):
+            surrogate.on_other_grids(mode)
+            yield f" ({mode})"
+        return
+    if not set_kernel_resize(surrogate.model, DEFAULT_KERNEL_RESIZE):
+        yield ""
+        return
+    for rule in KERNEL_RESIZES:
+        set_kernel_resize(surrogate.model, rule)
+        yield "" if rule == DEFAULT_KERNEL_RESIZE else f" ({rule}d kernels)"
 
 
 def one_step_error(surrogate: operators.Surrogate, frames: torch.Tensor, grid: int) -> float | None:
@@ -224,12 +242,10 @@ def main(argv: list[str] | None = None) -> dict:
             train(load_config(None, settings), folder / label, progress=False, evaluate=False)
             seconds = time.perf_counter() - start
             surrogate = operators.Surrogate.load(folder / label)
-            modes = [None] if surrogate.resolution_agnostic else ["direct", "interpolate"]
-            for mode in modes:
-                surrogate.on_other_grids(mode)
+            for variant in variants(surrogate):
                 for truth, grids in truths.items():
                     errors = {n: one_step_error(surrogate, grids[n], n) for n in RESOLUTIONS}
-                    tag = label + (f" ({mode})" if mode else "") + ("" if truth == "resampled" else f", {truth}")
+                    tag = label + variant + ("" if truth == "resampled" else f", {truth}")
                     rows.append(
                         {
                             "model": tag,

@@ -134,7 +134,10 @@ def test_retime_measures_the_finished_models_again_and_trains_nothing(two_models
     out = tmp_path / "bench"
     shutil.copytree(two_models, out)
     before = {r["model"]: r for r in json.loads((out / "leaderboard.json").read_text())["rows"]}
-    (out / "solver.json").write_text(json.dumps({"stale": {"seconds_per_trajectory": 1e9}}))
+    horizon = next(iter(json.loads((out / "solver.json").read_text())))
+    other = {"seconds_per_trajectory": 2.0, "solver": "kept"}  # another horizon's (a model not retimed now)
+    stale = {horizon: {"seconds_per_trajectory": 1e9}, "7 frames, batch 64, cpu": other}
+    (out / "solver.json").write_text(json.dumps(stale))
     monkeypatch.setattr(bench_module, "train", lambda *a, **k: pytest.fail("retime must not train"))
     argv = ["bench", "ns-1e-3", "--tier", "tiny", "--models", "fno,unet,vit", "--out", str(out), "--retime"]
     assert main(argv) == 0
@@ -144,7 +147,25 @@ def test_retime_measures_the_finished_models_again_and_trains_nothing(two_models
     for name, row in rows.items():
         assert row["retimed"] and row["relative_l2_rollout"] == before[name]["relative_l2_rollout"]
         assert row["solver_seconds_per_trajectory"] < 1e9  # the stale reference was measured again
-    assert "stale" not in json.loads((out / "solver.json").read_text()) and (out / "ladder.json").is_file()
+    solver = json.loads((out / "solver.json").read_text())
+    assert solver["7 frames, batch 64, cpu"] == other and (out / "ladder.json").is_file()
+
+
+def test_retime_with_keep_solver_times_the_models_only(two_models, tmp_path, monkeypatch):
+    import shutil
+
+    out = tmp_path / "bench"
+    shutil.copytree(two_models, out)
+    stored = json.loads((out / "solver.json").read_text())
+    horizon = next(iter(stored))
+    stored[horizon]["seconds_per_trajectory"] = 123.0  # as if measured alone before: kept, not measured
+    (out / "solver.json").write_text(json.dumps(stored))
+    monkeypatch.setattr(bench_module, "run_ladder", lambda *a, **k: pytest.fail("the ladder must not be rerun"))
+    argv = ["bench", "ns-1e-3", "--tier", "tiny", "--models", "fno", "--out", str(out), "--retime", "--keep-solver"]
+    assert main(argv) == 0
+    row = json.loads((out / "models" / "fno" / "result.json").read_text())
+    assert row["retimed"] and row["solver_seconds_per_trajectory"] == 123.0
+    assert main(["bench", "ns-1e-3", "--tier", "tiny", "--out", str(out), "--keep-solver"]) != 0
 
 
 def test_models_that_cannot_run_on_a_suite_are_listed_with_the_reason(tmp_path):

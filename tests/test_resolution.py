@@ -19,6 +19,8 @@ from operators.layers.resolution import (
     make_resolution_consistent,
     resample_grid,
     resize_kernel,
+    set_kernel_resize,
+    spread_kernel,
 )
 from solvers.errors import InputError
 from training.cli import main
@@ -76,11 +78,11 @@ def test_resampling_a_node_sampled_field_keeps_the_shared_points(interpolation):
 
 
 @pytest.mark.parametrize("interpolation", ["bilinear", "fourier"])
-def test_a_converted_convolution_converges_with_resolution_and_a_plain_one_does_not(interpolation):
+def test_an_interpolated_convolution_converges_with_resolution_and_a_plain_one_does_not(interpolation):
     plain = nn.Conv2d(1, 1, 5, padding=2, padding_mode="circular", bias=False).double()
     converted = nn.Conv2d(1, 1, 5, padding=2, padding_mode="circular", bias=False).double()
     converted.load_state_dict(plain.state_dict())
-    make_resolution_consistent(converted, smooth_field(32), interpolation)
+    make_resolution_consistent(converted, smooth_field(32), interpolation, kernel_resize="interpolate")
     with torch.no_grad():
         on_coarse_points = {n: converted(smooth_field(n))[..., :: n // 32, :: n // 32] for n in (32, 64, 128, 256)}
         trained = plain(smooth_field(32))
@@ -90,6 +92,42 @@ def test_a_converted_convolution_converges_with_resolution_and_a_plain_one_does_
     assert all(b < 0.8 * a for a, b in itertools.pairwise(gaps)), gaps
     # at 4x the plain convolution is another operator (its kernel shrank to a quarter); the converted one is not
     assert relative_error(on_coarse_points[128], trained) < 0.5 * relative_error(plain_at_4x, trained)
+
+
+@pytest.mark.parametrize("scale", [0.75, 1.5, 2.0, 3.0])
+def test_spread_kernels_keep_the_sum_and_first_moment_and_dilate_at_integer_scales(scale):
+    weight = torch.randn(2, 3, 3, 5, dtype=torch.float64)
+    taps = tuple(interpolated_kernel_size(k, scale) for k in (3, 5))
+    spread = spread_kernel(weight, taps, (scale, scale))
+    assert spread.shape == (2, 3, *taps)
+    torch.testing.assert_close(spread.sum((-2, -1)), weight.sum((-2, -1)))
+    for axis, (k, t) in enumerate(zip((3, 5), taps, strict=True)):  # first moment, in training-grid units
+        offsets = torch.arange(k, dtype=torch.float64) - (k - 1) / 2
+        new_offsets = (torch.arange(t, dtype=torch.float64) - (t - 1) / 2) / scale
+        shape = [1, 1, 1, 1]
+        shape[2 + axis] = -1
+        torch.testing.assert_close(
+            (spread * new_offsets.view(shape)).sum((-2, -1)), (weight * offsets.view(shape)).sum((-2, -1))
+        )
+    if scale == int(scale):
+        step = int(scale)
+        dilated = torch.zeros_like(spread)
+        dilated[..., ::step, ::step] = weight
+        torch.testing.assert_close(spread, dilated)
+
+
+def test_a_converted_mgno_gives_its_training_grid_output_on_the_shared_points_of_finer_grids():
+    # defect found: the public kernel interpolation changes a 3-tap stencil's sum (by up to 17 % at scale 2),
+    # so the converted MgNO's output changed with the grid (31 % at 8x here) and did not converge
+    torch.manual_seed(0)
+    model = build("mgno", norm="none", channels=8, levels=3, layers=2).double()
+    with torch.no_grad():
+        trained = model(smooth_field(32))
+        finer = {n: model(smooth_field(n))[..., :: n // 32, :: n // 32] for n in (64, 128, 256)}
+        assert all(relative_error(out, trained) < 1e-10 for out in finer.values())
+        assert set_kernel_resize(model, "interpolate") > 0
+        interpolated = model(smooth_field(256))[..., ::8, ::8]
+    assert relative_error(interpolated, trained) > 0.1
 
 
 # --- the models --------------------------------------------------------------------------------

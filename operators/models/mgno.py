@@ -48,7 +48,7 @@ from torch.nn import functional
 
 from operators.layers.embedding import PeriodicCoordinates
 from operators.layers.periodic import periodic_conv
-from operators.layers.resolution import consistent_if_asked
+from operators.layers.resolution import DEFAULT_KERNEL_RESIZE, consistent_if_asked
 from operators.registry import BenchSetup, register
 from solvers.errors import InputError
 
@@ -312,6 +312,7 @@ def build_mgno(
     wrap_prolongation: bool = False,
     resolution_consistent: bool = False,
     interpolation: str = "bilinear",
+    kernel_resize: str = DEFAULT_KERNEL_RESIZE,
 ) -> nn.Module:
     """MgNO for 1D or 2D fields (the published model's structure by default; see the module docstring).
 
@@ -331,6 +332,8 @@ def build_mgno(
             other grids (``operators.layers.resolution``; ours): stencils keep their physical
             size, prolongations run on their training grids, the per-point LayerNorm
             fields are resampled. Needs ``grid_size``. interpolation: ``bilinear`` or ``fourier``.
+        kernel_resize: ``moments`` (ours: stencils keep their weights' physical offsets, which
+            converges as the grid refines) or ``interpolate`` (the public kernel interpolation).
     """
     if ndim not in (1, 2):
         raise InputError(f"MgNO supports ndim 1 or 2, got {ndim!r}")
@@ -356,4 +359,4 @@ def build_mgno(
         head_bias,
         wrap_prolongation,
     )
-    return consistent_if_asked(model, resolution_consistent, in_channels, grid_size, ndim, interpolation)
+    return consistent_if_asked(model, resolution_consistent, in_channels, grid_size, ndim, interpolation, kernel_resize)

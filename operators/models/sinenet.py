@@ -33,7 +33,7 @@ from torch.nn import functional
 
 from operators.layers.embedding import PeriodicCoordinates
 from operators.layers.periodic import PeriodicConv2d, periodic_bicubic_upsample
-from operators.layers.resolution import consistent_if_asked
+from operators.layers.resolution import DEFAULT_KERNEL_RESIZE, consistent_if_asked
 from operators.registry import BenchSetup, register
 from solvers.errors import InputError
 
@@ -197,6 +197,7 @@ def build_sinenet(
     resolution_consistent: bool = False,
     grid_size: int | None = None,
     interpolation: str = "bilinear",
+    kernel_resize: str = DEFAULT_KERNEL_RESIZE,
 ) -> nn.Module:
     """SineNet for 2D fields.
 
@@ -209,7 +210,9 @@ def build_sinenet(
             the model runs on other grids (``operators.layers.resolution``; ours, not the paper's).
             Pooling and bicubic upsampling by 2 already act on any grid.
         grid_size: training points per axis (needed by ``resolution_consistent``).
-        interpolation: ``bilinear`` or ``fourier`` kernel resizing.
+        interpolation: ``bilinear`` or ``fourier`` resampling.
+        kernel_resize: ``moments`` (ours, the default) or ``interpolate`` (the public kernel
+            interpolation): ``operators.layers.resolution``.
     """
     if ndim != 2:
         raise InputError(f"SineNet is 2D only, got ndim = {ndim}")
@@ -218,4 +221,4 @@ def build_sinenet(
     if waves < 1:
         raise InputError(f"waves must be >= 1, got {waves}")
     model = SineNet(in_channels, out_channels, hidden, waves, mult, padding, coordinates)
-    return consistent_if_asked(model, resolution_consistent, in_channels, grid_size, ndim, interpolation)
+    return consistent_if_asked(model, resolution_consistent, in_channels, grid_size, ndim, interpolation, kernel_resize)

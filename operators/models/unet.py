@@ -34,7 +34,7 @@ from torch.nn import functional
 
 from operators.layers.embedding import coordinate_embedding
 from operators.layers.periodic import periodic_conv
-from operators.layers.resolution import make_resolution_consistent
+from operators.layers.resolution import DEFAULT_KERNEL_RESIZE, make_resolution_consistent
 from operators.registry import BenchSetup, extend_builder, register
 from solvers.errors import InputError
 
@@ -183,20 +183,26 @@ def build_unet(
 def _convert(options: dict, extra: dict) -> nn.Module:
     model = build_unet(**options)
     example = torch.zeros(1, options["in_channels"], *(extra["grid_size"],) * options["ndim"])
-    return make_resolution_consistent(model, example, extra["interpolation"])
+    return make_resolution_consistent(model, example, extra["interpolation"], extra["kernel_resize"])
 
 
 build_unet_no = register("unet-no", resolution_agnostic=True, bench=SMALL_UNET)(
     extend_builder(
         build_unet,
-        {"grid_size": ("int", inspect.Parameter.empty), "interpolation": ("str", "bilinear")},
+        {
+            "grid_size": ("int", inspect.Parameter.empty),
+            "interpolation": ("str", "bilinear"),
+            "kernel_resize": ("str", DEFAULT_KERNEL_RESIZE),
+        },
         _convert,
         """``unet`` converted by kernel interpolation: runs at any resolution (``operators.layers.resolution``).
 
     Args:
         grid_size: points per axis of the training grid (the scale is measured from it).
-        interpolation: how kernels and resampled activations are interpolated:
-            ``bilinear`` (the public code's) or ``fourier``.
+        interpolation: how resampled activations (and interpolated kernels) are
+            interpolated: ``bilinear`` (the public code's) or ``fourier``.
+        kernel_resize: ``moments`` (ours, the default: each tap keeps its weight and physical
+            offset) or ``interpolate`` (the public code's kernel interpolation).
         Others as ``unet``.
     """,
     )

@@ -87,6 +87,8 @@ class Bench:
     progress: bool = True
     bundle: int = 1
     direct: bool = False
+    #: during ``retime``: the solver measurements (file, key) made anew so far; the others are stale
+    _retimed: set | None = dataclasses.field(default=None, init=False, repr=False)
 
     def __post_init__(self):
         self.out = Path(self.out)
@@ -145,7 +147,7 @@ class Bench:
         hyper = tier_hyperparameters(setup.small, self.tier)
         if hyper:
             overrides.append(f"model.hyperparameters={json.dumps(hyper)}")
-        if self.tier != "paper":
+        if self.tier != "paper" and not self.direct:  # the options of the setup's task, not the operator task's
             overrides += [f"task.{key}={value}" for key, value in setup.task_options.items()]
         if epochs is not None:
             overrides.append(f"train.epochs={epochs}")
@@ -290,7 +292,7 @@ class Bench:
         path = self.out / "solver.json"
         measured = json.loads(path.read_text()) if path.is_file() else {}
         key = f"{frames} frames, batch {batch}, {self.device}"
-        if key not in measured:
+        if self._needs_measuring("solver.json", key, measured):
             _, trajectories = dataset_trajectories(data, "test", None)  # channel 0: the solved field
             repeat = math.ceil(batch / len(trajectories))
             states = trajectories[:, 0, 0].repeat(repeat, *(1,) * (trajectories.dim() - 3))[:batch]
@@ -350,27 +352,40 @@ class Bench:
                 _write_json(failed, {"model": model, "reason": str(error).splitlines()[0]})
         return results
 
-    def retime(self, models: list[str]) -> list[dict]:
+    def retime(self, models: list[str], solver: bool = True) -> list[dict]:
         """Time the finished ``models`` again (inference, the solver reference and the solver ladder), keeping
         their scores and training: for benches trained side by side on a shared machine and timed alone on a
-        quiet one. A model without a finished result is named and skipped; nothing is trained."""
+        quiet one. A model without a finished result is named and skipped; nothing is trained. ``solver=False``
+        keeps the stored solver and ladder timings (measured alone already)."""
         with RunLock(self.out / "bench.lock", f"benching into {self.out}"):
             data = self.data()
-            for measured in ("solver.json", "ladder.json"):  # measured beside the training: measure anew
-                (self.out / measured).unlink(missing_ok=True)
-            results = []
-            for model in models:
-                folder = self.out / "models" / model
-                if not (folder / "result.json").is_file():
-                    if self.progress:
-                        print(f"{model}: not finished in {self.out}, not retimed", flush=True)
-                    continue
-                result = json.loads((folder / "result.json").read_text())
-                predictor = as_forecaster(operators.load(folder / "run", device=self.device))
-                result = {**result, **self.timing(predictor, data, "test"), "retimed": True}
-                _write_json(folder / "result.json", result)
-                results.append(self.with_reference(result, data))
-            return results
+            # measured beside the training: each horizon these models use is measured anew; the entries of
+            # other horizons (models not retimed now) are kept
+            self._retimed = set() if solver else None
+            try:
+                retimed = (self._retime_model(model, data) for model in models)
+                return [result for result in retimed if result is not None]
+            finally:
+                self._retimed = None
+
+    def _retime_model(self, model: str, data: Path) -> dict | None:
+        folder = self.out / "models" / model
+        if not (folder / "result.json").is_file():
+            if self.progress:
+                print(f"{model}: not finished in {self.out}, not retimed", flush=True)
+            return None
+        result = json.loads((folder / "result.json").read_text())
+        predictor = as_forecaster(operators.load(folder / "run", device=self.device))
+        result = {**result, **self.timing(predictor, data, "test"), "retimed": True}
+        _write_json(folder / "result.json", result)
+        return self.with_reference(result, data)
+
+    def _needs_measuring(self, file: str, key: str, measured: dict) -> bool:
+        """Whether ``measured[key]`` (from ``OUT/file``) must be measured now: absent, or stale during a retime."""
+        stale = self._retimed is not None and (file, key) not in self._retimed
+        if self._retimed is not None:
+            self._retimed.add((file, key))
+        return key not in measured or stale
 
     def ladder(self, data: Path, start: int, steps: int, stride: int, batch: int) -> list[dict]:
         """The solver ladder (``training.bench.ladder``) from stored frame ``start`` over ``steps`` states ``stride``
@@ -378,7 +393,7 @@ class Bench:
         path = self.out / "ladder.json"
         measured = json.loads(path.read_text()) if path.is_file() else {}
         key = f"from frame {start}, {steps} x {stride} frames, batch {batch}, {self.device}"
-        if key not in measured:
+        if self._needs_measuring("ladder.json", key, measured):
             samples, _ = dataset_trajectories(data, "test", None)
 
             def said(row: dict) -> None:

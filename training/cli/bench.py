@@ -66,6 +66,12 @@ def _add_bench(commands) -> None:
         help="train nothing: time the finished models and the solver again, keeping their scores "
         "(benches trained side by side, timed alone on a quiet machine)",
     )
+    bench.add_argument(
+        "--keep-solver",
+        action="store_true",
+        help="with --retime: time the models only, keeping the stored solver and ladder timings "
+        "(already measured alone, or copied from a bench of the same suite that was)",
+    )
     bench.set_defaults(handler=_run_bench)
 
 
@@ -92,8 +98,10 @@ def _run_bench(args) -> None:
         direct=args.direct,
     )
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else benchable()
+    if args.keep_solver and not args.retime:
+        raise CommandError("--keep-solver goes with --retime (a bench measures its solver once anyway)")
     if args.retime:
-        bench.retime(models)
+        bench.retime(models, solver=not args.keep_solver)
     elif args.models is None or models:
         bench.run(models)
     for path in args.predictions:
