@@ -116,6 +116,13 @@ def test_spread_kernels_keep_the_sum_and_first_moment_and_dilate_at_integer_scal
         torch.testing.assert_close(spread, dilated)
 
 
+def test_an_unknown_kernel_rule_is_refused_with_the_choices():
+    with pytest.raises(InputError, match="kernel_resize must be one of moments, interpolate, got 'nearest'"):
+        build("unet-no", kernel_resize="nearest")
+    with pytest.raises(InputError, match="kernel_resize must be one of"):
+        set_kernel_resize(build("mgno"), "nearest")
+
+
 def test_a_converted_mgno_gives_its_training_grid_output_on_the_shared_points_of_finer_grids():
     # defect found: the public kernel interpolation changes a 3-tap stencil's sum (by up to 17 % at scale 2),
     # so the converted MgNO's output changed with the grid (31 % at 8x here) and did not converge

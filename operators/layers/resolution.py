@@ -193,6 +193,10 @@ def spread_kernel(weight: torch.Tensor, taps: tuple[int, ...], scales: tuple[flo
 def _check_interpolation(interpolation: str, kernel_resize: str = DEFAULT_KERNEL_RESIZE) -> None:
     if interpolation not in INTERPOLATIONS:
         raise InputError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
+    _check_kernel_resize(kernel_resize)
+
+
+def _check_kernel_resize(kernel_resize: str) -> None:
     if kernel_resize not in KERNEL_RESIZES:
         raise InputError(f"kernel_resize must be one of {', '.join(KERNEL_RESIZES)}, got {kernel_resize!r}")
 
@@ -353,7 +357,7 @@ def set_kernel_resize(model: nn.Module, kernel_resize: str) -> int:
 
     For comparing the two rules on one trained model (``benchmarks/resolution.py``).
     """
-    _check_interpolation(INTERPOLATIONS[0], kernel_resize)
+    _check_kernel_resize(kernel_resize)
     converted = [m for m in model.modules() if isinstance(m, _InterpConvMixin)]
     for module in converted:
         module.kernel_resize = kernel_resize
