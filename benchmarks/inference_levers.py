@@ -3,8 +3,9 @@
     python benchmarks/inference_levers.py --runs benchmarks/results/bench-ns-1e-3/models
     python benchmarks/inference_levers.py --runs RUN ... --levers baseline no-grad grad channels-last --repeats 5
 
-Each run folder (``checkpoints/best.pt``, or a bench's ``models/<name>/run``) holding a surrogate is rolled
-out ``--steps`` steps at batch ``--batch`` from its test-like random states, once per lever and round, the
+Each run folder (``checkpoints/best.pt``, or a bench's ``models/<name>/run``) holding a surrogate or an
+observer (forecasting from its last state; only ``baseline``, ``fast``, ``threads-N`` and ``call-batch-N``
+apply to it) is rolled out ``--steps`` steps at batch ``--batch`` from its test-like random states, once per lever and round, the
 levers taking turns within each round (``_common.take_turns``) so that a drift of the machine's speed falls
 on all of them; median seconds per trajectory. Levers, each changed alone against ``baseline``
 (``Surrogate.predict`` with ``fast_inference(False)``: fp32 under ``torch.inference_mode``, weights in the plain
@@ -16,7 +17,10 @@ memory layout, the threads the script runs with):
   ``Surrogate.fast_inference`` (the default) does for models with spatial 2D convolutions;
 - ``bf16``: bf16 autocast (the accuracy it costs is the ``rel. L2 vs baseline`` column);
 - ``compile``: ``torch.compile`` of the network (inductor; the compile time is reported apart);
-- ``threads-N``: ``torch.set_num_threads(N)`` for that lever's calls.
+- ``threads-N``: ``torch.set_num_threads(N)`` for that lever's calls;
+- ``call-batch-N``: the batch rolled out ``N`` trajectories at a time (``Surrogate.fast_inference``'s
+  ``call_batch``; fast inference on the CPU gives a call ``CPU_CALL_POINTS`` grid points);
+- ``fast``: ``Surrogate.fast_inference()``, the default of ``predict``: the levers it keeps, together.
 
 Prints a table and writes JSON.
 """
@@ -39,6 +43,11 @@ from training.evaluation.metrics import relative_l2
 from training.threads import apply_threads
 
 LEVERS = ("baseline", "no-grad", "grad", "channels-last", "bf16", "compile")
+
+
+def observer_lever(name: str) -> bool:
+    """Whether lever ``name`` applies to an observer (its forecast loop calls its network's ``forecast``)."""
+    return name in ("baseline", "fast") or name.startswith(("threads-", "call-batch-"))
 
 
 def rollout(surrogate: operators.Surrogate, u0: torch.Tensor, steps: int, mode) -> torch.Tensor:
@@ -74,6 +83,13 @@ def lever_call(name: str, surrogate: operators.Surrogate, u0: torch.Tensor, step
 
         return threaded, 0.0
     variant = copy.copy(surrogate)
+    if name.startswith("call-batch-"):
+        variant.call_batch = int(name.rsplit("-", 1)[1])  # fast inference stays off: only the split changes
+        return (lambda: variant.predict(u0, steps)), 0.0
+    if name == "fast":
+        variant.model = copy.deepcopy(surrogate.model)  # its channels-last weights must not reach the others
+        variant.fast_inference(True)
+        return (lambda: variant.predict(u0, steps)), 0.0
     if name == "channels-last":
         if u0.dim() != 5:
             return None
@@ -85,22 +101,24 @@ def lever_call(name: str, surrogate: operators.Surrogate, u0: torch.Tensor, step
         start = time.perf_counter()
         variant.predict(u0, 1)  # compiles
         return (lambda: variant.predict(u0, steps)), time.perf_counter() - start
-    raise SystemExit(f"unknown lever {name!r}; known: {', '.join(LEVERS)}, threads-N")
+    raise SystemExit(f"unknown lever {name!r}; known: {', '.join(LEVERS)}, threads-N, call-batch-N")
 
 
 def measure(run: Path, args) -> list[dict]:
     surrogate = operators.load(run)
-    if not isinstance(surrogate, operators.Surrogate):
-        return []  # observers and generators have their own loops
+    if not hasattr(surrogate, "fast_inference"):
+        return []  # generators sample: none of these levers is theirs
     surrogate.fast_inference(False)
+    # an observer forecasts from its last state and keeps its normalisation in its network
+    scales = surrogate if isinstance(surrogate, operators.Surrogate) else surrogate.model
     grid = tuple(surrogate.metadata["grid"])
-    shape = (args.batch, surrogate.history, len(surrogate.mean), *grid)
+    shape = (args.batch, surrogate.history, len(scales.mean), *grid)
     noise = torch.randn(shape, generator=torch.Generator().manual_seed(0))
-    u0 = noise * surrogate.std.reshape(1, 1, -1, *(1,) * len(grid)) + surrogate.mean.reshape(
-        1, 1, -1, *(1,) * len(grid)
-    )
+    u0 = noise * scales.std.reshape(1, 1, -1, *(1,) * len(grid)) + scales.mean.reshape(1, 1, -1, *(1,) * len(grid))
     calls, setup = {}, {}
     for name in args.levers:
+        if not isinstance(surrogate, operators.Surrogate) and not observer_lever(name):
+            continue  # an observer's own loop has no precision, autograd, layout or compile setting
         made = lever_call(name, surrogate, u0, args.steps)
         if made is not None:
             calls[name], setup[name] = made
@@ -137,7 +155,7 @@ def _timed(call) -> float:
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, nargs="+", required=True)
-    parser.add_argument("--levers", nargs="+", default=[*LEVERS, "threads-2"])
+    parser.add_argument("--levers", nargs="+", default=[*LEVERS, "threads-2", "call-batch-8", "fast"])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)

@@ -92,6 +92,21 @@ def test_without_observations_the_observer_is_its_forecast():
     torch.testing.assert_close(states, torch.stack(expected, dim=1))
 
 
+def test_the_observer_forecasts_a_large_batch_in_groups_with_the_same_results():
+    torch.manual_seed(0)
+    predictor = Observer(observer())
+    u0 = torch.randn(5, 1, 1, 32)
+    assert predictor.trajectories_per_call(u0) == 5  # 32 points: the whole batch in one call on the CPU
+    calls = []
+    predictor.model.forecast_network.register_forward_hook(lambda m, inputs, out: calls.append(len(inputs[0])))
+    grouped = predictor.fast_inference(call_batch=2).predict(u0, 3)
+    assert sorted(calls) == [1, 1, 1, 2, 2, 2, 2, 2, 2]  # three groups (side by side with several threads)
+    whole = predictor.fast_inference(call_batch=None).predict(u0, 3)
+    torch.testing.assert_close(grouped, whole)
+    with pytest.raises(InputError, match="call_batch must be a positive integer"):
+        predictor.fast_inference(call_batch=0)
+
+
 def test_corrections_happen_only_at_sensors_and_observed_frames():
     model = observer(gain="identity", observation="identity")
     truth = torch.randn(1, 3, 1, 32)

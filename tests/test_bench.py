@@ -8,6 +8,7 @@ import pytest
 
 import operators
 import training.bench.runner as bench_module
+from operators.predictors.call_batches import CPU_CALL_POINTS
 from solvers.errors import InputError
 from training.bench import Bench, matched_width, score_external
 from training.bench.ladder import Rung, rungs, speedup_at_equal_accuracy
@@ -32,6 +33,7 @@ def test_a_two_model_bench_writes_every_output(two_models):
     assert [r["relative_l2_rollout"] for r in rows] == sorted(r["relative_l2_rollout"] for r in rows)
     for row in rows:
         assert row["parameters"] > 0 and row["inference_batch"] == 64 and row["rollout_steps"] == 4
+        assert row["inference_call_batch"] == CPU_CALL_POINTS // 32**2 == 32  # fast inference splits the batch
         assert row["speedup"] == pytest.approx(
             row["solver_seconds_per_trajectory"] / row["inference_seconds_per_trajectory"]
         )
@@ -42,6 +44,7 @@ def test_a_two_model_bench_writes_every_output(two_models):
     assert len({row["solver_seconds_per_trajectory"] for row in rows}) == 1
     table = (out / "leaderboard.md").read_text()
     assert "| fno | " in table and "Solver: ETDRK4 on 32^2" in table and "Persistence" in table
+    assert "trajectories per model call: fno 32, unet 32." in table
     # the solver ladder: one measurement for the rows' horizon, the reference first and nearly exact
     ladders = json.loads((out / "ladder.json").read_text())
     assert list(ladders) == ["from frame 0, 4 x 1 frames, batch 64, cpu"]

@@ -16,6 +16,7 @@ import torch
 import operators
 import pde_data
 from operators import CheckpointError, Surrogate
+from operators.predictors.call_batches import CPU_CALL_POINTS
 from training.config import load_config
 from training.distributed import LaunchError, context_from_environment
 from training.evaluation.metrics import relative_l2
@@ -336,6 +337,43 @@ def test_fast_inference_keeps_convolution_weights_channels_last_and_changes_resu
     fno = operators.build("fno", in_channels=1, out_channels=1, ndim=2, modes=4, width=8, layers=1)
     Surrogate(fno, [0.0], [1.0], history=1, metadata={"grid": [16, 16]}).predict(u0, 1)
     assert all(p.is_contiguous() for p in fno.parameters())
+
+
+def test_fast_inference_rolls_a_large_batch_out_a_few_trajectories_per_call_with_the_same_results():
+    torch.manual_seed(0)
+    fno = operators.build("fno", in_channels=3, out_channels=1, ndim=1, modes=4, width=8, layers=1)
+    constants = {"names": ["c"], "mean": [1.0], "std": [2.0]}
+    surrogate = Surrogate(fno, [0.5], [2.0], history=2, residual=True, metadata={"grid": [32]}, constants=constants)
+    u0, constant = torch.randn(11, 2, 1, 32), torch.randn(11, 1, 32)
+    # the CPU default: as many trajectories as CPU_CALL_POINTS grid points, on the grid given
+    assert surrogate.trajectories_per_call(torch.zeros(2000, 2, 1, 32)) == CPU_CALL_POINTS // 32
+    assert surrogate.trajectories_per_call(torch.zeros(400, 2, 1, CPU_CALL_POINTS // 4)) == 4
+    assert surrogate.trajectories_per_call(torch.zeros(400, 2, 1, 2 * CPU_CALL_POINTS)) == 1
+    calls = []
+    fno.register_forward_hook(lambda module, inputs, output: calls.append(len(inputs[0])))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # one thread: the groups in turn, each rolled out whole before the next
+        grouped = surrogate.fast_inference(call_batch=4).predict(u0, 3, constant=constant)
+        assert calls == [4, 4, 4, 4, 4, 4, 3, 3, 3]
+        torch.set_num_threads(2)  # two: the groups side by side, one thread each
+        side_by_side = surrogate.predict(u0, 3, constant=constant)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    calls.clear()
+    whole = surrogate.fast_inference(call_batch=None).predict(u0, 3, constant=constant)
+    assert calls == [11, 11, 11]
+    for result in (grouped, side_by_side):
+        assert float((result - whole).norm() / whole.norm()) < 1e-6  # the samples do not interact
+    # pieces of a long rollout carry each group's window on
+    pieces = surrogate.fast_inference(call_batch=4).predict_chunks(u0, 3, 2, constant=constant)
+    assert float((torch.cat(list(pieces), dim=1) - whole).norm() / whole.norm()) < 1e-6
+    assert surrogate.fast_inference(False).trajectories_per_call(u0[:, :, :, :1]) == 11  # plain: the whole batch
+    assert surrogate.fast_inference(call_batch=100).trajectories_per_call(u0) == 11
+    for bad in (0, -2, 2.5, True, "8"):
+        with pytest.raises(ValueError, match=r"call_batch must be a positive integer, None \(whole batch\) or 'auto'"):
+            surrogate.fast_inference(call_batch=bad)
 
 
 def test_registry_lists_and_checks_hyperparameters():

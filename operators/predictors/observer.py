@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from operators.models.observer import SemilinearObserver
+from operators.predictors.call_batches import check_call_batch, in_call_batches, trajectories_per_call
 from operators.predictors.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -30,6 +31,19 @@ class Observer:
         if not hasattr(model, "pdeop_spec"):
             raise InputError("model must be built with operators.build so that it can be saved and rebuilt")
         self.model, self.metadata = model.eval(), dict(metadata or {})
+        self.fast, self.call_batch = True, "auto"
+
+    def fast_inference(self, enabled: bool = True, call_batch: int | str | None = "auto") -> Observer:
+        """As ``Surrogate.fast_inference``: on the CPU ``predict`` rolls a large batch out in cache-sized
+        groups of trajectories (``operators.predictors.call_batches``; results equal up to float rounding);
+        ``False``, or ``call_batch=None``, the whole batch per call. Returns ``self``."""
+        check_call_batch(call_batch)
+        self.fast, self.call_batch = bool(enabled), call_batch
+        return self
+
+    def trajectories_per_call(self, states: torch.Tensor) -> int:
+        """Trajectories of ``states`` ``(batch, history, channels, *grid)`` per forecast call."""
+        return trajectories_per_call(states, self.call_batch, self.fast, self.device)
 
     @property
     def device(self) -> torch.device:
@@ -89,8 +103,12 @@ class Observer:
         refuse_surrogate_options("an observer", precision, constant)
         if not isinstance(u0, torch.Tensor) or u0.dim() != 3 + self.model.ndim:
             raise InputError(f"u0 must be a tensor (batch, history, channels, *grid) with {3 + self.model.ndim} axes")
-        with torch.inference_mode():
-            return self._forecast(u0[:, -1].to(self.device, torch.float32), steps)
+
+        def forecast(u: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():  # entered here: it is per thread
+                return self._forecast(u, steps)
+
+        return in_call_batches(self.trajectories_per_call(u0), forecast, u0[:, -1].to(self.device, torch.float32))
 
     def _forecast(self, u: torch.Tensor, steps: int) -> torch.Tensor:
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:

@@ -77,6 +77,13 @@ def markdown(rows: list[dict], bench: dict) -> str:
     solver = next((r.get("solver") for r in rows if r.get("solver")), None)
     if solver:
         lines += ["", f"Solver: {solver}, timed on the same batch, horizon and device."]
+    split = sorted({(r["model"], r["inference_call_batch"]) for r in rows if _splits_its_batch(r)})
+    if split:
+        calls = ", ".join(f"{model} {size}" for model, size in split)
+        lines.append(
+            f"Split batches (fast inference on the CPU, as the solver steps its batch in cache-sized chunks): "
+            f"trajectories per model call: {calls}."
+        )
     lines.append(
         "Inference MiB: on a GPU the allocator's peak (weights included); on the CPU the growth of the "
         "process's resident set during the timed rollouts."
@@ -202,3 +209,9 @@ def plot_pareto(rows: list[dict], path: Path) -> None:
         ax.legend(fontsize=8)
     ax.set(xlabel="inference seconds per trajectory", ylabel="rollout relative L2", title="error against cost")
     fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def _splits_its_batch(row: dict) -> bool:
+    """Whether the row's model was timed in calls of fewer trajectories than the timed batch."""
+    size = row.get("inference_call_batch")
+    return size is not None and size < row.get("inference_batch", size)

@@ -266,6 +266,7 @@ class Bench:
         out = {
             "inference_seconds_per_trajectory": statistics.median(seconds) / len(given),
             "inference_batch": len(given),
+            "inference_call_batch": trajectories_per_call(predictor, given),
             "rollout_steps": steps,
             "peak_memory_mb": peak_memory_mb(device, baseline),
             "solver_seconds_per_trajectory": None,
@@ -495,6 +496,13 @@ def matched_width(config: RunConfig, key: str | None, target: int) -> int | None
             high = middle
     candidates = [w for w in (low, high) if count(w) > 0]
     return min(candidates, key=lambda w: abs(count(w) - target)) if candidates else None
+
+
+def trajectories_per_call(predictor, given: torch.Tensor) -> int:
+    """Trajectories of the timed batch ``given`` per model call: a surrogate's fast inference splits a CPU
+    batch (``Surrogate.trajectories_per_call``); other forecasters take it whole."""
+    split = getattr(predictor, "trajectories_per_call", None)
+    return split(given) if split is not None else len(given)
 
 
 def training_seconds(run: Path) -> float:

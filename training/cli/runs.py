@@ -121,8 +121,8 @@ def _add_predict(commands) -> None:
     predict.add_argument(
         "--plain-inference",
         action="store_true",
-        help="turn off the fast inference settings (channels-last weights for the U-Net and MgNO; results "
-        "equal up to float rounding): for comparisons",
+        help="turn off the fast inference settings (channels-last weights for the U-Net and MgNO, and on the CPU "
+        "a large batch split into cache-sized model calls; results equal up to float rounding): for comparisons",
     )
     predict.set_defaults(handler=_run_predict)
 
